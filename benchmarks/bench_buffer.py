@@ -1,0 +1,153 @@
+"""What a RingBuffer costs: append and extend per event, export, memory.
+
+Run: ``.venv/bin/python benchmarks/bench_buffer.py`` (about 20-40 s, one core).
+Compare the ratios printed in one run; absolute figures drift between machines.
+Each figure is the median of a few repeats, timed twice: wall (``perf_counter``)
+and this process's CPU (``process_time``). On a shared machine wall time also
+counts time the process waited for a core, so the ratios use CPU time.
+
+Targets: append flat within 1.5x from 10k to 1M rows; >= 1000x cheaper than
+``pd.concat`` per event; ``to_dataframe()`` of 1M rows < 100 ms; < 64 B per
+buffered metric event.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from nexus_nb.buffer import RingBuffer
+from nexus_nb.capture import flatten, format_timestamp
+
+BASE = 1_762_134_840_000_000_000
+NAMES = ("cpu_usage", "memory_usage", "disk_io", "network_rx")
+POOL = 50_000
+TIMED = 100_000
+REPEATS = 3
+
+
+def metric(i: int) -> dict[str, Any]:
+    """The reference metric event, one per millisecond."""
+    stamp = format_timestamp(BASE + i * 1_000_000)
+    return {
+        "type": "event",
+        "channel": "telemetry.metrics",
+        "timestamp": stamp,
+        "data": {
+            "event_type": "system.metric",
+            "source": f"server-{i % 8:02d}",
+            "metric_name": NAMES[i % 4],
+            "value": (i * 7919 % 1000) / 10,
+            "timestamp": stamp,
+        },
+        "seq": i,
+    }
+
+
+class Timing:
+    """Median wall and CPU seconds of a few runs."""
+
+    def __init__(self, wall: float, cpu: float) -> None:
+        self.wall = wall
+        self.cpu = cpu
+
+    def __truediv__(self, count: float) -> Timing:
+        return Timing(self.wall / count, self.cpu / count)
+
+
+def median_time(run: Callable[[], object], repeats: int = REPEATS) -> Timing:
+    """Median wall and CPU time of ``run`` in seconds."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        run()
+        cpus.append(time.process_time() - cpu)
+        walls.append(time.perf_counter() - wall)
+    return Timing(statistics.median(walls), statistics.median(cpus))
+
+
+def full_buffer(maxlen: int, pool: list[dict[str, Any]]) -> RingBuffer:
+    buffer = RingBuffer("telemetry.metrics", maxlen=maxlen)
+    while buffer.appended < maxlen:
+        buffer.extend(pool[: maxlen - buffer.appended])
+    return buffer
+
+
+def append_cost(buffer: RingBuffer, pool: list[dict[str, Any]]) -> Timing:
+    """Seconds per appended event on a full (evicting) buffer."""
+    messages = pool[:TIMED] if len(pool) >= TIMED else (pool * (TIMED // len(pool) + 1))[:TIMED]
+
+    def run() -> None:
+        append = buffer.append
+        for item in messages:
+            append(item)
+        len(buffer)  # include moving the staged rows into the columns
+
+    return median_time(run) / TIMED
+
+
+def extend_cost(buffer: RingBuffer, pool: list[dict[str, Any]], batch: int = 100) -> Timing:
+    chunks = [pool[i : i + batch] for i in range(0, len(pool), batch)]
+
+    def run() -> None:
+        for chunk in chunks:
+            buffer.extend(chunk)
+        len(buffer)
+
+    return median_time(run) / (len(chunks) * batch)
+
+
+def concat_cost(pool: list[dict[str, Any]], count: int = 300) -> Timing:
+    """Seconds per event of the naive pattern: one pd.concat per event."""
+    rows = [flatten(m) for m in pool[:count]]
+
+    def run() -> None:
+        frame = pd.DataFrame([rows[0]])
+        for row in rows[1:]:
+            frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True)
+
+    return median_time(run, repeats=1) / count
+
+
+def main() -> None:
+    pool = [metric(i) for i in range(POOL)]
+    results: list[tuple[str, Timing, float, str]] = []
+    appends: dict[int, Timing] = {}
+    for maxlen in (10_000, 100_000, 1_000_000):
+        buffer = full_buffer(maxlen, pool)
+        appends[maxlen] = append_cost(buffer, pool)
+        results.append((f"append, maxlen {maxlen:,} (full)", appends[maxlen], 1e6, "µs/event"))
+    big = buffer
+    extend = extend_cost(full_buffer(100_000, pool), pool)
+    results.append(("extend, batches of 100, maxlen 100,000", extend, 1e6, "µs/event"))
+    concat = concat_cost(pool)
+    results.append(("pd.concat per event (300 events)", concat, 1e6, "µs/event"))
+    export = median_time(big.to_dataframe)
+    results.append(("to_dataframe(), 1M rows", export, 1e3, "ms"))
+    start = big.appended - 1000
+    read = median_time(lambda: big.read(["timestamp", "value", "source"], start=start), 5)
+    results.append(("read() of the last 1000 rows of 1M", read, 1e6, "µs"))
+
+    width = max(len(name) for name, *_ in results)
+    print(f"{'what':<{width}}  {'wall':>9}  {'cpu':>9}  unit")
+    for name, timing, scale, unit in results:
+        print(f"{name:<{width}}  {timing.wall * scale:>9.2f}  {timing.cpu * scale:>9.2f}  {unit}")
+    print(f"{'memory per buffered event, 1M rows':<{width}}  {big.nbytes / len(big):>9.1f}  B")
+    print()
+    cpu = {maxlen: timing.cpu for maxlen, timing in appends.items()}
+    print(
+        f"append cpu 1M / 10k        {cpu[1_000_000] / cpu[10_000]:8.2f}x"
+        f"  (max/min {max(cpu.values()) / min(cpu.values()):.2f}x; target <= 1.5x)"
+    )
+    print(f"pd.concat / append (100k)  {concat.cpu / cpu[100_000]:8.0f}x  (target >= 1000x)")
+    print(f"append / extend (100k)     {cpu[100_000] / extend.cpu:8.2f}x")
+    print(f"to_dataframe 1M            {export.wall * 1e3:8.1f}  ms wall (target < 100 ms)")
+    print(f"bytes per event            {big.nbytes / len(big):8.1f}  B (target < 64 B)")
+
+
+if __name__ == "__main__":
+    main()

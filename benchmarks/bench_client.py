@@ -1,0 +1,161 @@
+"""Client ingest rate as a ratio to a bare websockets client reading the same frames.
+
+A bare websockets server in a subprocess (pinned to CPU 1 when there are two)
+greets each connection with ``connection_established`` and then sends
+pre-encoded frames as fast as the client takes them: ``/single`` sends one
+``event`` per frame, ``/batch`` sends ``event_batch`` frames of 100 events. In
+this process (CPU 0), each round measures:
+
+* ``raw``: ``websockets`` ``recv(decode=False)`` in a loop, nothing decoded;
+* ``client``: :class:`nexus_nb.client.Client` decoding every frame with orjson,
+  checking ``seq`` and handing each frame's events to one sink.
+
+Rates are events per second from the greeting to the last event; the figure that
+matters is ``client / raw`` from the same run (absolute rates drift with load).
+
+Usage: ``.venv/bin/python benchmarks/bench_client.py [--events 200000] [--rounds 3]``
+(about 20-40 s on the 2-core machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import orjson
+from websockets.asyncio.client import connect as ws_connect
+
+from nexus_nb.client import connect
+
+BATCH = 100
+
+
+def frames(mode: str, events: int) -> list[bytes]:
+    """The pre-encoded frames for ``mode`` carrying ``events`` events in all."""
+    encoded = [
+        orjson.dumps(
+            {
+                "type": "event",
+                "channel": "telemetry.metrics",
+                "timestamp": "2025-11-03T01:54:00.000Z",
+                "data": {
+                    "event_type": "system.metric",
+                    "source": "server-01",
+                    "metric_name": "cpu_usage",
+                    "value": 45.2 + (seq % 7),
+                    "timestamp": "2025-11-03T01:54:00.000Z",
+                },
+                "seq": seq,
+            }
+        )
+        for seq in range(1, events + 1)
+    ]
+    if mode == "single":
+        return encoded
+    head = b'{"type":"event_batch","channel":"telemetry.metrics","events":['
+    return [head + b",".join(encoded[i : i + BATCH]) + b"]}" for i in range(0, events, BATCH)]
+
+
+async def run_server(events: int) -> None:
+    """The subprocess: serve pre-encoded frames; print the port."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    prepared = {mode: frames(mode, events) for mode in ("single", "batch")}
+    hello = orjson.dumps(
+        {"type": "connection_established", "client_id": "bench", "timestamp": "now"}
+    )
+
+    async def handler(ws: ServerConnection) -> None:
+        assert ws.request is not None
+        await ws.send(hello, text=True)
+        for frame in prepared[ws.request.path.strip("/")]:
+            await ws.send(frame, text=True)
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0, compression=None, max_size=None) as server:
+        print(next(iter(server.sockets)).getsockname()[1], flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+async def raw_rate(url: str, count: int) -> float:
+    """Events per second read by a bare websockets client (frames not decoded)."""
+    async with ws_connect(url, compression=None, max_size=None) as ws:
+        await ws.recv(decode=False)
+        start = time.perf_counter()
+        for _ in range(count):
+            await ws.recv(decode=False)
+        elapsed = time.perf_counter() - start
+    return (count * (BATCH if url.endswith("batch") else 1)) / elapsed
+
+
+async def client_rate(url: str, events: int) -> float:
+    """Events per second decoded by our client and handed to a sink."""
+    done = asyncio.Event()
+    got = 0
+    finished = 0.0
+
+    def sink(channel: str, batch: list[dict[str, object]]) -> None:
+        nonlocal got, finished
+        got += len(batch)
+        if got >= events:
+            finished = time.perf_counter()
+            done.set()
+
+    client = await connect(url, heartbeat=None, reconnect=False)
+    start = time.perf_counter()
+    client.add_sink(sink)
+    await done.wait()
+    await client.close()
+    return events / (finished - start)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--verbose", action="store_true", help="print every round")
+    args = parser.parse_args()
+    if (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(0, {0})
+    # A blocking spawn before any connection exists: nothing on the loop to stall.
+    proc = subprocess.Popen(  # noqa: ASYNC220
+        [sys.executable, __file__, "--serve", str(args.events)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        if (os.cpu_count() or 1) >= 2:
+            os.sched_setaffinity(proc.pid, {1})
+        port = int(proc.stdout.readline())
+        for mode in ("single", "batch"):
+            url = f"ws://127.0.0.1:{port}/{mode}"
+            count = args.events if mode == "single" else args.events // BATCH
+            raws, clients = [], []
+            for _ in range(args.rounds):
+                raws.append(await raw_rate(url, count))
+                clients.append(await client_rate(url, args.events))
+            raw, ours = statistics.median(raws), statistics.median(clients)
+            if args.verbose:
+                print(mode, [f"{r:,.0f}" for r in raws], [f"{c:,.0f}" for c in clients])
+            print(
+                f"{mode:6}  raw {raw:>12,.0f} ev/s   client {ours:>12,.0f} ev/s"
+                f"   ratio {ours / raw:.2f}   (median of {args.rounds}, {args.events:,} events)"
+            )
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        asyncio.run(run_server(int(sys.argv[2])))
+    else:
+        asyncio.run(main())

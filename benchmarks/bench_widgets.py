@@ -1,0 +1,171 @@
+"""Benchmark the live widgets: cost per frame vs buffer size, message rate, naive baseline.
+
+Run: ``.venv/bin/python benchmarks/bench_widgets.py`` (about 30 s, one core).
+
+Bytes are what the widget's comm is handed (JSON plus binary buffers), captured
+by replacing the comm with a recorder; CPU is ``time.process_time``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+
+import numpy as np
+import plotly.graph_objects as go
+
+from nexus_nb.widgets import FrameClock, LivePlot
+from nexus_nb.widgets.testing import MemorySource, record_messages
+
+T0 = 1_700_000_000_000_000_000
+WINDOW_NS = 300 * 10**9
+GROUPS = np.array(["agent-1", "agent-2", "agent-3", "agent-4"], dtype=object)
+rng = np.random.default_rng(7)
+
+
+def fill(src: MemorySource, rows: int, *, start_ns: int, span_ns: int, first: int = 0) -> None:
+    """Append ``rows`` events spread evenly over ``span_ns`` from ``start_ns``."""
+    chunk = 200_000
+    for lo in range(0, rows, chunk):
+        idx = np.arange(lo, min(rows, lo + chunk))
+        src.append(
+            {
+                "timestamp": start_ns + (idx * (span_ns / rows)).astype(np.int64),
+                "source": GROUPS[(idx + first) % len(GROUPS)],
+                "value": np.sin(idx / 500.0) + rng.normal(0, 0.1, len(idx)),
+            }
+        )
+
+
+def frame_cost(rows: int, *, frames: int = 30, per_frame: int = 1000) -> dict[str, float]:
+    """CPU and bytes per steady-state frame of a plot over a source of ``rows`` rows."""
+    src = MemorySource(maxlen=rows + frames * per_frame)
+    fill(src, rows, start_ns=T0, span_ns=WINDOW_NS)
+    plot = LivePlot(src, color="source")
+    rec = record_messages(plot.figure)
+    t = time.process_time()
+    plot.render()
+    catch_up = time.process_time() - t
+    cpu, sent, msgs = [], [], []
+    now = T0 + WINDOW_NS
+    for _ in range(frames):
+        fill(src, per_frame, start_ns=now, span_ns=100_000_000)
+        now += 100_000_000
+        rec.clear()
+        t = time.process_time()
+        plot.render()
+        cpu.append(time.process_time() - t)
+        sent.append(rec.total_bytes)
+        msgs.append(len(rec.messages))
+    traces = len(plot.figure.data)
+    plot.close()
+    return {
+        "catch_up_ms": catch_up * 1e3,
+        "cpu_ms": statistics.median(cpu) * 1e3,
+        "bytes": statistics.median(sent),
+        "bytes_per_trace": statistics.median(sent) / traces,
+        "msgs": statistics.median(msgs),
+        "points": max(len(tr.x) for tr in plot.figure.data),
+    }
+
+
+async def message_rate(
+    *, window: str, seconds: float = 3.0, rate: int = 100_000
+) -> dict[str, float]:
+    """Messages/s of one displayed plot on the running clock while ingesting ``rate`` ev/s."""
+    src = MemorySource(maxlen=1_000_000)
+    plot = LivePlot(src, color="source", window=window)
+    plot.figure.set_state({"_view_count": 1})
+    rec = record_messages(plot.figure)
+    clock = FrameClock.shared()
+    batch = rate // 100  # 100 appends a second
+    now = T0
+    start = time.perf_counter()
+    cpu0 = time.process_time()
+    appended = 0
+    while time.perf_counter() - start < seconds:
+        fill(src, batch, start_ns=now, span_ns=10_000_000, first=appended)
+        now += 10_000_000
+        appended += batch
+        await asyncio.sleep(max(0.0, start + appended / rate - time.perf_counter()))
+    elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
+    result = {
+        "ingested_per_s": appended / elapsed,
+        "msgs_per_s": len(rec.messages) / elapsed,
+        "clock_msgs_per_s": clock.message_rate(),
+        "clock_fps": clock.frame_rate(),
+        "bytes_per_s": rec.total_bytes / elapsed,
+        "cpu_share": cpu / elapsed,
+    }
+    plot.close()
+    await clock.aclose()
+    return result
+
+
+def naive(points: int, *, events: int = 20) -> dict[str, float]:
+    """A FigureWidget whose whole arrays are re-assigned on every event."""
+    fig = go.FigureWidget(data=[go.Scatter(x=[], y=[])], layout={"xaxis": {"type": "date"}})
+    rec = record_messages(fig)
+    x = (T0 / 1e6) + np.arange(points, dtype=np.float64)
+    y = rng.random(points)
+    t = time.process_time()
+    for i in range(events):
+        x = np.append(x[1:], x[-1] + 1)
+        y = np.append(y[1:], float(i))
+        with fig.batch_update():
+            fig.data[0].x = x
+            fig.data[0].y = y
+    cpu = (time.process_time() - t) / events
+    return {
+        "cpu_ms": cpu * 1e3,
+        "bytes": rec.total_bytes / events,
+        "msgs": len(rec.messages) / events,
+    }
+
+
+def main() -> None:
+    print("== LivePlot steady-state frame (4 groups, 5 min window, 1000 new rows per frame)")
+    costs = {}
+    for rows in (1_000, 100_000, 1_000_000):
+        c = costs[rows] = frame_cost(rows)
+        print(
+            f"{rows:>9,} rows: cpu {c['cpu_ms']:6.2f} ms/frame, {c['bytes'] / 1024:6.1f} KB/frame"
+            f" ({c['bytes_per_trace'] / 1024:5.1f} KB/trace, max {c['points']:.0f} pts/trace),"
+            f" {c['msgs']:.0f} msgs/frame; first frame {c['catch_up_ms']:.0f} ms"
+        )
+    base = costs[1_000]
+    for rows in (100_000, 1_000_000):
+        print(
+            f"  ratio {rows:,}/1,000: cpu {costs[rows]['cpu_ms'] / base['cpu_ms']:.2f}x,"
+            f" bytes {costs[rows]['bytes'] / base['bytes']:.2f}x;"
+            f" vs 100,000: cpu {costs[rows]['cpu_ms'] / costs[100_000]['cpu_ms']:.2f}x,"
+            f" bytes {costs[rows]['bytes'] / costs[100_000]['bytes']:.2f}x"
+        )
+    print("== one displayed LivePlot on the shared FrameClock (10 fps) while ingesting 100k ev/s")
+    for window in ("5min", "3s"):
+        m = asyncio.run(message_rate(window=window))
+        print(
+            f"window {window:>4}: ingested {m['ingested_per_s']:,.0f} ev/s:"
+            f" {m['msgs_per_s']:.1f} msgs/s at the comm (clock measured"
+            f" {m['clock_msgs_per_s']:.1f} msgs/s, {m['clock_fps']:.1f} fps),"
+            f" {m['bytes_per_s'] / 1024:.0f} KB/s, CPU {m['cpu_share']:.0%} of one core"
+        )
+    print("== naive baseline: FigureWidget re-assigned the whole buffer on every event")
+    for points in (1_000, 10_000, 100_000):
+        n = naive(points)
+        print(
+            f"{points:>9,} points: {n['cpu_ms']:6.2f} ms/event, {n['bytes'] / 1024:8.1f} KB/event,"
+            f" {n['msgs']:.0f} msgs/event; at 100k ev/s that is"
+            f" {n['cpu_ms'] * 100:,.0f} CPU-s/s and {n['bytes'] * 1e5 / 2**30:,.1f} GB/s"
+        )
+        live = costs[1_000_000]
+        print(
+            f"  LivePlot over 1M rows sends {n['bytes'] * 1e5 / max(m['bytes_per_s'], 1):,.0f}x"
+            f" fewer bytes/s than naive at {points:,} points (live {live['bytes'] / 1024:.0f} KB/frame)"
+        )
+
+
+if __name__ == "__main__":
+    main()

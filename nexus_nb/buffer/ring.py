@@ -1,0 +1,346 @@
+"""A bounded columnar ring buffer of one channel's events."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from nexus_nb.buffer.gap import GapLog
+from nexus_nb.capture import flatten_many, flatten_or_reject, write_csv, write_parquet
+from nexus_nb.capture.column import Segments
+from nexus_nb.capture.table import Row, Table
+
+__all__ = ["RingBuffer"]
+
+_FIRST_CAPACITY = 1024
+_PENDING_ROWS = 1024
+
+
+class RingBuffer:
+    """Keep the latest events of a channel in numpy columns, bounded in rows and time.
+
+    Each event message (envelope + ``data``) becomes one row, flattened by
+    :func:`nexus_nb.capture.flatten` (``timestamp`` is event time, ``channel``,
+    then the data's fields in first-seen order; see that function for nesting,
+    lists and nulls, and :mod:`nexus_nb.capture.column` for how a field whose type
+    changes is stored and counted in :attr:`type_changes`). Rows stay in arrival
+    order; each has an arrival index (0 for the first event ever appended).
+
+    Args:
+        channel: Channel name, used for rows whose message carries none.
+        maxlen: Most rows kept (default 100,000, ~32 B per metric-shaped row).
+            On overflow the oldest row is evicted and counted in :attr:`evicted`.
+        window: Keep only rows whose event time is within this span of the newest
+            event time seen: a row is evicted once ``timestamp <= newest - window``
+            (the window is ``(newest - window, newest]``, as in pandas ``rolling``).
+            A string is read by :class:`pandas.Timedelta` (``"10min"``), a number
+            is seconds, ``None`` (default) keeps rows until ``maxlen`` pushes them
+            out. Eviction is from the oldest arrival: a late event (older than rows
+            that arrived before it) leaves when it reaches the front.
+
+    Raises:
+        ValueError: ``maxlen < 1`` or ``window`` is not positive.
+    """
+
+    def __init__(
+        self,
+        channel: str = "",
+        *,
+        maxlen: int = 100_000,
+        window: str | float | pd.Timedelta | None = None,
+    ) -> None:
+        if maxlen < 1:
+            raise ValueError(f"maxlen must be >= 1, got {maxlen}")
+        self.channel = channel
+        self._maxlen = int(maxlen)
+        self._window = None if window is None else _to_timedelta(window)
+        if self._window is not None and self._window <= pd.Timedelta(0):
+            raise ValueError(f"window must be positive, got {window!r}")
+        self._window_ns = None if self._window is None else int(self._window.value)
+        self._table = Table(min(self._maxlen, _FIRST_CAPACITY))
+        self._head = 0
+        self._size = 0
+        self._newest = np.iinfo(np.int64).min
+        self._appended = 0
+        self._evicted = 0
+        self._rejected: Counter[str] = Counter()
+        self._gaps = GapLog()
+        self._pending: list[Mapping[str, Any]] = []
+        self.version = 0
+        """Increases on every change (rows added or evicted, gap marked)."""
+
+    def __len__(self) -> int:
+        self._flush()
+        return self._size
+
+    def __repr__(self) -> str:
+        self._flush()
+        return (
+            f"RingBuffer(channel={self.channel!r}, rows={self._size}/{self._maxlen}, "
+            f"columns={len(self._table.order) + 1})"
+        )
+
+    @property
+    def maxlen(self) -> int:
+        """Most rows kept."""
+        return self._maxlen
+
+    @property
+    def window(self) -> pd.Timedelta | None:
+        """Event-time span kept, or ``None``."""
+        return self._window
+
+    @property
+    def appended(self) -> int:
+        """Events ever stored; also the arrival index the next row will get."""
+        self._flush()
+        return self._appended
+
+    @property
+    def evicted(self) -> int:
+        """Rows pushed out by ``maxlen`` or ``window``."""
+        self._flush()
+        return self._evicted
+
+    @property
+    def rejected(self) -> int:
+        """Messages that could not be stored at all (see :attr:`rejected_reasons`)."""
+        self._flush()
+        return sum(self._rejected.values())
+
+    @property
+    def rejected_reasons(self) -> dict[str, int]:
+        """Rejected messages by reason (:class:`nexus_nb.capture.Rejection` values)."""
+        self._flush()
+        return dict(self._rejected)
+
+    @property
+    def type_changes(self) -> int:
+        """Field values stored under another type than they arrived with."""
+        self._flush()
+        return self._table.type_changes
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names in frame order, ``timestamp`` first."""
+        self._flush()
+        return ["timestamp", *self._table.order]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes allocated for the columns (capacity grows by doubling up to ``maxlen``)."""
+        self._flush()
+        return self._table.nbytes
+
+    @property
+    def gaps(self) -> pd.DataFrame:
+        """The last 1000 gaps: ``start``, ``end``, ``duration``, ``missed``, ``reason``."""
+        return self._gaps.frame()
+
+    @property
+    def gaps_dropped(self) -> int:
+        """Gaps marked but no longer kept (beyond the last 1000)."""
+        return self._gaps.dropped
+
+    def append(self, message: Mapping[str, Any]) -> None:
+        """Store one event message; a message that cannot be stored is counted, not raised.
+
+        Messages are staged and flattened into the columns in batches of 1024 (any
+        read of the buffer, counters included, moves them first), so appending
+        costs about as much per event as :meth:`extend`. The buffer may read the
+        message until then: do not mutate it after appending.
+        """
+        self._pending.append(message)
+        self.version += 1
+        if len(self._pending) >= _PENDING_ROWS:
+            self._flush()
+
+    def extend(self, messages: Iterable[Mapping[str, Any]]) -> None:
+        """Store many event messages; the result is that of appending each in turn."""
+        before = len(self._pending)
+        self._pending.extend(messages)
+        if len(self._pending) > before:
+            self.version += 1
+            if len(self._pending) >= _PENDING_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Flatten the staged messages into the columns, one conversion per column."""
+        messages, self._pending = self._pending, []
+        if not messages:
+            return
+        block, rejections = flatten_many(messages)
+        for rejection in rejections:
+            self._rejected[rejection.value] += 1
+        channels = block.columns["channel"] if len(block.times) else []
+        if self.channel and "" in channels:
+            block.columns["channel"] = [channel or self.channel for channel in channels]
+        count = len(block.times)
+        batch = self._table.plan(block) if count else None
+        if batch is None:  # a column changes kind: apply the rule row by row, in order
+            for message in messages:
+                row = flatten_or_reject(message)
+                if isinstance(row, dict):
+                    if not row["channel"]:
+                        row["channel"] = self.channel
+                    self._store_row(row)
+            return
+        stored = min(count, self._maxlen)
+        self._drop_oldest(max(0, self._size + stored - self._maxlen))
+        self._evicted += count - stored
+        if self._size + stored > self._table.capacity:
+            self._grow(self._size + stored)
+        self._table.write(batch, self._segments(self._size, stored))
+        self._size += stored
+        self._appended += count
+        if self._window_ns is not None:
+            self._evict_window(int(block.times.max()))
+        self._compact_labels()
+
+    def _store_row(self, row: Row) -> None:
+        table = self._table
+        if self._size == self._maxlen:
+            self._drop_oldest(1)
+        elif self._size == table.capacity:
+            self._grow(self._size + 1)
+        table.put_row((self._head + self._size) % table.capacity, row)
+        self._size += 1
+        self._appended += 1
+        if self._window_ns is not None:
+            self._evict_window(row["timestamp"])
+
+    def _drop_oldest(self, count: int) -> None:
+        if count:
+            self._head = (self._head + count) % self._table.capacity
+            self._size -= count
+            self._evicted += count
+
+    def _grow(self, needed: int) -> None:
+        capacity = self._table.capacity
+        while capacity < needed:
+            capacity *= 2
+        self._table.resize(min(capacity, self._maxlen), self._segments(0, self._size))
+        self._head = 0
+
+    def _evict_window(self, newest: int) -> None:
+        if newest > self._newest:
+            self._newest = newest
+        cutoff = self._newest - self._window_ns  # type: ignore[operator]
+        times, capacity = self._table.time, self._table.capacity
+        head, size = self._head, self._size
+        while size and times[head] <= cutoff:
+            head = (head + 1) % capacity
+            size -= 1
+        self._evicted += self._size - size
+        self._head, self._size = head, size
+
+    def _compact_labels(self) -> None:
+        limit = 2 * self._table.capacity + 1024
+        for column in self._table.columns.values():
+            if column.label_count > limit:
+                column.compact(self._segments(0, self._size))
+
+    def _segments(self, offset: int, count: int) -> Segments:
+        """Physical slot ranges of ``count`` rows from the ``offset``-th oldest."""
+        capacity = self._table.capacity
+        lo = (self._head + offset) % capacity
+        if lo + count <= capacity:
+            return [(lo, lo + count)]
+        return [(lo, capacity), (0, lo + count - capacity)]
+
+    def to_dataframe(
+        self,
+        *,
+        since: str | pd.Timestamp | None = None,
+        last: int | str | pd.Timedelta | None = None,
+    ) -> pd.DataFrame:
+        """Return a copy of the rows in arrival order.
+
+        Args:
+            since: Keep rows with ``timestamp >= since`` (a naive time is UTC).
+            last: An int keeps the last that many rows; a duration keeps rows with
+                ``timestamp > newest - last`` (newest among the rows kept).
+
+        Raises:
+            ValueError: ``last`` is a negative count or a non-positive duration.
+        """
+        self._flush()
+        count = self._size
+        if isinstance(last, int | np.integer):
+            if last < 0:
+                raise ValueError(f"last must be >= 0, got {last}")
+            count = min(count, int(last))
+        segments = self._segments(self._size - count, count)
+        mask = None
+        if since is not None or (last is not None and not isinstance(last, int | np.integer)):
+            times = self._table.times(segments)
+            mask = np.ones(len(times), dtype=np.bool_)
+            if since is not None:
+                mask &= times >= _to_nanos(since)
+            if last is not None and not isinstance(last, int | np.integer) and len(times):
+                span = _to_timedelta(last)
+                if span <= pd.Timedelta(0):
+                    raise ValueError(f"last must be a positive duration, got {last!r}")
+                mask &= times > times.max() - span.value
+        return self._table.frame(segments, mask)
+
+    def read(
+        self, columns: Sequence[str], *, start: int = 0
+    ) -> tuple[int, dict[str, npt.NDArray[Any]]]:
+        """Return the rows with arrival index ``>= start`` as plotting arrays.
+
+        Cost is O(rows returned). ``timestamp`` comes as int64 ns since the epoch;
+        numbers and booleans as float64 (NaN missing, booleans 0/1); text as an
+        object array of ``str`` (``None`` missing); a column the buffer does not
+        have (yet) as all-NaN float64.
+
+        Returns:
+            The arrival index of the first returned row (``max(start, oldest)``)
+            and the arrays, all of the same length (0 when nothing is new).
+        """
+        self._flush()
+        oldest = self._appended - self._size
+        first = max(start, oldest)
+        count = max(0, self._appended - first)
+        segments = self._segments(first - oldest, count) if count else []
+        return first, self._table.read(columns, segments)
+
+    def mark_gap(self, start: int, end: int, *, missed: int | None = None, reason: str) -> None:
+        """Record that events between ``start`` and ``end`` (int ns, UTC) were not received.
+
+        Only the last 1000 gaps are kept; older ones are counted in :attr:`gaps_dropped`.
+
+        Raises:
+            ValueError: ``end < start`` or ``missed < 0``.
+        """
+        self._gaps.add(start, end, missed=missed, reason=reason)
+        self.version += 1
+
+    def to_parquet(self, path: str | os.PathLike[str]) -> None:
+        """Write :meth:`to_dataframe` to Parquet (see :func:`nexus_nb.capture.write_parquet`)."""
+        write_parquet(self.to_dataframe(), path)
+
+    def to_csv(self, path: str | os.PathLike[str]) -> None:
+        """Write :meth:`to_dataframe` to CSV (see :func:`nexus_nb.capture.write_csv`)."""
+        write_csv(self.to_dataframe(), path)
+
+
+def _to_timedelta(value: str | float | pd.Timedelta) -> pd.Timedelta:
+    if isinstance(value, bool):
+        raise TypeError("a duration cannot be a bool")
+    if isinstance(value, int | float):
+        return pd.Timedelta(seconds=value)
+    return pd.Timedelta(value)
+
+
+def _to_nanos(value: str | pd.Timestamp) -> int:
+    moment = pd.Timestamp(value)
+    if moment.tzinfo is None:
+        moment = moment.tz_localize("UTC")
+    return int(moment.value)

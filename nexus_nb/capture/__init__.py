@@ -1,0 +1,37 @@
+"""Capture: flatten events into rows, write and read capture files, replay them.
+
+Nothing here touches asyncio or the network; :mod:`nexus_nb.buffer` builds on it.
+"""
+
+from __future__ import annotations
+
+from nexus_nb.capture.file import read_capture, write_csv, write_parquet
+from nexus_nb.capture.record import (
+    Rejection,
+    flatten,
+    flatten_many,
+    flatten_or_reject,
+    format_timestamp,
+    parse_timestamp,
+    unflatten,
+)
+from nexus_nb.capture.recorder import Recorder
+from nexus_nb.capture.replay import ReplayEvent, iter_events
+from nexus_nb.capture.table import rows_to_frame
+
+__all__ = [
+    "Recorder",
+    "Rejection",
+    "ReplayEvent",
+    "flatten",
+    "flatten_many",
+    "flatten_or_reject",
+    "format_timestamp",
+    "iter_events",
+    "parse_timestamp",
+    "read_capture",
+    "rows_to_frame",
+    "unflatten",
+    "write_csv",
+    "write_parquet",
+]

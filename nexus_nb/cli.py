@@ -1,0 +1,344 @@
+"""The ``nexus-nb`` command line (also ``python -m nexus_nb``): serve, tail, publish, record.
+
+Thin by design: parse the arguments, call the library, print. The client
+commands (tail, record) reconnect and resume through server restarts.
+
+Exit codes
+==========
+====  ===========================================================
+code  meaning
+====  ===========================================================
+0     success (also after SIGINT/SIGTERM stopped a serve/tail/record)
+1     any other error (bad capture file, unexpected failure)
+2     usage error (bad arguments)
+3     timeout (``--timeout`` passed before ``--count`` events)
+4     authentication failure (HTTP 401/403 or close code 1008)
+5     connection failure (refused, unreachable, gave up reconnecting)
+6     protocol error (subscription or publish refused by the server)
+====  ===========================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, Final, NoReturn
+
+import orjson
+
+from nexus_nb.client import Client, connect
+from nexus_nb.exceptions import AuthError, NexusError, ProtocolError, TransportError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
+EXIT_AUTH, EXIT_CONNECTION, EXIT_PROTOCOL = 4, 5, 6
+#: Events per ``publish`` action; well under the server's 10,000 and 1 MiB limits.
+CHUNK: Final = 1_000
+#: Shortest spacing of paced publishes, seconds: keeps under servers' per-client
+#: message rate limits (100/s by default) by coalescing what falls due meanwhile.
+MIN_SPACING: Final = 0.02
+
+EPILOG = """exit codes: 0 ok, 1 other error, 2 usage, 3 timeout, 4 auth failure (1008),
+5 connection failure, 6 protocol error (subscription/publish refused).
+--api-key defaults to $NEXUS_API_KEY."""
+
+
+def _usage(message: str) -> NoReturn:
+    print(f"nexus-nb: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def _filters(items: Sequence[str]) -> dict[str, Any] | None:
+    """``key=v1,v2`` pairs as a filter object; each value JSON if it parses, else a string."""
+    filters: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            _usage(f"--filter needs key=value[,value...], got {item!r}")
+        values: list[Any] = []
+        for text in raw.split(","):
+            try:
+                values.append(orjson.loads(text))
+            except orjson.JSONDecodeError:
+                values.append(text)
+        filters[key] = values[0] if len(values) == 1 else values
+    return filters or None
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _wait(stop: asyncio.Event, limit: float | None) -> bool:
+    """Wait for ``stop``; return False if ``limit`` seconds passed first."""
+    try:
+        async with asyncio.timeout(limit):
+            await stop.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _client(args: argparse.Namespace) -> Client:
+    return await connect(args.url, api_key=args.api_key, backoff=(0.1, 5.0))
+
+
+async def cmd_serve(args: argparse.Namespace) -> int:
+    """Run a server until SIGTERM/SIGINT; print its URL first."""
+    from nexus_nb.server import serve
+    from nexus_nb.server.auth import tls_context
+
+    ssl = tls_context(args.certfile, args.keyfile) if args.certfile else None
+    server = await serve(
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        demo=args.demo,
+        rate=args.rate,
+        seed=args.seed,
+        origins=args.origin or None,
+        ssl=ssl,
+    )
+    print(server.url, flush=True)
+    if not args.api_key:
+        print(f"api key: {server.api_key}", file=sys.stderr, flush=True)
+    await server.serve_forever()
+    return EXIT_OK
+
+
+async def _stream(args: argparse.Namespace, write: Any) -> tuple[int, Client, float]:
+    """Subscribe and hand events to ``write(events)`` until count, duration, timeout or a signal.
+
+    Returns:
+        (exit code, the closed client, seconds streamed).
+    """
+    client = await _client(args)
+    stop = asyncio.Event()
+    seen = 0
+    count = args.count
+
+    def sink(channel: str, events: list[dict[str, Any]]) -> None:
+        nonlocal seen
+        if count is not None:
+            events = events[: count - seen]
+        if events:
+            write(events)
+            seen += len(events)
+        if count is not None and seen >= count:
+            stop.set()
+
+    client.add_sink(sink)
+    client.on("state", lambda m: stop.set() if client.error is not None else None)
+    start = time.monotonic()
+    try:
+        await client.subscribe(args.channel, _filters(args.filter))
+        _stop_on_signals(stop)
+        finished = await _wait(stop, args.timeout)
+    finally:
+        await client.close()
+    if client.error is not None:
+        raise client.error
+    return (EXIT_OK if finished else EXIT_TIMEOUT), client, time.monotonic() - start
+
+
+async def cmd_tail(args: argparse.Namespace) -> int:
+    """Print events as JSON lines."""
+    out = sys.stdout.buffer
+
+    def write(events: list[dict[str, Any]]) -> None:
+        out.write(b"".join(orjson.dumps(e) + b"\n" for e in events))
+        out.flush()
+
+    code, _, _ = await _stream(args, write)
+    return code
+
+
+async def cmd_record(args: argparse.Namespace) -> int:
+    """Record events to a capture file; the recorder is closed whatever happens."""
+    from nexus_nb.capture import Recorder
+
+    args.timeout = args.duration
+    recorder = Recorder(args.out)
+    tty = sys.stderr.isatty()
+    written = 0
+    last_shown = 0.0
+    start = time.monotonic()
+
+    def write(events: list[dict[str, Any]]) -> None:
+        nonlocal written, last_shown
+        recorder.write_many(events)
+        written += len(events)
+        now = time.monotonic()
+        if tty and now - last_shown > 0.25:
+            last_shown = now
+            rate = written / max(now - start, 1e-9)
+            print(f"\r{written} events, {rate:,.0f}/s", end="", file=sys.stderr, flush=True)
+
+    try:
+        code, _, elapsed = await _stream(args, write)
+    finally:
+        recorder.close()
+    if tty:
+        print(file=sys.stderr)
+    rate = written / max(elapsed, 1e-9)
+    print(
+        f"recorded {written} events to {args.out} in {elapsed:.1f} s ({rate:,.0f}/s)",
+        file=sys.stderr,
+    )
+    # --duration is the planned end of a recording, not a failure.
+    return EXIT_OK if code == EXIT_TIMEOUT and args.count is None else code
+
+
+def _payloads(args: argparse.Namespace) -> Iterator[tuple[float, str, dict[str, Any]]]:
+    """(due seconds, channel, data) for each event to publish."""
+    if args.source is not None:
+        from nexus_nb.capture import iter_events
+
+        speed = 0.0 if args.speed in ("0", "max") else float(args.speed)
+        for ev in iter_events(args.source, channel=args.channel):
+            yield (max(0.0, ev.offset) / speed if speed > 0 else 0.0), ev.channel, ev.data
+        return
+    if args.channel is None:
+        _usage("publish needs --channel (or --from CAPTURE)")
+    if args.data is not None:
+        parsed = orjson.loads(args.data)
+        items = parsed if isinstance(parsed, list) else [parsed]
+    else:
+        stream = open(args.file, "rb") if args.file else sys.stdin.buffer  # noqa: SIM115
+        with stream:
+            items = [orjson.loads(line) for line in stream if line.strip()]
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            _usage("each event must be a JSON object")
+        yield (i / args.rate if args.rate else 0.0), args.channel, item
+
+
+async def cmd_publish(args: argparse.Namespace) -> int:
+    """Publish events from --data, --file, stdin or a capture (--from), paced."""
+    payloads = list(_payloads(args))
+    client = await _client(args)
+    published = 0
+    start = time.monotonic()
+    last = -MIN_SPACING
+    try:
+        i = 0
+        while i < len(payloads):
+            due, channel, _ = payloads[i]
+            paced = due > 0
+            wait = max(due, last + MIN_SPACING if paced else 0.0) - (time.monotonic() - start)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            now = time.monotonic() - start
+            j = i
+            while (
+                j < len(payloads)
+                and j - i < CHUNK
+                and payloads[j][1] == channel
+                and payloads[j][0] <= now
+            ):
+                j += 1
+            await client.publish(channel, [p[2] for p in payloads[i:j]])
+            published += j - i
+            last, i = now, j
+    finally:
+        await client.close()
+    print(f"published {published} events", file=sys.stderr)
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nexus-nb",
+        description="Serve, watch, publish and record Nexus event streams.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_key(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--api-key", default=os.environ.get("NEXUS_API_KEY"), help="default: $NEXUS_API_KEY"
+        )
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=text, description=text, epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )  # fmt: skip
+
+    p = command("serve", "run a Nexus server; prints its ws:// URL first")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    add_key(p)
+    p.add_argument("--demo", action=argparse.BooleanOptionalAction, default=False)
+    p.add_argument("--rate", type=float, default=20.0, help="demo events per second")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--certfile")
+    p.add_argument("--keyfile")
+    p.add_argument("--origin", action="append", default=[], help="allowed Origin (repeat)")
+    p.set_defaults(run=cmd_serve)
+
+    for name, text in (
+        ("tail", "print events as JSON lines"),
+        ("record", "record events to .parquet, .csv or .jsonl"),
+    ):
+        p = command(name, text)
+        p.add_argument("url")
+        add_key(p)
+        p.add_argument("--channel", action="append", required=True, help="repeatable")
+        p.add_argument("--filter", action="append", default=[], metavar="KEY=V1,V2")
+        p.add_argument("--count", type=int, default=None, help="stop after N events")
+        if name == "tail":
+            p.add_argument("--timeout", type=float, default=None, help="seconds; then exit 3")
+            p.set_defaults(run=cmd_tail)
+        else:
+            p.add_argument("--out", required=True)
+            p.add_argument("--duration", type=float, default=None, help="seconds")
+            p.set_defaults(run=cmd_record)
+
+    p = command("publish", "publish events (--data, --file, stdin, or --from a capture)")
+    p.add_argument("url")
+    add_key(p)
+    p.add_argument("--channel", help="required unless --from (then: only this channel)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--data", help="a JSON object, or a list of them")
+    group.add_argument("--file", help="a JSONL file of event payloads")
+    group.add_argument("--from", dest="source", metavar="CAPTURE", help="replay a capture")
+    p.add_argument("--rate", type=float, default=None, help="events per second")
+    p.add_argument("--speed", default="1", help="replay speed factor; 0 or max: no pacing")
+    p.set_defaults(run=cmd_publish)
+    return parser
+
+
+def _exit_code(exc: BaseException) -> int:
+    if isinstance(exc, AuthError):
+        return EXIT_AUTH
+    if isinstance(exc, ProtocolError):
+        return EXIT_PROTOCOL
+    if isinstance(exc, TransportError):
+        return EXIT_CONNECTION
+    return EXIT_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (see the module docstring)."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(asyncio.run(args.run(args)))
+    except (NexusError, OSError, ValueError) as exc:
+        print(f"nexus-nb: error: {exc}", file=sys.stderr)
+        return _exit_code(exc)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

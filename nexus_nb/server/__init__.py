@@ -1,0 +1,18 @@
+"""The Nexus WebSocket server: ``await serve()`` and the pieces behind it."""
+
+from __future__ import annotations
+
+from nexus_nb.server.bind import serve
+from nexus_nb.server.eventlog import Entry, EventLog, MemoryEventLog, Missed
+from nexus_nb.server.server import EXTENSIONS, Server, ServerState
+
+__all__ = [
+    "EXTENSIONS",
+    "Entry",
+    "EventLog",
+    "MemoryEventLog",
+    "Missed",
+    "Server",
+    "ServerState",
+    "serve",
+]

@@ -1,0 +1,165 @@
+"""Starting a server: ``serve()`` binds a :class:`Server` on the running loop."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import secrets
+import ssl as ssl_module
+from collections.abc import Collection, Sequence
+
+from websockets.asyncio.server import serve as ws_serve
+
+from nexus_nb import protocol
+from nexus_nb.server.auth import Authenticator, RedactTokens
+from nexus_nb.server.demo import DemoSource
+from nexus_nb.server.eventlog import EventLog, MemoryEventLog, SharedEventLog
+from nexus_nb.server.server import Server, logger
+
+__all__ = ["make_logger", "resolve_api_key", "serve"]
+
+
+def resolve_api_key(api_key: str | None, host: str, auth: Authenticator | None) -> str:
+    """The key to use: ``api_key``, else ``$NEXUS_API_KEY``, else a random one.
+
+    Raises:
+        ValueError: ``host`` is not loopback and no key was given explicitly
+            (a random key there would be a surprise, not a credential).
+    """
+    key = api_key or os.environ.get("NEXUS_API_KEY")
+    if key:
+        return key
+    if auth is None and not _is_loopback(host):
+        raise ValueError(f"binding to {host!r} needs an explicit api_key or NEXUS_API_KEY")
+    return secrets.token_urlsafe(24)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def make_logger() -> logging.Logger:
+    """The server's logger, with :class:`RedactTokens` attached exactly once."""
+    if not any(isinstance(f, RedactTokens) for f in logger.filters):
+        logger.addFilter(RedactTokens())
+    return logger
+
+
+async def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    api_key: str | None = None,
+    demo: bool = True,
+    rate: float = 20.0,
+    seed: int | None = None,
+    channels: Sequence[str] = protocol.CHANNELS,
+    auth: Authenticator | None = None,
+    origins: Collection[str] | None = None,
+    ssl: ssl_module.SSLContext | None = None,
+    log: EventLog | SharedEventLog | None = None,
+    retention: int = 10_000,
+    retention_seconds: float | None = None,
+    limits: protocol.Limits | None = None,
+    max_size: int = 2**20,
+    max_subscriptions: int = 100,
+    max_connections: int = 1_000,
+    rate_limit: float = 100.0,
+    rate_burst: int = 200,
+    max_queue_bytes: int = 4 * 2**20,
+    slow_timeout: float = 10.0,
+    ping_interval: float | None = 30.0,
+    ping_timeout: float | None = 20.0,
+    close_timeout: float = 5.0,
+) -> Server:
+    """Start a Nexus server on the running loop; return once it accepts connections.
+
+    Installs no signal handlers (it runs inside notebook kernels); the CLI calls
+    :meth:`Server.serve_forever` for that.
+
+    Args:
+        host: Interface to bind; anything but loopback needs an explicit key.
+        port: TCP port; 0 picks a free one (read it from ``Server.port``).
+        api_key: The key clients present; else ``$NEXUS_API_KEY``, else random.
+        demo: Publish simulated events (``DemoSource``) at ``rate`` events/s.
+        rate: Demo events per second, all channels together.
+        seed: Demo random seed, for reproducible streams.
+        channels: The channels served (the reference's seven by default).
+        auth: Overrides the default ``ApiKeyAuth(api_key)``.
+        origins: Allowed ``Origin`` headers (HTTP 403 otherwise); ``None`` allows any.
+        ssl: A server TLS context for ``wss://`` (see ``auth.tls_context``).
+        log: The event log; a :class:`MemoryEventLog` when ``None``. A
+            :class:`SharedEventLog` (e.g. ``RedisEventLog``) is started here, before
+            the port opens, and closed by the server's ``aclose``.
+        retention: Events kept per channel for ``resume`` (in-memory log; oldest
+            evicted, ``gap`` with ``reason: "retention"`` for resumers who missed them).
+        retention_seconds: Also evict events older than this (in-memory log).
+        limits: Per-request bounds (:class:`protocol.Limits` defaults).
+        max_size: Largest incoming frame in bytes; bigger ones close 1009.
+        max_subscriptions: Distinct (channel, filter) subscriptions per client;
+            more get ``TOO_MANY_SUBSCRIPTIONS``.
+        max_connections: Concurrent clients; more are refused with HTTP 503
+            (counted in ``rejectedConnections``).
+        rate_limit: Client messages per second (token bucket); over it a client
+            gets ``RATE_LIMITED``, and a second message in a row over it closes 1008.
+        rate_burst: Token bucket size, in messages.
+        max_queue_bytes: Per-client bound on queued outgoing bytes; past it events
+            are skipped (``dropped``) and reported in a ``gap`` once it drains.
+        slow_timeout: Seconds a client may stay over ``max_queue_bytes`` before
+            it is closed with 1013 (``slowConsumerDisconnects``).
+        ping_interval: Seconds between WebSocket pings; ``None`` disables them.
+        ping_timeout: Seconds to wait for a pong before dropping the peer.
+        close_timeout: Seconds to wait for a closing handshake before aborting.
+
+    Raises:
+        ValueError: Non-loopback ``host`` without an explicit key.
+        OSError: The address cannot be bound.
+        TransportError: A shared log cannot be reached.
+    """
+    key = resolve_api_key(api_key, host, auth)
+    server = Server(
+        api_key=key,
+        auth=auth,
+        log=log
+        or MemoryEventLog(channels, retention=retention, retention_seconds=retention_seconds),
+        channels=channels,
+        limits=limits or protocol.Limits(),
+        max_subscriptions=max_subscriptions,
+        max_connections=max_connections,
+        rate_limit=rate_limit,
+        rate_burst=rate_burst,
+        max_queue_bytes=max_queue_bytes,
+        slow_timeout=slow_timeout,
+        origins=origins,
+    )
+    if isinstance(log, SharedEventLog):
+        await log.start(server.deliver, server.epoch_changed)
+    try:
+        ws = await ws_serve(
+            server.connection,
+            host,
+            port,
+            ssl=ssl,
+            process_request=server.admission,
+            compression=None,
+            max_size=max_size,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            logger=make_logger(),
+        )
+    except BaseException:
+        if isinstance(log, SharedEventLog):
+            await log.aclose()
+        raise
+    server.attach(ws, tls=ssl is not None)
+    if demo:
+        server.start_demo(DemoSource(seed=seed, rate=rate, channels=channels))
+    logger.info("serving on %s", server.url)
+    return server

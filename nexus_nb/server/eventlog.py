@@ -1,0 +1,197 @@
+"""The event log: per-channel sequence numbers and bounded retention for resume.
+
+The server's publish path is two separate steps, and this module is the first:
+
+1. ``EventLog.append`` assigns the channel's next ``seq`` and encodes the event
+   message once (the bytes every subscriber receives).
+2. ``Fanout.deliver`` hands that entry to the local subscribers.
+
+A log shared by several server instances (Redis Streams, ``redis_log``) cannot
+assign ``seq`` synchronously, so it implements :class:`SharedEventLog` instead:
+``submit`` queues events and resolves to the last ``seq``, and the log hands every
+entry it reads back (from any instance, this one included) to the ``deliver``
+callback the server gives ``start``, which is step 2. ``since`` serves
+``resume`` in both: the entries after a client's last ``seq``; for ``resume`` to
+stay exact the log must make an entry visible to ``since`` no later than it
+calls ``deliver`` with it, in the same loop step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+from nexus_nb import protocol
+
+__all__ = ["Entry", "EventLog", "MemoryEventLog", "Missed", "SharedEventLog"]
+
+
+class Entry(NamedTuple):
+    """One logged event: its ``seq``, payload and encoded ``event`` message."""
+
+    channel: str
+    seq: int
+    timestamp: str
+    data: Mapping[str, Any]
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Missed:
+    """Events a reader can no longer get: ``count`` of them, ``from_seq``..``to_seq``."""
+
+    count: int
+    from_seq: int
+    to_seq: int
+
+
+class EventLog(Protocol):
+    """Where events get their ``seq`` and stay retained for ``resume``."""
+
+    @property
+    def epoch(self) -> str:
+        """The random id of this log's sequence space (one per server run)."""
+        ...
+
+    def append(self, channel: str, data: Mapping[str, Any], timestamp: str) -> Entry:
+        """Store one event and return it with its new ``seq`` and encoded message."""
+        ...
+
+    def since(self, channel: str, seq: int) -> tuple[list[Entry], Missed | None]:
+        """The retained entries with ``seq`` greater than ``seq``, oldest first.
+
+        Returns:
+            The entries, and what was evicted after ``seq`` (``None`` when nothing).
+        """
+        ...
+
+    def last_seq(self, channel: str) -> int:
+        """The newest ``seq`` on ``channel`` (0 before the first event)."""
+        ...
+
+
+@runtime_checkable
+class SharedEventLog(Protocol):
+    """A log several server instances share; ``seq`` is assigned asynchronously."""
+
+    @property
+    def epoch(self) -> str:
+        """The shared sequence space's id (known once :meth:`start` returned)."""
+        ...
+
+    async def start(
+        self, deliver: Callable[[Entry], object], on_epoch: Callable[[str], object]
+    ) -> None:
+        """Join the log; from now on call ``deliver`` with every entry, in ``seq`` order.
+
+        ``on_epoch`` is called with the new epoch when the sequence space restarts.
+        """
+        ...
+
+    def submit(
+        self, channel: str, events: Sequence[Mapping[str, Any]], timestamp: str
+    ) -> asyncio.Future[int]:
+        """Queue events for appending; the future gives the last one's ``seq``."""
+        ...
+
+    def since(self, channel: str, seq: int) -> tuple[list[Entry], Missed | None]:
+        """As :meth:`EventLog.since`."""
+        ...
+
+    def last_seq(self, channel: str) -> int:
+        """As :meth:`EventLog.last_seq`."""
+        ...
+
+    def metrics(self) -> dict[str, Any]:
+        """The log's own counters, served under ``log`` in ``/metrics``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Leave the log; pending ``submit`` futures fail."""
+        ...
+
+
+class MemoryEventLog:
+    """An in-memory :class:`EventLog` bounded per channel by rows and, optionally, age.
+
+    Args:
+        channels: The channels it accepts.
+        retention: Entries kept per channel (default 10 000); older ones are evicted
+            and counted in ``evicted``.
+        retention_seconds: When set, entries older than this are evicted too
+            (checked on ``append`` and ``since``).
+        epoch: The sequence-space id; random when ``None``.
+
+    Raises:
+        ValueError: When ``retention`` < 1 or ``retention_seconds`` <= 0.
+    """
+
+    def __init__(
+        self,
+        channels: Collection[str],
+        *,
+        retention: int = 10_000,
+        retention_seconds: float | None = None,
+        epoch: str | None = None,
+    ) -> None:
+        if retention < 1:
+            raise ValueError("retention must be >= 1")
+        if retention_seconds is not None and retention_seconds <= 0:
+            raise ValueError("retention_seconds must be > 0")
+        self._epoch = epoch or secrets.token_hex(8)
+        self._retention_seconds = retention_seconds
+        self._rows: dict[str, deque[tuple[float, Entry]]] = {
+            c: deque(maxlen=retention) for c in channels
+        }
+        self._last: dict[str, int] = dict.fromkeys(channels, 0)
+        self.evicted = 0
+
+    @property
+    def epoch(self) -> str:
+        """The random id of this log's sequence space."""
+        return self._epoch
+
+    def append(self, channel: str, data: Mapping[str, Any], timestamp: str) -> Entry:
+        """Store one event; ``channel`` must be one given at construction (KeyError)."""
+        rows = self._rows[channel]
+        seq = self._last[channel] + 1
+        # Encode before taking the seq, so an unserialisable payload leaves no hole.
+        payload = protocol.event(channel, data, timestamp=timestamp, seq=seq)
+        self._last[channel] = seq
+        entry = Entry(channel, seq, timestamp, data, payload)
+        if len(rows) == rows.maxlen:
+            self.evicted += 1
+        now = time.monotonic()
+        rows.append((now, entry))
+        if self._retention_seconds is not None:
+            self._expire(rows, now)
+        return entry
+
+    def since(self, channel: str, seq: int) -> tuple[list[Entry], Missed | None]:
+        """The retained entries after ``seq`` and what was evicted after it."""
+        rows = self._rows[channel]
+        if self._retention_seconds is not None:
+            self._expire(rows, time.monotonic())
+        last = self._last[channel]
+        if seq >= last:
+            return [], None
+        first = rows[0][1].seq if rows else last + 1
+        missed = Missed(first - seq - 1, seq + 1, first - 1) if seq + 1 < first else None
+        start = max(0, seq + 1 - first)
+        return [rows[i][1] for i in range(start, len(rows))], missed
+
+    def last_seq(self, channel: str) -> int:
+        """The newest ``seq`` on ``channel``."""
+        return self._last[channel]
+
+    def _expire(self, rows: deque[tuple[float, Entry]], now: float) -> None:
+        assert self._retention_seconds is not None
+        horizon = now - self._retention_seconds
+        while rows and rows[0][0] < horizon:
+            rows.popleft()
+            self.evicted += 1

@@ -1,0 +1,379 @@
+"""The Nexus server: ``serve()`` starts one on the running loop and returns it.
+
+The publish path is two steps with a seam between them (see :mod:`.eventlog`):
+``EventLog.append`` assigns ``seq`` and encodes the event once, then
+``Fanout.deliver`` queues the frame for local subscribers. With a
+``SharedEventLog`` the first step is ``submit`` and the log calls
+:meth:`Server.deliver` for every event any instance appended, this one's included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import signal
+import time
+from collections.abc import Collection, Coroutine, Mapping, Sequence
+from enum import Enum
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
+
+from websockets.asyncio.server import Server as WebSocketServer
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+
+from nexus_nb import protocol
+from nexus_nb.exceptions import AuthError
+from nexus_nb.server.auth import ApiKeyAuth, Authenticator
+from nexus_nb.server.demo import DemoSource
+from nexus_nb.server.endpoint import Admission, query_token
+from nexus_nb.server.eventlog import Entry, EventLog, SharedEventLog
+from nexus_nb.server.fanout import Fanout
+from nexus_nb.server.frame import text_frame
+from nexus_nb.server.metrics import Counters
+from nexus_nb.server.peer import Peer, TokenBucket
+from nexus_nb.server.publisher import Publisher
+from nexus_nb.server.replay import replay
+from nexus_nb.server.router import Router, Verdict
+
+if TYPE_CHECKING:
+    import os
+
+    import pandas as pd
+
+__all__ = ["EXTENSIONS", "Server", "ServerState"]
+
+logger: Final = logging.getLogger("nexus_nb.server")
+
+#: Protocol extensions announced in ``connection_established``.
+EXTENSIONS: Final = ("id", "seq", "resume", "batch", "publish", "gap")
+
+
+class ServerState(Enum):
+    """The lifecycle of a :class:`Server`."""
+
+    SERVING = "serving"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class Server:
+    """A running Nexus server; build it with :func:`nexus_nb.server.serve`.
+
+    Usable as ``async with``; otherwise call :meth:`aclose` (or :meth:`close`
+    then :meth:`wait_closed`). It owns the demo task, the slow-consumer close
+    tasks and the shutdown task, and cancels and awaits them on close.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        auth: Authenticator | None,
+        log: EventLog | SharedEventLog,
+        channels: Sequence[str],
+        limits: protocol.Limits,
+        max_subscriptions: int,
+        max_connections: int,
+        rate_limit: float,
+        rate_burst: int,
+        max_queue_bytes: int,
+        slow_timeout: float,
+        origins: Collection[str] | None,
+    ) -> None:
+        self.api_key = api_key
+        self._auth: Authenticator = auth or ApiKeyAuth(api_key)
+        self._log = log
+        self._shared = log if isinstance(log, SharedEventLog) else None
+        self._channels = tuple(channels)
+        self._channel_set = frozenset(channels)
+        self._counters = Counters.for_channels(self._channels)
+        self._fanout = Fanout(
+            self._counters,
+            max_queue_bytes=max_queue_bytes,
+            slow_timeout=slow_timeout,
+            on_slow=self._close_slow,
+        )
+        self._publisher = Publisher(
+            log,
+            self._fanout,
+            self._counters,
+            channels=self._channel_set,
+            spawn=self._spawn,
+            serving=lambda: self.state is ServerState.SERVING,
+        )
+        self._router = Router(
+            log,
+            self._fanout,
+            self._counters,
+            self._publisher.answer,
+            channels=self._channel_set,
+            limits=limits,
+            max_subscriptions=max_subscriptions,
+        )
+        self.admission = Admission(
+            self._auth,
+            self.metrics,
+            lambda: len(self._fanout.peers),
+            max_connections=max_connections,
+            origins=origins,
+            on_reject=self._count_reject,
+        )
+        self._rate_limit = rate_limit
+        self._rate_burst = rate_burst
+        self._client_ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._demo: asyncio.Task[None] | None = None
+        self._demo_error: BaseException | None = None
+        self._shutdown: asyncio.Task[None] | None = None
+        self._ws: WebSocketServer | None = None
+        self.state = ServerState.SERVING
+        self.host = ""
+        self.port = 0
+        self.url = ""
+
+    def __repr__(self) -> str:
+        return f"<Server {self.url} {self.state.name} clients={len(self._fanout.peers)}>"
+
+    @property
+    def epoch(self) -> str:
+        """This run's sequence-space id, announced in ``connection_established``."""
+        return self._log.epoch
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The channels this server serves."""
+        return self._channels
+
+    def attach(self, ws: WebSocketServer, *, tls: bool) -> None:
+        """Bind to the listening websockets server (called once by ``serve``)."""
+        self._ws = ws
+        sockname = next(iter(ws.sockets)).getsockname()
+        self.host, self.port = sockname[0], sockname[1]
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"{'wss' if tls else 'ws'}://{shown}:{self.port}"
+
+    def start_demo(self, source: DemoSource) -> None:
+        """Run ``source.run(self.publish)`` as a task this server owns."""
+        self._demo = asyncio.create_task(source.run(self.publish), name="nexus-demo")
+        self._demo.add_done_callback(self._demo_done)
+
+    def _demo_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._demo_error = task.exception()
+            logger.error("demo source failed", exc_info=self._demo_error)
+
+    def publish(
+        self, channel: str, data: Mapping[str, Any], *, timestamp: str | None = None
+    ) -> int:
+        """Store one event and queue it for every matching subscriber.
+
+        See :meth:`Publisher.publish <nexus_nb.server.publisher.Publisher.publish>`
+        for the limits and errors (``ProtocolError`` ``INVALID_CHANNEL``,
+        ``TransportError`` once closed, ``TypeError`` for non-JSON data).
+
+        Returns:
+            The event's ``seq`` on its channel (0 with a shared log).
+        """
+        return self._publisher.publish(channel, data, timestamp=timestamp)
+
+    async def submit(
+        self,
+        channel: str,
+        events: Sequence[Mapping[str, Any]],
+        *,
+        timestamp: str | None = None,
+    ) -> int:
+        """Store events and wait for the last ``seq``; works with a shared log too.
+
+        See :meth:`Publisher.submit <nexus_nb.server.publisher.Publisher.submit>`.
+        """
+        return await self._publisher.submit(channel, events, timestamp=timestamp)
+
+    def deliver(self, entry: Entry) -> int:
+        """Queue an already logged event for local subscribers (the shared-log hook).
+
+        Returns:
+            How many local peers it was queued for.
+        """
+        return self._fanout.deliver(entry)
+
+    def epoch_changed(self, epoch: str) -> None:
+        """Close every client with 1012 so it reconnects into the new ``epoch`` (log hook)."""
+        logger.warning("event log epoch changed to %s: closing clients", epoch)
+        for peer in list(self._fanout.peers):
+            self._spawn(peer.ws.close(CloseCode.SERVICE_RESTART, "epoch changed"))
+
+    async def replay(
+        self,
+        source: pd.DataFrame | str | os.PathLike[str],
+        *,
+        speed: float | None = 1.0,
+        channel: str | None = None,
+    ) -> int:
+        """Publish a capture's events again, paced by their original times.
+
+        See :func:`nexus_nb.server.replay.replay` for the arguments, limits and
+        errors; each event keeps its original envelope timestamp.
+
+        Returns:
+            The number of events published.
+        """
+        return await replay(self.publish, source, speed=speed, channel=channel)
+
+    def metrics(self) -> dict[str, Any]:
+        """Counters as served on ``/metrics``, plus the epoch and the demo's state."""
+        snapshot = self._counters.snapshot()
+        snapshot["epoch"] = self.epoch
+        snapshot["maxQueuedBytes"] = self.max_queued_bytes()
+        snapshot["demo"] = self._demo_status()
+        if self._shared is not None:
+            snapshot["log"] = self._shared.metrics()
+        return snapshot
+
+    def max_queued_bytes(self) -> int:
+        """Bytes held for the slowest client: its outbox plus its transport's buffer."""
+        return max(
+            (p.outbox_bytes + p.ws.transport.get_write_buffer_size() for p in self._fanout.peers),
+            default=0,
+        )
+
+    def _demo_status(self) -> str | None:
+        if self._demo is None:
+            return None
+        if self._demo_error is not None:
+            return f"failed: {self._demo_error!r}"
+        return "done" if self._demo.done() else "running"
+
+    def _count_reject(self) -> None:
+        self._counters.rejected_connections += 1
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("server task failed", exc_info=task.exception())
+
+    def _close_slow(self, peer: Peer) -> None:
+        logger.warning("closing slow consumer %s", peer.client_id)
+        self._spawn(peer.ws.close(CloseCode.TRY_AGAIN_LATER, "slow consumer"))
+
+    async def connection(self, ws: ServerConnection) -> None:
+        """Serve one WebSocket connection (the websockets handler)."""
+        request = ws.request
+        assert request is not None  # the handler runs after the handshake
+        try:
+            principal = self._auth.authenticate(request.headers, query_token(request.path))
+        except AuthError as exc:
+            # As the reference: accept, then close 1008; browsers cannot read a 401.
+            self._counters.auth_failures += 1
+            logger.info("authentication failed: %s", exc)
+            await ws.close(CloseCode.POLICY_VIOLATION, str(exc)[:120])
+            return
+        client_id = f"client_{int(time.time() * 1000)}_{next(self._client_ids)}"
+        peer = Peer(
+            ws,
+            principal,
+            client_id,
+            max_queue_bytes=self._fanout.max_queue_bytes,
+            bucket=TokenBucket(self._rate_limit, self._rate_burst),
+            counters=self._counters,
+            on_dirty=self._fanout.mark_dirty,
+            on_overflow=self._fanout.watch,
+        )
+        self._counters.total_connections += 1
+        self._counters.active_connections += 1
+        self._fanout.add(peer)
+        peer.send(
+            text_frame(
+                protocol.connection_established(client_id, epoch=self.epoch, extensions=EXTENSIONS)
+            )
+        )
+        try:
+            async for raw in ws:
+                if self._router.receive(peer, raw) is Verdict.CLOSE_RATE_LIMITED:
+                    self._fanout.flush()
+                    await ws.close(CloseCode.POLICY_VIOLATION, "rate limit exceeded")
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            self._fanout.remove(peer)
+            self._counters.active_connections -= 1
+            sent = ws.protocol.close_sent
+            if sent is not None and sent.reason == "keepalive ping timeout":
+                self._counters.keepalive_timeouts += 1
+
+    def close(self) -> None:
+        """Start a graceful shutdown without waiting for it; see :meth:`aclose`."""
+        if self._shutdown is None:
+            self.state = ServerState.CLOSING
+            self._shutdown = asyncio.get_running_loop().create_task(self._close())
+
+    async def wait_closed(self) -> None:
+        """Wait until a shutdown started by :meth:`close` has finished."""
+        if self._shutdown is not None:
+            await asyncio.shield(self._shutdown)
+
+    async def aclose(self) -> None:
+        """Stop the demo, flush queues, close every client with 1001 and wait.
+
+        Each client's closing handshake is bounded by ``close_timeout`` (see
+        ``serve``), after which websockets aborts its connection.
+        """
+        self.close()
+        await self.wait_closed()
+
+    async def _close(self) -> None:
+        if self._demo is not None:
+            self._demo.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._demo
+        self._fanout.close()
+        if self._ws is not None:
+            self._ws.close(close_connections=True, code=CloseCode.GOING_AWAY, reason="going away")
+            await self._ws.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
+        if self._shared is not None:
+            await self._shared.aclose()
+        self.state = ServerState.CLOSED
+        logger.info("server closed")
+
+    async def serve_forever(self) -> None:
+        """Serve until SIGTERM or SIGINT, then shut down gracefully (for the CLI).
+
+        Installs loop signal handlers, so call it only where the process owns
+        the loop; never from a notebook kernel.
+        """
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        signals = (signal.SIGTERM, signal.SIGINT)
+        for sig in signals:
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            await self.aclose()
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

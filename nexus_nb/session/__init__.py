@@ -1,0 +1,7 @@
+"""The session layer: the one place that wires a client to buffers and views."""
+
+from __future__ import annotations
+
+from nexus_nb.session.stream import Recording, Stream, StreamStats, connect
+
+__all__ = ["Recording", "Stream", "StreamStats", "connect"]

@@ -1,0 +1,381 @@
+"""A live stream in a notebook: one client wired to one ring buffer per channel.
+
+This is the only module that knows the client, the buffers and the views
+together. The client hands every frame to :meth:`Stream._sink` (a list of event
+messages per frame); the stream parks them in a bounded pending queue and drains
+it into the buffers once per event-loop iteration, one ``extend`` per channel, so
+single-event frames get the batch path's per-event cost too.
+
+Pending queue policy (``max_pending`` events, default 50,000): when a frame would
+overflow it, the queue is drained into the buffers at once, inside the reader, so
+nothing is dropped; the reader then reads more slowly, which pushes back through
+TCP to the server, whose own per-client bound turns into a counted ``gap``
+message that is recorded here as a gap marker. ``stats.inline_drains`` counts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nexus_nb.buffer import RingBuffer
+from nexus_nb.capture import Recorder
+from nexus_nb.client import Client, State
+from nexus_nb.client import connect as connect_client
+from nexus_nb.widgets import ChannelStatus, FrameClock, StatusSnapshot
+
+__all__ = ["Recording", "Stream", "StreamStats", "connect"]
+
+
+@dataclass
+class StreamStats:
+    """Counters of the pending queue between the socket reader and the buffers."""
+
+    frames: int = 0
+    events: int = 0
+    drains: int = 0
+    inline_drains: int = 0
+    gaps: int = 0
+
+
+class Recording:
+    """A capture to disk that runs while the stream runs; :meth:`close` flushes it.
+
+    Created by :meth:`Stream.record`. Every event received for the recorded
+    channels after creation is written; nothing received before :meth:`close`
+    returns is lost, even if the owner is cancelled (call ``close`` in ``finally``).
+    """
+
+    def __init__(self, recorder: Recorder, detach: Callable[[], None]) -> None:
+        self._recorder = recorder
+        self._detach = detach
+        self.closed = False
+
+    @property
+    def rows_written(self) -> int:
+        """Events written so far (flushed or pending in the current row group)."""
+        return int(self._recorder.rows_written)
+
+    @property
+    def path(self) -> str:
+        """The capture's main file."""
+        return str(self._recorder.path)
+
+    def close(self) -> None:
+        """Stop recording and flush everything received so far to disk (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            self._detach()
+            self._recorder.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "recording"
+        return f"<Recording {self.path} {state} rows={self.rows_written}>"
+
+
+class Stream:
+    """A connected client and a bounded :class:`~nexus_nb.buffer.RingBuffer` per channel.
+
+    Create one with :func:`connect`. ``stream["telemetry.metrics"]`` is that
+    channel's buffer; ``await stream.subscribe([...])`` creates the buffers and
+    returns once the server confirmed.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        maxlen: int = 100_000,
+        window: str | float | None = None,
+        max_pending: int = 50_000,
+    ) -> None:
+        if max_pending < 1:
+            raise ValueError("max_pending must be at least 1")
+        self.client = client
+        self.maxlen = maxlen
+        self.window = window
+        self.max_pending = max_pending
+        self.stats = StreamStats()
+        self._buffers: dict[str, RingBuffer] = {}
+        self._pending: dict[str, list[dict[str, Any]]] = {}
+        self._pending_count = 0
+        self._drain_handle: asyncio.Handle | None = None
+        self._waiters: list[tuple[str, int, asyncio.Future[None]]] = []
+        self._rates: dict[str, tuple[float, int, float]] = {}
+        self._detach = [
+            client.add_sink(self._sink),
+            client.on("gap", self._on_gap),
+            client.on("reconnected", self._on_reconnected),
+        ]
+
+    # -- buffers ---------------------------------------------------------------------------
+
+    def __getitem__(self, channel: str) -> RingBuffer:
+        """The buffer of ``channel``; it exists once the channel was subscribed.
+
+        Raises:
+            KeyError: The channel was never subscribed on this stream.
+        """
+        try:
+            return self._buffers[channel]
+        except KeyError:
+            raise KeyError(
+                f"{channel!r} is not buffered; await stream.subscribe([{channel!r}]) first"
+            ) from None
+
+    def __contains__(self, channel: object) -> bool:
+        return channel in self._buffers
+
+    @property
+    def channels(self) -> list[str]:
+        """The buffered channels, in subscription order."""
+        return list(self._buffers)
+
+    def buffer(self, channel: str) -> RingBuffer:
+        """The buffer of ``channel``, created empty if it does not exist yet."""
+        if channel not in self._buffers:
+            self._buffers[channel] = RingBuffer(channel, maxlen=self.maxlen, window=self.window)
+        return self._buffers[channel]
+
+    # -- subscriptions ---------------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        channels: str | Sequence[str],
+        filters: Mapping[str, Any] | None = None,
+        *,
+        batch: int | None = None,
+    ) -> dict[str, Any]:
+        """Subscribe and buffer ``channels``; returns the server's confirmation.
+
+        Raises:
+            SubscriptionError: The server refused (unknown channel, bad filter...).
+        """
+        names = [channels] if isinstance(channels, str) else list(channels)
+        for name in names:
+            self.buffer(name)
+        return await self.client.subscribe(names, filters, batch=batch)
+
+    async def unsubscribe(self, channels: str | Sequence[str]) -> dict[str, Any]:
+        """Stop receiving ``channels``; their buffers keep what they hold."""
+        names = [channels] if isinstance(channels, str) else list(channels)
+        return await self.client.unsubscribe(names)
+
+    async def resubscribe(self, selection: Mapping[str, Mapping[str, Any] | None]) -> None:
+        """Make the live subscriptions equal ``selection`` ({channel: filters or None}).
+
+        Channels left out are unsubscribed; the others are subscribed again with
+        their new filters (an unsubscribe first, so old filters do not linger).
+        """
+        current = set(self.client.subscriptions)
+        dropped = sorted(current - set(selection))
+        if dropped:
+            await self.unsubscribe(dropped)
+        for channel, filters in selection.items():
+            if channel in current:
+                await self.client.unsubscribe([channel])
+            await self.subscribe([channel], dict(filters) if filters else None)
+
+    # -- waiting and recording -------------------------------------------------------------
+
+    async def wait_for(self, channel: str, *, rows: int = 1, timeout: float = 10.0) -> RingBuffer:
+        """Wait until ``channel``'s buffer holds at least ``rows`` rows; returns the buffer.
+
+        Raises:
+            TimeoutError: Not enough rows arrived within ``timeout`` seconds.
+        """
+        buffer = self.buffer(channel)
+        if len(buffer) >= rows:
+            return buffer
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (channel, rows, future)
+        self._waiters.append(entry)
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"{channel}: {len(buffer)} of {rows} rows after {timeout} s"
+            ) from None
+        finally:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+        return buffer
+
+    def record(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        channels: Iterable[str] | None = None,
+        row_group_size: int = 10_000,
+    ) -> Recording:
+        """Start writing every event of ``channels`` (default: all) to ``path``.
+
+        The format follows the suffix: ``.parquet`` (row groups of
+        ``row_group_size``), ``.csv`` or ``.jsonl``.
+        """
+        wanted = None if channels is None else frozenset(channels)
+        recorder = Recorder(path, row_group_size=row_group_size)
+
+        def sink(channel: str, messages: list[dict[str, Any]]) -> None:
+            if wanted is None or channel in wanted:
+                recorder.write_many(messages)
+
+        return Recording(recorder, self.client.add_sink(sink))
+
+    # -- the pending queue -----------------------------------------------------------------
+
+    def _sink(self, channel: str, messages: list[dict[str, Any]]) -> None:
+        self.stats.frames += 1
+        self.stats.events += len(messages)
+        if self._pending_count + len(messages) > self.max_pending:
+            self.stats.inline_drains += 1
+            self._drain()
+        self._pending.setdefault(channel, []).extend(messages)
+        self._pending_count += len(messages)
+        if self._drain_handle is None:
+            self._drain_handle = asyncio.get_running_loop().call_soon(self._drain)
+
+    def _drain(self) -> None:
+        self._drain_handle = None
+        if not self._pending_count:
+            return
+        pending, self._pending, self._pending_count = self._pending, {}, 0
+        self.stats.drains += 1
+        for channel, messages in pending.items():
+            self.buffer(channel).extend(messages)
+        if self._waiters:
+            for channel, rows, future in list(self._waiters):
+                if not future.done() and len(self.buffer(channel)) >= rows:
+                    future.set_result(None)
+
+    def flush(self) -> None:
+        """Move every event received so far into the buffers now."""
+        self._drain()
+
+    def _on_gap(self, message: Mapping[str, Any]) -> None:
+        channel = message.get("channel")
+        if isinstance(channel, str) and channel in self._buffers:
+            now = time.time_ns()
+            self.stats.gaps += 1
+            self.flush()
+            self._buffers[channel].mark_gap(
+                now, now, missed=int(message.get("missed", 0)), reason=str(message.get("reason"))
+            )
+
+    def _on_reconnected(self, message: Mapping[str, Any]) -> None:
+        self.flush()
+        start = int(float(message["down_since"]) * 1e9)
+        end = int(float(message["up_at"]) * 1e9)
+        if message.get("epoch_changed"):
+            reason, missed = "reconnect: server restarted (events sent meanwhile are lost)", None
+        elif message.get("resumed"):
+            reason, missed = "reconnect: resumed, nothing lost", 0
+        else:
+            reason, missed = "reconnect: not resumed", None
+        for buffer in self._buffers.values():
+            buffer.mark_gap(start, end, missed=missed, reason=reason)
+        self.stats.gaps += 1
+
+    # -- status ----------------------------------------------------------------------------
+
+    def status(self) -> StatusSnapshot:
+        """A snapshot of connection and buffers for :class:`~nexus_nb.widgets.StatusBar`."""
+        client = self.client
+        stats = client.stats
+        now = time.monotonic()
+        channels = {}
+        for name, buffer in self._buffers.items():
+            channels[name] = ChannelStatus(
+                rate=self._rate(name, buffer.appended, now),
+                rows=len(buffer),
+                dropped=buffer.evicted,
+            )
+        detail = ""
+        if client.state is State.RECONNECTING and stats.next_retry_at is not None:
+            detail = f"next retry in {max(0.0, stats.next_retry_at - time.monotonic()):.1f} s"
+        elif client.state is State.CLOSED and stats.last_error:
+            detail = str(stats.last_error)
+        clock = FrameClock.shared()
+        return StatusSnapshot(
+            state=client.state.name.lower(),
+            detail=detail,
+            channels=channels,
+            reconnects=stats.reconnects,
+            last_error=None if stats.last_error is None else str(stats.last_error),
+            dropped=stats.dropped,
+            render_fps=clock.fps_measured,
+            messages_per_second=clock.messages_per_second,
+        )
+
+    def _rate(self, channel: str, appended: int, now: float) -> float:
+        # An exponentially smoothed rate between successive status() calls.
+        last_t, last_n, rate = self._rates.get(channel, (now, appended, 0.0))
+        dt = now - last_t
+        if dt > 0:
+            rate = 0.5 * rate + 0.5 * (appended - last_n) / dt
+        self._rates[channel] = (now, appended, rate)
+        return rate
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the connection; every event received before is in the buffers after."""
+        await self.client.close()
+        self.flush()
+        for detach in self._detach:
+            detach()
+        self._detach = []
+
+    close = aclose
+
+    async def __aenter__(self) -> Stream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def state(self) -> State:
+        """The client's connection state."""
+        return self.client.state
+
+    def __repr__(self) -> str:
+        rows = sum(len(b) for b in self._buffers.values())
+        return (
+            f"<Stream {self.client.url} {self.client.state.name.lower()} "
+            f"channels={len(self._buffers)} rows={rows}>"
+        )
+
+
+async def connect(
+    url: str,
+    *,
+    api_key: str | None = None,
+    maxlen: int = 100_000,
+    window: str | float | None = None,
+    max_pending: int = 50_000,
+    **client_options: Any,
+) -> Stream:
+    """Connect to a Nexus server and return a :class:`Stream` that buffers what it receives.
+
+    Args:
+        url: ``ws://`` or ``wss://`` address of the server.
+        api_key: Bearer key (default: the ``NEXUS_API_KEY`` environment variable).
+        maxlen: Rows kept per channel buffer (oldest evicted first).
+        window: Optional event-time window per buffer (``"10min"`` or seconds).
+        max_pending: Events parked between the socket reader and the buffers.
+        **client_options: Passed to :func:`nexus_nb.client.connect` (reconnect,
+            backoff, heartbeat, ssl...).
+
+    Raises:
+        AuthError: The server refused the key.
+        TransportError: The server could not be reached.
+    """
+    if api_key is None:
+        api_key = os.environ.get("NEXUS_API_KEY")
+    client = await connect_client(url, api_key=api_key, **client_options)
+    return Stream(client, maxlen=maxlen, window=window, max_pending=max_pending)

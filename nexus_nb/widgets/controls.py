@@ -1,0 +1,219 @@
+"""Checkboxes and filter fields to choose channels, applied with one button."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import inspect
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ipywidgets
+
+__all__ = ["ChannelControls", "format_filters", "parse_filters"]
+
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
+MAX_FILTER_LENGTH = 2000
+
+
+def parse_filters(text: str) -> dict[str, list[str]] | None:
+    """Parse ``"key=v1,v2; key2=v"`` into ``{"key": ["v1", "v2"], "key2": ["v"]}``.
+
+    Blank text means no filter (``None``). Whitespace around keys and values is
+    ignored; an empty clause (``"a=1;"``) is allowed.
+
+    Raises:
+        ValueError: On text longer than 2000 characters, a clause without ``=``,
+            a key that is not an identifier (letters, digits, ``_ . -``), an
+            empty value, or a key given twice; the message says which.
+    """
+    if len(text) > MAX_FILTER_LENGTH:
+        raise ValueError(f"filter longer than {MAX_FILTER_LENGTH} characters")
+    filters: dict[str, list[str]] = {}
+    for clause in text.split(";"):
+        if not clause.strip():
+            continue
+        key, sep, values = clause.partition("=")
+        key = key.strip()
+        if not sep:
+            raise ValueError(f"{clause.strip()!r}: expected key=value")
+        if not _KEY.match(key):
+            raise ValueError(f"{key!r}: a key is letters, digits, '_', '.' or '-'")
+        if key in filters:
+            raise ValueError(f"{key!r} given twice")
+        items = [v.strip() for v in values.split(",")]
+        if not all(items):
+            raise ValueError(f"{key!r}: empty value")
+        filters[key] = items
+    return filters or None
+
+
+def format_filters(filters: Mapping[str, Any] | None) -> str:
+    """Return the text :func:`parse_filters` reads back as ``filters``."""
+    if not filters:
+        return ""
+    clauses = []
+    for key, values in filters.items():
+        items = values if isinstance(values, list | tuple) else [values]
+        clauses.append(f"{key}={','.join(str(v) for v in items)}")
+    return "; ".join(clauses)
+
+
+class ChannelControls:
+    """A checkbox and a filter field per channel, and an Apply button.
+
+    Apply validates every checked channel's filter text; errors are shown next
+    to the field and nothing is applied. Otherwise ``on_change`` gets
+    ``{channel: filters or None}`` for the checked channels. If it returns an
+    awaitable, that runs as a task on the running loop, owned here: Apply is
+    disabled until it ends, its error (if any) is shown, and :meth:`close` /
+    :meth:`aclose` cancel it.
+
+    Args:
+        channels: The channels offered, in display order.
+        selected: Channels checked at first, with their filters (or ``None``).
+        on_change: Called on Apply with the new selection.
+    """
+
+    def __init__(
+        self,
+        channels: Sequence[str],
+        *,
+        selected: Mapping[str, Mapping[str, Any] | None],
+        on_change: Callable[[dict[str, dict[str, Any] | None]], object],
+    ) -> None:
+        self.channels = list(channels)
+        self.on_change = on_change
+        self.task: asyncio.Task[Any] | None = None
+        self._closed = False
+        self.checks = {
+            ch: ipywidgets.Checkbox(value=ch in selected, description=ch, indent=False)
+            for ch in self.channels
+        }
+        self.fields = {
+            ch: ipywidgets.Text(
+                value=format_filters(selected.get(ch)), placeholder="key=v1,v2; key2=v"
+            )
+            for ch in self.channels
+        }
+        self.errors = {ch: ipywidgets.HTML(value="") for ch in self.channels}
+        self.button = ipywidgets.Button(description="Apply", button_style="primary")
+        self.message = ipywidgets.HTML(value="")
+        self.button.on_click(self._clicked)
+        rows = [
+            ipywidgets.HBox([self.checks[ch], self.fields[ch], self.errors[ch]])
+            for ch in self.channels
+        ]
+        self.widget = ipywidgets.VBox([*rows, ipywidgets.HBox([self.button, self.message])])
+
+    def selection(self) -> dict[str, dict[str, Any] | None]:
+        """Validate the form and return ``{channel: filters}`` for checked channels.
+
+        Shows each invalid field's error next to it.
+
+        Raises:
+            ValueError: If any checked channel's filter text is invalid.
+        """
+        chosen: dict[str, dict[str, Any] | None] = {}
+        bad = []
+        for ch in self.channels:
+            self.errors[ch].value = ""
+            if not self.checks[ch].value:
+                continue
+            try:
+                chosen[ch] = parse_filters(self.fields[ch].value)
+            except ValueError as exc:
+                self.errors[ch].value = _red(str(exc))
+                bad.append(ch)
+        if bad:
+            raise ValueError(f"invalid filters for {', '.join(bad)}")
+        return chosen
+
+    def apply(self) -> None:
+        """Do what the Apply button does: validate, then call ``on_change``."""
+        if self.task is not None and not self.task.done():
+            self.message.value = "still applying the previous change"
+            return
+        try:
+            chosen = self.selection()
+        except ValueError as exc:
+            self.message.value = _red(str(exc))
+            return
+        try:
+            result = self.on_change(chosen)
+        except Exception as exc:
+            self._show_failure(exc)
+            return
+        if inspect.isawaitable(result):
+            self._start(result)
+        else:
+            self.message.value = "applied"
+
+    def _start(self, awaitable: Any) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()  # Never awaited otherwise: avoid the warning.
+            self.message.value = _red("no running event loop")
+            return
+        self.task = loop.create_task(_wrap(awaitable))
+        self.button.disabled = True
+        self.message.value = "applying..."
+        self.task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self.button.disabled = False
+        if task.cancelled():
+            self.message.value = "cancelled"
+        elif (exc := task.exception()) is not None:
+            self._show_failure(exc)
+        else:
+            self.message.value = "applied"
+
+    def _show_failure(self, exc: BaseException) -> None:
+        self.message.value = _red(f"failed: {type(exc).__name__}: {exc}")
+
+    def _clicked(self, _button: Any) -> None:
+        self.apply()
+
+    def close(self) -> None:
+        """Cancel a pending apply and close the widgets."""
+        if self.task is not None:
+            self.task.cancel()
+        self._closed = True
+        for group in (self.checks, self.fields, self.errors):
+            for w in group.values():
+                w.close()
+        for w in (self.button, self.message, self.widget):
+            w.close()
+
+    async def aclose(self) -> None:
+        """Cancel a pending apply, wait for it, and close the widgets."""
+        task = self.task
+        self.close()
+        if task is not None:
+            await asyncio.wait([task])
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle: dict[str, Any] = {"text/plain": repr(self)}
+        if not self._closed:
+            bundle.update(self.widget._repr_mimebundle_(**kwargs) or {})
+        checked = [ch for ch in self.channels if self.checks[ch].value]
+        items = "".join(
+            f"<li>{html.escape(ch)} {html.escape(self.fields[ch].value)}</li>" for ch in checked
+        )
+        bundle["text/html"] = f"<ul>{items}</ul>"
+        return bundle
+
+    def __repr__(self) -> str:
+        return f"<ChannelControls channels={len(self.channels)}>"
+
+
+async def _wrap(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _red(text: str) -> str:
+    return f"<span style='color:#b02a37'>{html.escape(text)}</span>"

@@ -1,0 +1,440 @@
+"""A live plotly chart of buffered events that redraws incrementally at a bounded rate."""
+
+from __future__ import annotations
+
+import html
+import itertools
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.colors
+import plotly.graph_objects as go
+
+from nexus_nb.exceptions import SchemaError
+from nexus_nb.widgets.clock import FrameClock
+from nexus_nb.widgets.meter import MessageMeter, MeteredBox, MeteredFigure, MeteredHTML
+from nexus_nb.widgets.series import TraceSeries
+from nexus_nb.widgets.source import Source
+
+__all__ = ["LivePlot"]
+
+_ROW_GAP = 0.06
+# Rows pending beyond this are first probed on x alone to skip what the window hides.
+_PROBE_ROWS = 50_000
+
+_Key = tuple[str, str, str]  # (y column, facet value, colour group)
+
+
+def _window_ms(window: str | float | timedelta | None) -> float | None:
+    if window is None:
+        return None
+    if isinstance(window, int | float):
+        return float(window)
+    return float(pd.Timedelta(window).total_seconds() * 1000.0)
+
+
+def _labels(values: np.ndarray, table: dict[str, int], limit: int) -> np.ndarray:
+    """Map values to group numbers, giving new groups the next number up to ``limit``.
+
+    Missing values form the group ``"(missing)"``; values past the limit get -1.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    names = [str(u) for u in uniques] + ["(missing)"]
+    lookup = np.empty(len(names), dtype=np.int64)
+    for i, name in enumerate(names):
+        if name not in table and len(table) < limit:
+            table[name] = len(table)
+        lookup[i] = table.get(name, -1)
+    return lookup[codes]  # The sentinel -1 indexes "(missing)", the last entry.
+
+
+class LivePlot:
+    """A live plotly chart of a :class:`Source`, one trace per ``color`` group.
+
+    Each frame reads only the rows appended since the last frame, folds them into
+    per-trace state (exact up to ``max_points`` per trace, min/max-decimated into
+    buckets fixed in time above), drops points older than ``window`` before the
+    newest event, and sends the changed traces in one ``batch_update``. CPU per
+    frame depends on the rows that arrived, and bytes per frame on
+    ``max_points``, never on the buffer size. Time goes to the browser as float64
+    epoch milliseconds on a date axis (binary, not JSON lists).
+
+    Frames are paced by a :class:`FrameClock` (the running loop's shared one by
+    default) and skipped while paused or not displayed; the source keeps
+    buffering and the next frame catches up. Without a running loop, call
+    :meth:`render` yourself.
+
+    Args:
+        source: Where the rows come from.
+        x: Column on the x axis; ``"timestamp"`` becomes a date axis.
+        y: Column, or columns; several become stacked subplots sharing x.
+        color: Column whose values each get a trace, e.g. ``"source"``.
+        facet: Column whose values each get a stacked subplot row.
+        window: Visible span before the newest x: a pandas duration (``"5min"``),
+            a number in x units (ms for time), or ``None`` to keep everything.
+        fps: Frame-rate cap for this plot; ``None`` uses the clock's.
+        max_points: Points per trace above which traces are decimated; ``None``
+            never decimates (bytes per frame then grow with the data).
+        mode: Plotly scatter mode: ``"lines"``, ``"markers"``, ``"lines+markers"``.
+        layout: Plotly layout properties applied over the defaults.
+        template: Plotly template name or object.
+        title: Figure title.
+        max_groups: Most ``color`` groups; rows of later groups are dropped and
+            counted in :attr:`dropped_rows`.
+        max_facets: Most ``facet`` values; same overflow policy as groups.
+        webgl_threshold: Points in one trace above which every trace becomes
+            ``scattergl`` (SVG slows past ~10k points).
+        clock: The frame clock; default the running loop's shared clock.
+
+    Raises:
+        ValueError: If a limit is not positive.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        x: str = "timestamp",
+        y: str | Sequence[str] = "value",
+        color: str | None = None,
+        facet: str | None = None,
+        window: str | float | timedelta | None = "5min",
+        fps: float | None = None,
+        max_points: int | None = 2000,
+        mode: str = "lines",
+        layout: Mapping[str, Any] | None = None,
+        template: Any = None,
+        title: str | None = None,
+        max_groups: int = 20,
+        max_facets: int = 8,
+        webgl_threshold: int = 5000,
+        clock: FrameClock | None = None,
+    ) -> None:
+        if max_groups < 1 or max_facets < 1 or webgl_threshold < 1:
+            raise ValueError("max_groups, max_facets and webgl_threshold must be positive")
+        if fps is not None and not fps > 0:
+            raise ValueError("fps must be positive")
+        self.source = source
+        self.x = x
+        self.ys = [y] if isinstance(y, str) else list(y)
+        self.color = color
+        self.facet = facet
+        self.window = _window_ms(window)
+        self.max_points = max_points
+        self.mode = mode
+        self.max_groups = max_groups
+        self.max_facets = max_facets
+        self.webgl_threshold = webgl_threshold
+        self.dropped_rows = 0
+        self._fps = fps
+        self._paused = False
+        self._closed = False
+        self._seen = 0
+        self._version: int | None = None
+        self._newest = -np.inf
+        self._time_axis = x == "timestamp"
+        self._groups: dict[str, int] = {}
+        self._facets: dict[str, int] = {}
+        self._rows: list[tuple[str, str]] = []
+        self._series: dict[_Key, TraceSeries] = {}
+        self._trace_of: dict[_Key, int] = {}
+        self._legend: set[str] = set()
+        self._webgl = False
+        self._user_layout = dict(layout or {})
+        self._meter = MessageMeter()
+        self.figure = MeteredFigure(layout=self._base_layout(template, title))
+        self.figure._nnb_meter = self._meter
+        if self._time_axis:
+            # Set in the figure's template, not in layout.xaxis: a FigureWidget drops an
+            # explicit xaxis.type after the browser's first layout echo (plotly 7.1),
+            # and the numbers then show on a linear axis.
+            self.figure.layout.template.layout.xaxis.type = "date"
+        if self._user_layout:
+            self.figure.update_layout(self._user_layout)
+        self._palette = list(self.figure.layout.template.layout.colorway or ())
+        self._palette = self._palette or list(plotly.colors.qualitative.Plotly)
+        self._status = MeteredHTML(value="")
+        self._status._nnb_meter = self._meter
+        self._box = MeteredBox([self.figure, self._status])
+        self._box._nnb_meter = self._meter
+        self._box._view_count = 0  # Opt in to view counting: no frames while not shown.
+        self.clock = clock
+        if clock is None:
+            try:
+                self.clock = FrameClock.shared()
+            except RuntimeError:
+                self.clock = None  # No running loop: render on demand only.
+        if self.clock is not None:
+            self.clock.register(self)
+
+    def _base_layout(self, template: Any, title: str | None) -> dict[str, Any]:
+        xaxis: dict[str, Any] = {}
+        if self.x != "timestamp":
+            xaxis["title"] = {"text": self.x}
+        base: dict[str, Any] = {
+            "xaxis": xaxis,
+            "yaxis": {"title": {"text": self.ys[0]}},
+            "margin": {"l": 60, "r": 20, "t": 50 if title else 30, "b": 40},
+            "legend": {
+                "orientation": "h",
+                "y": 1.02,
+                "yanchor": "bottom",
+                "x": 1,
+                "xanchor": "right",
+            },
+        }
+        if title is not None:
+            base["title"] = {"text": title}
+        if template is not None:
+            base["template"] = template
+        return base
+
+    # -- state ----------------------------------------------------------------
+
+    @property
+    def fps(self) -> float | None:
+        """This plot's frame-rate cap, or ``None`` for the clock's."""
+        return self._fps
+
+    @property
+    def messages_sent(self) -> int:
+        """Widget messages this plot's widgets have sent."""
+        return self._meter.sent
+
+    @property
+    def paused(self) -> bool:
+        """Whether frames are suspended (the source keeps buffering)."""
+        return self._paused
+
+    @property
+    def displayed(self) -> bool:
+        """Whether a front-end shows the plot (true when views are not counted)."""
+        counts = (self._box._view_count, self.figure._view_count)
+        return any(c is None or c > 0 for c in counts)
+
+    def pause(self) -> None:
+        """Stop drawing frames until :meth:`resume`."""
+        self._paused = True
+        self._status.value = "<span style='color:#888'>paused</span>"
+
+    def resume(self) -> None:
+        """Draw frames again; the next frame catches up with what was buffered."""
+        self._paused = False
+        self._status.value = ""
+
+    def pending(self) -> bool:
+        """Whether the clock should render: shown, not paused, and the source changed."""
+        return (
+            not self._closed
+            and not self._paused
+            and self.displayed
+            and self.source.version != self._version
+        )
+
+    def show_error(self, error: BaseException | None) -> None:
+        """Show the error of the last frame under the chart (``None`` clears it)."""
+        if error is None:
+            self._status.value = ""
+        else:
+            text = html.escape(f"{type(error).__name__}: {error}")
+            self._status.value = f"<pre style='color:#b00020'>frame failed: {text}</pre>"
+
+    # -- frames ---------------------------------------------------------------
+
+    def render(self) -> None:
+        """Draw one frame now, whatever the clock, pause or display state.
+
+        Sends nothing when the source has not changed since the last frame.
+
+        Raises:
+            SchemaError: If the x or a y column holds text.
+        """
+        version = self.source.version
+        if version == self._version:
+            return
+        self._version = version
+        newest = self._newest
+        self._ingest()
+        self._draw(newest_moved=self._newest != newest)
+
+    def _ingest(self) -> None:
+        start = self._seen
+        if self._time_axis and self.window is not None:
+            start = self._skip_to_window(start)
+        names = list(dict.fromkeys([self.x, *self.ys, *filter(None, (self.color, self.facet))]))
+        first, data = self.source.read(names, start=start)
+        xs = data[self.x]
+        self._seen = first + len(xs)
+        if len(xs) == 0:
+            return
+        if xs.dtype == object:
+            raise SchemaError(f"x column {self.x!r} holds text, not numbers or times")
+        # Whole microseconds fit float64 exactly; milliseconds then round once.
+        xv = (xs // 1000) / 1000.0 if xs.dtype == np.int64 else xs.astype(np.float64)
+        if not np.all(np.isnan(xv)):
+            self._newest = max(self._newest, float(np.nanmax(xv)))
+        n = len(xv)
+        groups = _labels(data[self.color], self._groups, self.max_groups) if self.color else None
+        facets = _labels(data[self.facet], self._facets, self.max_facets) if self.facet else None
+        known = np.ones(n, dtype=bool)
+        for codes in (groups, facets):
+            if codes is not None:
+                known &= codes >= 0
+        self.dropped_rows += int(n - known.sum())
+        key_code = np.zeros(n, dtype=np.int64)
+        if facets is not None:
+            key_code += facets * (self.max_groups + 1)
+        if groups is not None:
+            key_code += groups
+        for ycol in self.ys:
+            self._fold(ycol, xv, data[ycol], key_code, known & ~np.isnan(xv))
+        if self.window is not None:
+            for series in self._series.values():
+                series.evict(self._newest - self.window)
+
+    def _fold(
+        self, ycol: str, xv: np.ndarray, ys: np.ndarray, key_code: np.ndarray, keep: np.ndarray
+    ) -> None:
+        if ys.dtype == object:
+            raise SchemaError(f"y column {ycol!r} holds text, not numbers")
+        index = np.flatnonzero(keep & ~np.isnan(ys))
+        if len(index) == 0:
+            return
+        codes = key_code[index]
+        order = np.argsort(codes, kind="stable")
+        index, codes = index[order], codes[order]
+        bounds = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True])
+        group_names = {v: k for k, v in self._groups.items()}
+        facet_names = {v: k for k, v in self._facets.items()}
+        for lo, hi in itertools.pairwise(bounds):
+            facet_no, group_no = divmod(int(codes[lo]), self.max_groups + 1)
+            facet = facet_names.get(facet_no, "") if self.facet else ""
+            group = group_names.get(group_no, "") if self.color else ""
+            key = (ycol, facet, group)
+            series = self._series.get(key)
+            if series is None:
+                series = TraceSeries(max_points=self.max_points, window=self.window)
+                self._series[key] = series
+            rows = index[lo:hi]
+            series.extend(xv[rows], ys[rows].astype(np.float64, copy=False))
+
+    def _skip_to_window(self, start: int) -> int:
+        """Return the first arrival index worth reading when far behind."""
+        assert self.window is not None
+        if self.source.appended - start <= _PROBE_ROWS:
+            return start
+        first, data = self.source.read([self.x], start=start)
+        stamps = data[self.x]
+        if len(stamps) == 0 or stamps.dtype != np.int64:
+            return start
+        cutoff = max(float(stamps.max()) * 1e-6, self._newest) - self.window
+        return first + int(np.argmax(stamps * 1e-6 >= cutoff))
+
+    def _draw(self, *, newest_moved: bool) -> None:
+        dirty = {key: s.arrays() for key, s in self._series.items() if s.dirty}
+        if not self._webgl and any(len(xy[0]) > self.webgl_threshold for xy in dirty.values()):
+            self._webgl = True
+            # Plotly cannot change a trace's type: drop them all, re-add as scattergl.
+            dirty = {key: s.arrays() for key, s in self._series.items()}
+            self.figure.data = ()
+            self._trace_of.clear()
+            self._legend.clear()
+        new_keys = [key for key in self._series if key not in self._trace_of]
+        rows_before = len(self._rows)
+        if new_keys:
+            self._add_traces(new_keys, dirty)
+        if not dirty and not (newest_moved and self.window is not None):
+            return
+        with self.figure.batch_update():
+            if len(self._rows) != rows_before:
+                self.figure.update_layout(self._row_layout())
+            for key, (xs, ys) in dirty.items():
+                trace = self.figure.data[self._trace_of[key]]
+                trace.x = xs
+                trace.y = ys
+            if self.window is not None and np.isfinite(self._newest):
+                self.figure.layout.xaxis.range = [self._newest - self.window, self._newest]
+
+    def _add_traces(
+        self, keys: list[_Key], arrays: dict[_Key, tuple[np.ndarray, np.ndarray]]
+    ) -> None:
+        """Add traces for ``keys`` carrying their data (taken out of ``arrays``)."""
+        for ycol, facet, _ in keys:
+            if (ycol, facet) not in self._rows:
+                self._rows.append((ycol, facet))
+        traces = []
+        for key in keys:
+            self._trace_of[key] = len(self._trace_of)
+            traces.append(self._make_trace(key, *arrays.pop(key, (np.empty(0), np.empty(0)))))
+        self.figure.add_traces(traces)
+
+    def _make_trace(self, key: _Key, xs: np.ndarray, ys: np.ndarray) -> Any:
+        ycol, facet, group = key
+        row = self._rows.index((ycol, facet))
+        name = group if self.color else ycol
+        shade = self._groups.get(group, 0) if self.color else self.ys.index(ycol)
+        colour = self._palette[shade % len(self._palette)]
+        first_of_name = name not in self._legend
+        self._legend.add(name)
+        kind = go.Scattergl if self._webgl else go.Scatter
+        return kind(
+            x=xs,
+            y=ys,
+            mode=self.mode,
+            name=name,
+            legendgroup=name,
+            showlegend=first_of_name,
+            line={"color": colour},
+            marker={"color": colour},
+            xaxis="x",
+            yaxis="y" if row == 0 else f"y{row + 1}",
+        )
+
+    def _row_layout(self) -> dict[str, Any]:
+        count = len(self._rows)
+        height = (1.0 - _ROW_GAP * (count - 1)) / count
+        update: dict[str, Any] = {}
+        for i, (ycol, facet) in enumerate(self._rows):
+            top = 1.0 - i * (height + _ROW_GAP)
+            label = f"{ycol} · {facet}" if facet and len(self.ys) > 1 else facet or ycol
+            name = "yaxis" if i == 0 else f"yaxis{i + 1}"
+            update[name] = {"domain": [max(0.0, top - height), top], "title": {"text": label}}
+            if i:
+                update[name]["anchor"] = "x"
+        last = "y" if count == 1 else f"y{count}"
+        update["xaxis"] = {"anchor": last}
+        if count > 1 and "height" not in self._user_layout:
+            update["height"] = 160 + 170 * count
+        return update
+
+    # -- lifecycle and display -----------------------------------------------
+
+    def close(self) -> None:
+        """Stop rendering, leave the clock and close the widgets."""
+        self._closed = True
+        if self.clock is not None:
+            self.clock.unregister(self)
+        for widget in (self._box, self._status, self.figure):
+            widget.close()
+
+    def to_html(self) -> str:
+        """Return the current chart as standalone HTML (plotly.js from its CDN)."""
+        return str(self.figure.to_html(include_plotlyjs="cdn", full_html=False))
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle: dict[str, Any] = {"text/plain": repr(self)}
+        if not self._closed:
+            # Plotly refreshes its front-end copy of the data on display; keep that.
+            self.figure._repr_mimebundle_()
+            bundle.update(self._box._repr_mimebundle_(**kwargs) or {})
+        bundle["text/html"] = self.to_html()
+        return bundle
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "paused" if self._paused else "live"
+        return (
+            f"<LivePlot {self.source.channel!r} y={self.ys} traces={len(self._trace_of)} {state}>"
+        )

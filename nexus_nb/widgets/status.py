@@ -1,0 +1,199 @@
+"""A status bar: connection state, per-channel rates and counts, render rates."""
+
+from __future__ import annotations
+
+import enum
+import html
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nexus_nb.widgets.clock import FrameClock
+from nexus_nb.widgets.meter import MessageMeter, MeteredHTML
+
+__all__ = ["ChannelStatus", "ConnectionState", "StatusBar", "StatusSnapshot", "render_status"]
+
+
+class ConnectionState(enum.StrEnum):
+    """The connection states the status bar knows how to show."""
+
+    CONNECTING = "connecting"
+    OPEN = "open"
+    RECONNECTING = "reconnecting"
+    CLOSED = "closed"
+
+
+_STATE_COLOUR = {
+    ConnectionState.CONNECTING: "#b58100",
+    ConnectionState.OPEN: "#146c43",
+    ConnectionState.RECONNECTING: "#c05600",
+    ConnectionState.CLOSED: "#b02a37",
+}
+
+
+@dataclass(frozen=True)
+class ChannelStatus:
+    """What one subscribed channel is doing.
+
+    Attributes:
+        rate: Events per second received recently.
+        rows: Rows held in the channel's buffer.
+        dropped: Events dropped before buffering (e.g. a full queue).
+        overflowed: Rows evicted from the buffer because it was full.
+    """
+
+    rate: float
+    rows: int
+    dropped: int = 0
+    overflowed: int = 0
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    """One moment of a session's state, as the status bar shows it.
+
+    Attributes:
+        state: A :class:`ConnectionState` value; other strings are shown as given.
+        detail: Free text: the URL while connecting, the close reason when closed.
+        channels: Per-channel figures, by channel name.
+        reconnects: Reconnections so far.
+        last_error: The last error's text, if any.
+        retry_in: Seconds until the next reconnection attempt, while reconnecting.
+    """
+
+    state: str
+    detail: str = ""
+    channels: Mapping[str, ChannelStatus] = field(default_factory=dict)
+    reconnects: int = 0
+    last_error: str | None = None
+    retry_in: float | None = None
+
+
+def render_status(
+    snapshot: StatusSnapshot, *, frame_rate: float | None = None, message_rate: float | None = None
+) -> str:
+    """Return the status bar's HTML for ``snapshot``; every value is escaped.
+
+    Args:
+        snapshot: The state to show.
+        frame_rate: Rendered frames per second, if known.
+        message_rate: Widget messages per second, if known.
+    """
+    state = str(snapshot.state)
+    colour = _STATE_COLOUR.get(state, "#444")  # type: ignore[call-overload]
+    headline = html.escape(state)
+    if state == ConnectionState.RECONNECTING and snapshot.retry_in is not None:
+        headline += f" (next retry in {snapshot.retry_in:.1f} s)"
+    if snapshot.detail:
+        label = "reason" if state == ConnectionState.CLOSED else "detail"
+        headline += f" &middot; {label}: {html.escape(snapshot.detail)}"
+    parts = [f"<b style='color:{colour}'>&#9679; {headline}</b>"]
+    if snapshot.reconnects:
+        parts.append(f"reconnects {snapshot.reconnects}")
+    for name, ch in snapshot.channels.items():
+        counts = f"{ch.rate:,.0f} ev/s, {ch.rows:,} rows"
+        if ch.dropped:
+            counts += f", <span style='color:#b02a37'>{ch.dropped:,} dropped</span>"
+        if ch.overflowed:
+            counts += f", {ch.overflowed:,} overflowed"
+        parts.append(f"<code>{html.escape(name)}</code> {counts}")
+    if frame_rate is not None and message_rate is not None:
+        parts.append(f"render {frame_rate:.1f} fps, {message_rate:.0f} msg/s")
+    text = " | ".join(parts)
+    if snapshot.last_error:
+        error = html.escape(snapshot.last_error)
+        text += f"<br><span style='color:#b02a37'>last error: {error}</span>"
+    return f"<div style='font:12px var(--jp-ui-font-family,sans-serif)'>{text}</div>"
+
+
+class StatusBar:
+    """A one-line live status of a session, redrawn ``fps`` times a second at most.
+
+    The connection part comes from ``snapshot()`` (the session adapts its client
+    to :class:`StatusSnapshot`); render frames and widget messages per second come
+    from the frame clock. Nothing is sent when the text is unchanged.
+
+    Args:
+        snapshot: Returns the current state; called once per frame.
+        fps: Redraws per second, at most.
+        clock: The frame clock; default the running loop's shared clock.
+
+    Raises:
+        ValueError: If ``fps`` is not positive.
+    """
+
+    def __init__(
+        self,
+        snapshot: Callable[[], StatusSnapshot],
+        *,
+        fps: float = 2.0,
+        clock: FrameClock | None = None,
+    ) -> None:
+        if not fps > 0:
+            raise ValueError("fps must be positive")
+        self.snapshot = snapshot
+        self._fps = fps
+        self._closed = False
+        self._meter = MessageMeter()
+        self.widget = MeteredHTML(value="")
+        self.widget._nnb_meter = self._meter
+        self.widget._view_count = 0  # Opt in to view counting: no frames while not shown.
+        self.clock = clock
+        if clock is None:
+            try:
+                self.clock = FrameClock.shared()
+            except RuntimeError:
+                self.clock = None
+        if self.clock is not None:
+            self.clock.register(self)
+
+    @property
+    def fps(self) -> float | None:
+        """Redraws per second, at most."""
+        return self._fps
+
+    @property
+    def messages_sent(self) -> int:
+        """Widget messages this bar has sent."""
+        return self._meter.sent
+
+    def pending(self) -> bool:
+        """Whether the clock should redraw: open and shown (the snapshot always may change)."""
+        count = self.widget._view_count
+        return not self._closed and (count is None or count > 0)
+
+    def render(self) -> None:
+        """Redraw from a fresh snapshot now; exceptions from ``snapshot`` propagate."""
+        clock = self.clock
+        rates: dict[str, float | None] = {"frame_rate": None, "message_rate": None}
+        if clock is not None:
+            rates = {"frame_rate": clock.frame_rate(), "message_rate": clock.message_rate()}
+        self.widget.value = render_status(self.snapshot(), **rates)
+
+    def show_error(self, error: BaseException | None) -> None:
+        """Show why the snapshot failed until a redraw succeeds."""
+        if error is not None:
+            text = html.escape(f"{type(error).__name__}: {error}")
+            self.widget.value = f"<span style='color:#b00020'>status failed: {text}</span>"
+
+    def close(self) -> None:
+        """Stop redrawing, leave the clock and close the widget."""
+        self._closed = True
+        if self.clock is not None:
+            self.clock.unregister(self)
+        self.widget.close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        if not self.widget.value:
+            try:
+                self.render()
+            except Exception as exc:
+                self.show_error(exc)
+        bundle: dict[str, Any] = {"text/plain": repr(self)}
+        if not self._closed:
+            bundle.update(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["text/html"] = self.widget.value
+        return bundle
+
+    def __repr__(self) -> str:
+        return f"<StatusBar fps={self._fps:g}>"

@@ -1,0 +1,199 @@
+"""A live HTML table of the newest events, highlighted by severity, priority and status."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nexus_nb.widgets.clock import FrameClock
+from nexus_nb.widgets.meter import MessageMeter, MeteredHTML
+from nexus_nb.widgets.source import Source
+
+__all__ = ["LiveTable"]
+
+MAX_ROWS = 1000
+
+# system.alerts rows are tinted whole by severity; tasks.* cells by priority and status.
+SEVERITY_STYLE = {
+    "critical": "background:#f8d7da;color:#58151c;font-weight:bold",
+    "error": "background:#fde2e1",
+    "warning": "background:#fff3cd",
+    "info": "background:#e7f1ff",
+}
+PRIORITY_STYLE = {
+    "critical": "background:#dc3545;color:#fff;font-weight:bold",
+    "high": "background:#fd7e14;color:#fff",
+    "medium": "background:#ffe69c",
+    "low": "color:#6c757d",
+}
+STATUS_STYLE = {
+    "failed": "color:#b02a37;font-weight:bold",
+    "completed": "color:#146c43",
+    "running": "color:#0a58ca;font-style:italic",
+}
+_CELL_STYLE = {"priority": PRIORITY_STYLE, "status": STATUS_STYLE}
+_TABLE_STYLE = (
+    "border-collapse:collapse;font:12px/1.4 var(--jp-code-font-family,monospace);width:100%"
+)
+_TD = "padding:2px 6px;border-bottom:1px solid #ddd;text-align:left;white-space:nowrap"
+
+
+def _text(values: np.ndarray, name: str) -> list[str]:
+    """Format one column for display (not yet escaped)."""
+    if name == "timestamp" and values.dtype == np.int64:
+        stamps = values.astype("datetime64[ns]").astype("datetime64[ms]")
+        return [f"{s}Z".replace("T", " ") for s in stamps.astype(str)]
+    if values.dtype == object:
+        return ["" if v is None else str(v) for v in values]
+    return ["" if np.isnan(v) else f"{v:g}" for v in values.astype(np.float64)]
+
+
+def render_table(
+    channel: str, first: int, data: dict[str, np.ndarray], columns: Sequence[str]
+) -> str:
+    """Return the rows of ``data`` as an HTML table, newest first, every value escaped.
+
+    Args:
+        channel: Shown in the caption.
+        first: Arrival index of the first (oldest) row.
+        data: One array per column, oldest row first.
+        columns: Column order.
+    """
+    count = len(next(iter(data.values()))) if data else 0
+    text = {name: _text(data[name], name) for name in columns}
+    head = "".join(f"<th style='{_TD}'>{html.escape(name)}</th>" for name in columns)
+    body = []
+    for i in reversed(range(count)):
+        severity = text["severity"][i].lower() if "severity" in text else ""
+        row_style = SEVERITY_STYLE.get(severity, "")
+        cells = []
+        for name in columns:
+            value = text[name][i]
+            style = _CELL_STYLE.get(name, {}).get(value.lower(), "")
+            cells.append(f"<td style='{_TD};{style}'>{html.escape(value)}</td>")
+        body.append(
+            f"<tr style='{row_style}' data-severity='{html.escape(severity)}'>{''.join(cells)}</tr>"
+        )
+    caption = f"{html.escape(channel)}: rows {first}-{first + count - 1}" if count else ""
+    return (
+        f"<table style='{_TABLE_STYLE}'><caption style='text-align:left;color:#666'>"
+        f"{caption}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+class LiveTable:
+    """The newest ``rows`` events of a :class:`Source` as an HTML table, newest first.
+
+    Rows of ``system.alerts`` are tinted by ``severity`` (critical, error,
+    warning, info); ``tasks.*`` cells by ``priority`` (critical, high, medium,
+    low) and ``status`` (failed, completed, running). Every value is escaped, so
+    event data cannot inject markup. Each frame reads only the last ``rows`` rows
+    (cost O(rows x columns)) and is paced like :class:`LivePlot`.
+
+    Args:
+        source: Where the rows come from.
+        rows: How many newest rows to show, 1 to 1000.
+        columns: Columns to show; default every column of the source.
+        fps: Frame-rate cap; ``None`` uses the clock's.
+        clock: The frame clock; default the running loop's shared clock.
+
+    Raises:
+        ValueError: If ``rows`` is outside 1..1000.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        rows: int = 20,
+        columns: Sequence[str] | None = None,
+        fps: float | None = None,
+        clock: FrameClock | None = None,
+    ) -> None:
+        if not 1 <= rows <= MAX_ROWS:
+            raise ValueError(f"rows must be between 1 and {MAX_ROWS}")
+        self.source = source
+        self.rows = rows
+        self.columns = list(columns) if columns is not None else None
+        self._fps = fps
+        self._paused = False
+        self._closed = False
+        self._version: int | None = None
+        self._meter = MessageMeter()
+        self.widget = MeteredHTML(value=render_table(source.channel, 0, {}, []))
+        self.widget._nnb_meter = self._meter
+        self.widget._view_count = 0  # Opt in to view counting: no frames while not shown.
+        self.clock = clock
+        if clock is None:
+            try:
+                self.clock = FrameClock.shared()
+            except RuntimeError:
+                self.clock = None
+        if self.clock is not None:
+            self.clock.register(self)
+
+    @property
+    def fps(self) -> float | None:
+        """This table's frame-rate cap, or ``None`` for the clock's."""
+        return self._fps
+
+    @property
+    def messages_sent(self) -> int:
+        """Widget messages this table has sent."""
+        return self._meter.sent
+
+    @property
+    def paused(self) -> bool:
+        """Whether frames are suspended."""
+        return self._paused
+
+    def pause(self) -> None:
+        """Stop updating until :meth:`resume`."""
+        self._paused = True
+
+    def resume(self) -> None:
+        """Update again from the newest rows."""
+        self._paused = False
+
+    def pending(self) -> bool:
+        """Whether the clock should render: shown, not paused, and the source changed."""
+        count = self.widget._view_count
+        shown = count is None or count > 0
+        return not (self._closed or self._paused) and shown and self.source.version != self._version
+
+    def render(self) -> None:
+        """Redraw the table now from the newest rows; nothing is sent if unchanged."""
+        version = self.source.version
+        if version == self._version:
+            return
+        self._version = version
+        columns = self.columns if self.columns is not None else self.source.columns
+        first, data = self.source.read(columns, start=max(0, self.source.appended - self.rows))
+        self.widget.value = render_table(self.source.channel, first, data, columns)
+
+    def show_error(self, error: BaseException | None) -> None:
+        """Show a failed frame's error in place of the table until a frame succeeds."""
+        if error is not None:
+            text = html.escape(f"{type(error).__name__}: {error}")
+            self.widget.value = f"<pre style='color:#b00020'>frame failed: {text}</pre>"
+
+    def close(self) -> None:
+        """Stop rendering, leave the clock and close the widget."""
+        self._closed = True
+        if self.clock is not None:
+            self.clock.unregister(self)
+        self.widget.close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle: dict[str, Any] = {"text/plain": repr(self)}
+        if not self._closed:
+            bundle.update(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["text/html"] = self.widget.value
+        return bundle
+
+    def __repr__(self) -> str:
+        return f"<LiveTable {self.source.channel!r} rows={self.rows}>"

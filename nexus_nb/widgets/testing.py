@@ -1,0 +1,199 @@
+"""Test doubles for code that drives nexus_nb widgets: an in-memory source and a comm recorder.
+
+Use them in your own tests the way httpx users use ``MockTransport``::
+
+    source = MemorySource("telemetry.metrics")
+    source.append({"timestamp": ts, "source": names, "value": values})
+    plot = LivePlot(source)
+    recorder = record_messages(plot.figure)
+    plot.render()
+    assert recorder.messages
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["MemorySource", "RecordingComm", "record_messages"]
+
+
+class MemorySource:
+    """A bounded, columnar, in-memory ring of events satisfying :class:`Source`.
+
+    Rows beyond ``maxlen`` are evicted from the front (oldest first); ``evicted``
+    counts them. Appends are batched and cost O(rows appended); reads cost
+    O(rows returned).
+
+    Args:
+        channel: The channel name reported to widgets.
+        maxlen: The most rows kept; older rows are evicted first.
+
+    Raises:
+        ValueError: If ``maxlen`` is not positive.
+    """
+
+    def __init__(self, channel: str = "telemetry.metrics", *, maxlen: int = 100_000) -> None:
+        if maxlen < 1:
+            raise ValueError("maxlen must be positive")
+        self.channel = channel
+        self.maxlen = maxlen
+        self.evicted = 0
+        self._data: dict[str, np.ndarray] = {}
+        self._appended = 0
+        self._version = 0
+
+    @property
+    def version(self) -> int:
+        """A counter that increases on every append."""
+        return self._version
+
+    @property
+    def appended(self) -> int:
+        """Total rows ever appended."""
+        return self._appended
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names known so far, in the order first seen."""
+        return list(self._data)
+
+    def __len__(self) -> int:
+        return min(self._appended, self.maxlen)
+
+    def __repr__(self) -> str:
+        return f"<MemorySource {self.channel!r} rows={len(self)} appended={self._appended}>"
+
+    def append(self, rows: Mapping[str, Sequence[Any] | np.ndarray]) -> None:
+        """Append a batch of rows given as equal-length columns.
+
+        ``"timestamp"`` must be int64 nanoseconds; other columns are stored as
+        float64 when numeric, else as objects. Columns missing from the batch are
+        filled with NaN (numbers) or ``None`` (text).
+
+        Raises:
+            ValueError: If the columns have different lengths.
+        """
+        arrays = {name: np.asarray(values) for name, values in rows.items()}
+        lengths = {len(a) for a in arrays.values()}
+        if len(lengths) != 1:
+            raise ValueError("all columns of a batch must have the same length")
+        n = lengths.pop()
+        if n == 0:
+            return
+        for name, values in arrays.items():
+            if name not in self._data:
+                self._data[name] = self._empty(name, values.dtype)
+        # Only the newest maxlen rows of a huge batch can survive.
+        skip = max(0, n - self.maxlen)
+        slots = (np.arange(self._appended + skip, self._appended + n)) % self.maxlen
+        for name, column in self._data.items():
+            if name in arrays:
+                column[slots] = arrays[name][skip:]
+            else:
+                column[slots] = None if column.dtype == object else np.nan
+        self.evicted += max(0, self._appended + n - self.maxlen) - max(
+            0, self._appended - self.maxlen
+        )
+        self._appended += n
+        self._version += 1
+
+    def _empty(self, name: str, dtype: np.dtype[Any]) -> np.ndarray:
+        if name == "timestamp":
+            return np.zeros(self.maxlen, dtype=np.int64)
+        if dtype.kind in "biuf":
+            return np.full(self.maxlen, np.nan)
+        return np.full(self.maxlen, None, dtype=object)
+
+    def read(self, columns: Sequence[str], *, start: int = 0) -> tuple[int, dict[str, np.ndarray]]:
+        """Return rows with arrival index >= ``max(start, first retained)``, as copies."""
+        first = max(start, self._appended - len(self), 0)
+        slots = np.arange(first, self._appended) % self.maxlen
+        out: dict[str, np.ndarray] = {}
+        for name in columns:
+            column = self._data.get(name)
+            if column is None:
+                out[name] = np.full(len(slots), np.nan)
+            elif name == "timestamp" or column.dtype == object:
+                out[name] = column[slots]
+            else:
+                out[name] = column[slots].astype(np.float64)
+        return first, out
+
+    def to_dataframe(self, *, last: int | str | None = None) -> pd.DataFrame:
+        """Return a copy of the retained rows, or of the last ``last`` rows or duration."""
+        _, cols = self.read(self.columns)
+        frame = pd.DataFrame(cols)
+        if "timestamp" in frame:
+            frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="ns", utc=True)
+        if isinstance(last, int):
+            return frame.tail(last).reset_index(drop=True)
+        if isinstance(last, str) and "timestamp" in frame and len(frame):
+            cutoff = frame["timestamp"].max() - pd.Timedelta(last)
+            recent: pd.DataFrame = frame[frame["timestamp"] >= cutoff]
+            return recent.reset_index(drop=True)
+        return frame
+
+
+class RecordingComm:
+    """A stand-in for a widget's comm that records every message a widget sends.
+
+    Attributes:
+        messages: The ``data`` of every message, in order.
+        buffers: The binary buffers of every message, in order.
+        sizes: Bytes of each message: its JSON plus its binary buffers.
+    """
+
+    def __init__(self) -> None:
+        self.comm_id = f"recording-{uuid.uuid4().hex}"
+        self.messages: list[dict[str, Any]] = []
+        self.buffers: list[list[memoryview]] = []
+        self.sizes: list[int] = []
+
+    def send(
+        self,
+        data: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        buffers: list[Any] | None = None,
+    ) -> None:
+        """Record one message and its size in bytes."""
+        payload = data or {}
+        views = [memoryview(b) for b in buffers or []]
+        size = len(json.dumps(payload, default=str)) + sum(v.nbytes for v in views)
+        self.messages.append(payload)
+        self.buffers.append(views)
+        self.sizes.append(size)
+
+    def on_msg(self, callback: Any) -> None:
+        """Accept the widget's message callback; nothing is ever received."""
+
+    def close(self, *args: Any, **kwargs: Any) -> None:
+        """Do nothing: there is no front-end."""
+
+    def clear(self) -> None:
+        """Forget what was recorded so far."""
+        self.messages.clear()
+        self.buffers.clear()
+        self.sizes.clear()
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes recorded since the last :meth:`clear`."""
+        return sum(self.sizes)
+
+
+def record_messages(widget: Any) -> RecordingComm:
+    """Replace ``widget``'s comm with a :class:`RecordingComm` and return the recorder.
+
+    Everything the widget's state-sync path sends afterwards lands in the
+    recorder (ipywidgets sends through any comm that has no ``kernel`` attribute,
+    so the recorder deliberately has none).
+    """
+    recorder = RecordingComm()
+    widget.comm = recorder
+    return recorder

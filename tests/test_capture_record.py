@@ -1,0 +1,211 @@
+"""Flattening event messages into rows, and the timestamp parser and formatter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nexus_nb.capture import (
+    Rejection,
+    flatten,
+    flatten_many,
+    flatten_or_reject,
+    format_timestamp,
+    parse_timestamp,
+    unflatten,
+)
+from nexus_nb.capture.record import parse_timestamps
+from nexus_nb.capture.record import to_text
+from nexus_nb.exceptions import SchemaError
+
+TS = "2025-11-03T01:54:00.000Z"
+TS_NS = 1_762_134_840_000_000_000
+
+
+def event(data: object, **envelope: object) -> dict[str, object]:
+    return {
+        "type": "event",
+        "channel": "telemetry.metrics",
+        "timestamp": TS,
+        "data": data,
+        **envelope,
+    }
+
+
+def test_parse_timestamp_reads_the_to_iso_string_shape() -> None:
+    assert parse_timestamp(TS) == TS_NS
+    assert parse_timestamp("2025-11-03T01:54:00.123Z") == TS_NS + 123_000_000
+
+
+def test_parse_timestamp_honours_offsets_and_microseconds_on_the_slow_path() -> None:
+    assert parse_timestamp("2025-11-03T03:54:00.000001+02:00") == TS_NS + 1000
+    assert parse_timestamp("2025-11-03T01:54:00") == TS_NS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "yesterday",
+        "2025-13-03T01:54:00.000Z",
+        "2025-11-03T01:54:00.0a0Z",
+        "2025-11-03T01:54:61.000Z",
+    ],
+)
+def test_parse_timestamp_of_garbage_returns_none(text: str) -> None:
+    assert parse_timestamp(text) is None
+
+
+@given(st.datetimes(min_value=datetime(1700, 1, 1), max_value=datetime(2200, 1, 1)))
+def test_format_then_parse_gives_the_time_floored_to_milliseconds(moment: datetime) -> None:
+    nanos = (moment.replace(tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()
+    exact = round(nanos * 1e6) * 1000
+    text = format_timestamp(exact)
+    assert len(text) == 24
+    assert text.endswith("Z")
+    assert parse_timestamp(text) == exact - exact % 1_000_000
+
+
+def test_format_timestamp_matches_javascript_to_iso_string() -> None:
+    assert format_timestamp(TS_NS + 45_999_999) == "2025-11-03T01:54:00.045Z"
+    assert format_timestamp(-1) == "1969-12-31T23:59:59.999Z"
+
+
+def test_flatten_uses_the_data_timestamp_and_keeps_field_order() -> None:
+    row = flatten(event({"source": "s1", "value": 1.5, "timestamp": "2025-11-03T01:54:01.000Z"}))
+    assert row == {
+        "timestamp": TS_NS + 1_000_000_000,
+        "channel": "telemetry.metrics",
+        "source": "s1",
+        "value": 1.5,
+    }
+    assert list(row) == ["timestamp", "channel", "source", "value"]
+
+
+def test_flatten_falls_back_to_the_envelope_time_and_keeps_an_odd_data_timestamp() -> None:
+    row = flatten(event({"timestamp": 17, "value": 1}))
+    assert row["timestamp"] == TS_NS
+    assert row["data.timestamp"] == 17
+
+
+def test_flatten_nests_dotted_columns_lists_as_json_and_drops_nulls() -> None:
+    row = flatten(event({"m": {"a": 1, "b": {"c": True}}, "tags": [1, "x"], "gone": None, "e": {}}))
+    assert row["m.a"] == 1
+    assert row["m.b.c"] is True
+    assert row["tags"] == '[1,"x"]'
+    assert "gone" not in row
+    assert "e" not in row
+
+
+def test_flatten_moves_a_data_channel_field_out_of_the_way() -> None:
+    row = flatten(event({"channel": "other", "x": 1}))
+    assert row["channel"] == "telemetry.metrics"
+    assert row["data.channel"] == "other"
+
+
+def test_flatten_turns_integers_beyond_int64_into_floats() -> None:
+    row = flatten(event({"big": 2**70, "nested": {"big": -(2**70)}}))
+    assert row["big"] == float(2**70)
+    assert row["nested.big"] == float(-(2**70))
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ([1, 2], Rejection.NOT_OBJECT),
+        ({"type": "event", "data": [1]}, Rejection.DATA_NOT_OBJECT),
+        ({"type": "event", "data": {"v": 1}}, Rejection.NO_TIMESTAMP),
+        ({"timestamp": "soon", "data": {"timestamp": "later"}}, Rejection.NO_TIMESTAMP),
+    ],
+)
+def test_flatten_or_reject_names_the_reason(message: object, reason: Rejection) -> None:
+    assert flatten_or_reject(message) is reason
+    with pytest.raises(SchemaError, match=reason.value):
+        flatten(message)
+
+
+def test_unflatten_nests_dotted_names_and_drops_missing_values() -> None:
+    data = unflatten({"a.b": 1, "a.c": None, "d": float("nan"), "e": "x"})
+    assert data == {"a": {"b": 1}, "e": "x"}
+
+
+def test_unflatten_of_a_value_that_is_also_a_parent_raises_schema_error() -> None:
+    with pytest.raises(SchemaError):
+        unflatten({"a": 1, "a.b": 2})
+
+
+def test_to_text_prints_integral_floats_like_javascript() -> None:
+    assert [to_text(v) for v in (45.0, 45.5, 3, True, "s")] == ["45", "45.5", "3", "true", "s"]
+
+
+scalars = st.one_of(
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=5),
+)
+keys = st.sampled_from(["a", "b", "c", "value"])
+datas = st.recursive(
+    st.dictionaries(keys, scalars, max_size=3),
+    lambda inner: st.dictionaries(keys, st.one_of(scalars, inner), min_size=1, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(datas)
+def test_unflatten_inverts_flatten_for_nested_scalars(data: dict[str, object]) -> None:
+    row = flatten(event(data))
+    fields = {k: v for k, v in row.items() if k not in ("timestamp", "channel")}
+    assert flatten(event(unflatten(fields))) == row
+
+
+@given(st.lists(st.integers(-(2**62), 2**62), min_size=1, max_size=20))
+def test_parse_timestamps_agrees_with_parse_timestamp(nanos: list[int]) -> None:
+    texts = [format_timestamp(n) for n in nanos if -(10**18) * 5 < n < 10**18 * 7]
+    if texts:
+        parsed = parse_timestamps(texts)
+        assert parsed is not None
+        assert parsed.tolist() == [parse_timestamp(t) for t in texts]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2025-02-29T00:00:00.000Z", "2025-11-03T24:00:00.000Z", "2025-11-03T01:54:00.000+", "short"],
+)
+def test_parse_timestamps_of_any_odd_text_returns_none(text: str) -> None:
+    assert parse_timestamps([TS, text]) is None
+    assert parse_timestamps(["2024-02-29T00:00:00.000Z"]) is not None
+
+
+messages = st.one_of(
+    st.builds(event, datas),
+    st.builds(event, st.dictionaries(st.sampled_from(["a", "b", "channel"]), scalars, max_size=3)),
+    st.just([1]),
+    st.just({"data": {"v": 1}}),
+)
+
+
+@given(st.lists(messages, max_size=8))
+def test_flatten_many_equals_flattening_each_message(batch: list[object]) -> None:
+    block, rejections = flatten_many(batch)
+    rows = [flatten_or_reject(m) for m in batch]
+    stored = [row for row in rows if isinstance(row, dict)]
+    assert rejections == [row for row in rows if isinstance(row, Rejection)]
+    assert block.times.tolist() == [row["timestamp"] for row in stored]
+    rebuilt = [
+        {name: values[i] for name, values in block.columns.items() if values[i] is not None}
+        for i in range(len(stored))
+    ]
+    assert rebuilt == [{k: v for k, v in row.items() if k != "timestamp"} for row in stored]
+    names = list(dict.fromkeys(k for row in stored for k in row if k != "timestamp"))
+    assert list(block.columns) == (names if stored else [])
+
+
+def test_flatten_many_takes_the_fast_path_for_flat_events() -> None:
+    batch = [event({"v": i, "s": "x", "timestamp": TS}) for i in range(3)]
+    block, rejections = flatten_many(batch)
+    assert rejections == []
+    assert block.columns == {"channel": ["telemetry.metrics"] * 3, "v": [0, 1, 2], "s": ["x"] * 3}

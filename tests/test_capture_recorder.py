@@ -1,0 +1,141 @@
+"""Recorder: bounded row groups, flushing on close, part files on schema change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from nexus_nb.capture import Recorder, format_timestamp, read_capture, rows_to_frame
+from nexus_nb.capture.record import flatten
+from nexus_nb.exceptions import CaptureError
+
+BASE = 1_762_134_840_000_000_000
+
+
+def message(i: int, **data: Any) -> dict[str, Any]:
+    stamp = format_timestamp(BASE + i * 1_000_000)
+    return {
+        "type": "event",
+        "channel": "telemetry.metrics",
+        "timestamp": stamp,
+        "data": {**data, "timestamp": stamp},
+    }
+
+
+def expected(messages: list[dict[str, Any]]) -> pd.DataFrame:
+    return rows_to_frame(flatten(m) for m in messages)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_close_flushes_the_pending_partial_row_group(tmp_path: Path, suffix: str) -> None:
+    messages = [message(i, source=f"s{i % 3}", value=i * 0.5) for i in range(25)]
+    path = tmp_path / f"c{suffix}"
+    recorder = Recorder(path, row_group_size=10)
+    recorder.write_many(messages)
+    assert recorder.rows_written == 20
+    recorder.close()
+    assert recorder.rows_written == 25
+    assert recorder.files == [path]
+    back = read_capture(path)
+    assert len(back) == 25
+    assert back["value"].tolist() == [i * 0.5 for i in range(25)]
+
+
+def test_parquet_capture_reads_back_like_a_buffer_frame(tmp_path: Path) -> None:
+    messages = [message(i, source=f"s{i % 3}", count=i) for i in range(7)]
+    messages.append(message(7, source="s1"))  # count missing in a later row group
+    with Recorder(tmp_path / "c.parquet", row_group_size=3) as recorder:
+        recorder.write_many(messages)
+    pd.testing.assert_frame_equal(read_capture(tmp_path / "c.parquet"), expected(messages))
+
+
+def test_close_in_finally_flushes_after_an_exception(tmp_path: Path) -> None:
+    path = tmp_path / "c.parquet"
+    recorder = Recorder(path, row_group_size=100)
+
+    def owner() -> None:
+        try:
+            recorder.write(message(0, value=1.0))
+            recorder.write(message(1, value=2.0))
+            raise RuntimeError("owner cancelled")
+        finally:
+            recorder.close()
+
+    with pytest.raises(RuntimeError, match="cancelled"):
+        owner()
+    assert recorder.closed
+    assert read_capture(path)["value"].tolist() == [1.0, 2.0]
+
+
+def test_new_field_or_type_starts_a_part_file_and_read_back_joins_them(tmp_path: Path) -> None:
+    messages = [message(i, value=i) for i in range(4)]  # value: int
+    messages += [message(i, value=i + 0.5) for i in range(4, 6)]  # int schema cannot hold
+    messages += [message(i, value=1.0, extra="x") for i in range(6, 8)]  # new field
+    path = tmp_path / "c.parquet"
+    with Recorder(path, row_group_size=2) as recorder:
+        recorder.write_many(messages)
+    assert [p.name for p in recorder.files] == [
+        "c.parquet",
+        "c.part-0001.parquet",
+        "c.part-0002.parquet",
+    ]
+    pd.testing.assert_frame_equal(read_capture(path), expected(messages))
+
+
+def test_csv_new_field_starts_a_part_file_with_its_own_header(tmp_path: Path) -> None:
+    messages = [message(i, value=float(i)) for i in range(3)]
+    messages += [message(3, value=3.0, extra="x")]
+    with Recorder(tmp_path / "c.csv", row_group_size=3) as recorder:
+        recorder.write_many(messages)
+    assert len(recorder.files) == 2
+    back = read_capture(tmp_path / "c.csv")
+    assert back["value"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert back["extra"].isna().tolist() == [True, True, True, False]
+
+
+def test_jsonl_recorder_keeps_raw_messages(tmp_path: Path) -> None:
+    messages = [message(i, value=i) for i in range(3)]
+    with Recorder(tmp_path / "c.jsonl", row_group_size=2) as recorder:
+        recorder.write_many(messages)
+    lines = (tmp_path / "c.jsonl").read_bytes().splitlines()
+    assert len(lines) == 3
+    pd.testing.assert_frame_equal(read_capture(tmp_path / "c.jsonl"), expected(messages))
+
+
+def test_a_new_recorder_replaces_an_old_capture_and_its_parts(tmp_path: Path) -> None:
+    path = tmp_path / "c.parquet"
+    with Recorder(path, row_group_size=1) as recorder:
+        recorder.write_many([message(0, a=1), message(1, b="x")])
+    assert len(recorder.files) == 2
+    with Recorder(path) as recorder:
+        recorder.write(message(2, a=5))
+    assert read_capture(path)["a"].tolist() == [5]
+
+
+def test_non_event_messages_are_counted_not_recorded(tmp_path: Path) -> None:
+    with Recorder(tmp_path / "c.parquet") as recorder:
+        recorder.write({"type": "subscribed", "channels": ["x"]})
+        recorder.write(message(0, a=1))
+    assert recorder.rejected == {"data_not_object": 1}
+    assert recorder.rows_written == 1
+
+
+def test_writing_after_close_raises_capture_error(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path / "c.csv")
+    recorder.close()
+    recorder.close()
+    with pytest.raises(CaptureError, match="closed"):
+        recorder.write(message(0, a=1))
+
+
+def test_bad_arguments_are_rejected(tmp_path: Path) -> None:
+    with pytest.raises(CaptureError):
+        Recorder(tmp_path / "c.txt")
+    with pytest.raises(ValueError, match="row_group_size"):
+        Recorder(tmp_path / "c.csv", row_group_size=0)
+    recorder = Recorder(tmp_path / "c.data", fmt="jsonl")
+    recorder.close()
+    assert recorder.path == tmp_path / "c.data"

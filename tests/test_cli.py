@@ -1,0 +1,274 @@
+"""The ``nexus-nb`` command line, run as real subprocesses against servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from nexus_nb.capture import Recorder, read_capture
+from nexus_nb.client import Client, connect
+from nexus_nb.server import Server, serve
+
+KEY = "cli-key"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def env() -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if k != "NEXUS_API_KEY"}
+    clean["PYTHONPATH"] = str(ROOT)
+    return clean
+
+
+async def run(*args: str, stdin: bytes | None = None, limit: float = 30) -> tuple[int, str, str]:
+    """Run ``python -m nexus_nb ARGS``; return (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "nexus_nb",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env(),
+    )
+    try:
+        async with asyncio.timeout(limit):
+            out, err = await proc.communicate(stdin)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def until(predicate: Callable[[], bool], limit: float = 10.0) -> None:
+    """Wait until ``predicate()`` holds, failing after ``limit`` seconds."""
+    async with asyncio.timeout(limit):
+        # Polls state owned by other components (counters, lists), which offer no event.
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    srv = await serve(api_key=KEY, demo=False)
+    try:
+        yield srv
+    finally:
+        await srv.aclose()
+
+
+@pytest.fixture
+async def watcher(server: Server) -> AsyncIterator[tuple[Client, list[dict[str, Any]]]]:
+    client = await connect(server.url, api_key=KEY)
+    seen: list[dict[str, Any]] = []
+    client.on("event", seen.append)
+    await client.subscribe(["tasks.updates", "telemetry.metrics"])
+    try:
+        yield client, seen
+    finally:
+        await client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def test_serve_prints_its_url_first_and_exits_0_on_sigterm() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "nexus_nb", "serve", "--port", "0", "--demo", "--rate", "50",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env(),
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        async with asyncio.timeout(20):
+            url = (await proc.stdout.readline()).decode().strip()
+            key_line = (await proc.stderr.readline()).decode().strip()
+        assert url.startswith("ws://127.0.0.1:")
+        assert key_line.startswith("api key: ")
+        key = key_line.removeprefix("api key: ")
+        async with await connect(url, api_key=key) as client:
+            got: list[dict[str, Any]] = []
+            client.on("event", got.append)
+            await client.subscribe(["telemetry.metrics", "tasks.updates", "system.alerts"])
+            await until(lambda: len(got) > 0)
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(20):
+                assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_tail_prints_count_filtered_events_as_json_lines_and_exits_0(
+    server: Server,
+) -> None:
+    tail = asyncio.create_task(
+        run("tail", server.url, "--api-key", KEY, "--channel", "tasks.updates",
+            "--filter", "priority=high,critical", "--count", "2", "--timeout", "20")
+    )  # fmt: skip
+    # The subscribe is the client's first message: once received, it is in force.
+    await until(lambda: server.metrics()["messagesReceived"] >= 1, limit=20)
+    for n, priority in enumerate(["low", "high", "medium", "critical", "high"]):
+        server.publish("tasks.updates", {"priority": priority, "n": n})
+    code, out, err = await tail
+    assert code == 0, err
+    lines = out.splitlines()
+    assert [orjson.loads(line)["data"] for line in lines] == [
+        {"priority": "high", "n": 1},
+        {"priority": "critical", "n": 3},
+    ]
+    first = orjson.loads(lines[0])
+    assert list(first) == ["type", "channel", "timestamp", "data", "seq"]
+
+
+async def test_tail_times_out_with_exit_3(server: Server) -> None:
+    code, out, _ = await run(
+        "tail", server.url, "--api-key", KEY, "--channel", "tasks.updates", "--timeout", "0.5"
+    )
+    assert (code, out) == (3, "")
+
+
+async def test_tail_with_a_wrong_key_exits_4(server: Server) -> None:
+    code, _, err = await run("tail", server.url, "--api-key", "bad", "--channel", "tasks.updates")
+    assert code == 4
+    assert "1008" in err
+
+
+async def test_tail_with_nothing_listening_exits_5() -> None:
+    url = f"ws://127.0.0.1:{free_port()}"
+    code, _, err = await run("tail", url, "--api-key", KEY, "--channel", "tasks.updates")
+    assert code == 5
+    assert err.startswith("nexus-nb: error: cannot connect")
+
+
+async def test_tail_of_an_unknown_channel_exits_6(server: Server) -> None:
+    code, _, err = await run("tail", server.url, "--api-key", KEY, "--channel", "nope")
+    assert code == 6
+    assert "INVALID_CHANNEL" in err
+
+
+async def test_a_bad_filter_is_a_usage_error(server: Server) -> None:
+    code, _, err = await run(
+        "tail", server.url, "--api-key", KEY, "--channel", "tasks.updates", "--filter", "oops"
+    )
+    assert code == 2
+    assert "--filter" in err
+
+
+async def test_publish_data_file_and_stdin_reach_subscribers(
+    server: Server, watcher: tuple[Client, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    _, seen = watcher
+    base = ("publish", server.url, "--api-key", KEY, "--channel", "tasks.updates")
+    assert (await run(*base, "--data", '{"n": 1}'))[0] == 0
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"n": 2}\n\n{"n": 3}\n')
+    assert (await run(*base, "--file", str(path)))[0] == 0
+    assert (await run(*base, "--rate", "200", stdin=b'{"n": 4}\n{"n": 5}\n'))[0] == 0
+    await until(lambda: len(seen) == 5)
+    assert [m["data"]["n"] for m in seen] == [1, 2, 3, 4, 5]
+
+
+async def test_record_to_parquet_reads_back_every_event(server: Server, tmp_path: Path) -> None:
+    out = tmp_path / "capture.parquet"
+    record = asyncio.create_task(
+        run("record", server.url, "--api-key", KEY, "--channel", "telemetry.metrics",
+            "--out", str(out), "--count", "30", "--duration", "20")
+    )  # fmt: skip
+    await until(lambda: server.metrics()["messagesReceived"] >= 1, limit=20)
+    for n in range(40):
+        server.publish("telemetry.metrics", {"metric_name": "cpu", "value": float(n)})
+    code, _, err = await record
+    assert code == 0, err
+    assert "recorded 30 events" in err
+    frame = read_capture(out)
+    assert len(frame) == 30
+    assert list(frame["value"]) == [float(n) for n in range(30)]
+
+
+async def test_publish_from_a_capture_replays_its_events(
+    server: Server, watcher: tuple[Client, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    _, seen = watcher
+    path = tmp_path / "replay.parquet"
+    with Recorder(path) as recorder:
+        for n in range(25):
+            stamp = f"2025-11-03T01:54:{n:02d}.000Z"
+            recorder.write(
+                {"type": "event", "channel": "telemetry.metrics", "timestamp": stamp,
+                 "data": {"metric_name": "cpu", "value": float(n), "timestamp": stamp}}
+            )  # fmt: skip
+    code, _, err = await run(
+        "publish", server.url, "--api-key", KEY, "--from", str(path), "--speed", "max"
+    )
+    assert code == 0, err
+    assert "published 25 events" in err
+    await until(lambda: len(seen) == 25)
+    assert [m["data"]["value"] for m in seen] == [float(n) for n in range(25)]
+    assert all(m["channel"] == "telemetry.metrics" for m in seen)
+
+
+async def test_tail_rides_through_a_server_restart(server: Server) -> None:
+    port = server.port
+    tail = asyncio.create_task(
+        run("tail", server.url, "--api-key", KEY, "--channel", "tasks.updates",
+            "--count", "2", "--timeout", "30")
+    )  # fmt: skip
+    await until(lambda: server.metrics()["messagesReceived"] >= 1, limit=20)
+    server.publish("tasks.updates", {"n": 1})
+    await until(lambda: server.metrics()["channels"]["tasks.updates"]["delivered"] == 1)
+    await server.aclose()
+    second = await serve(port=port, api_key=KEY, demo=False)
+    try:
+        await until(lambda: second.metrics()["messagesReceived"] >= 1, limit=20)
+        second.publish("tasks.updates", {"n": 2})
+        code, out, err = await tail
+    finally:
+        await second.aclose()
+    assert code == 0, err
+    assert [orjson.loads(line)["data"]["n"] for line in out.splitlines()] == [1, 2]
+
+
+async def test_record_stopped_by_sigterm_keeps_what_it_received(
+    server: Server, tmp_path: Path
+) -> None:
+    out = tmp_path / "capture.csv"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "nexus_nb", "record", server.url, "--api-key", KEY,
+        "--channel", "tasks.created", "--out", str(out),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env(),
+    )  # fmt: skip
+    try:
+        await until(lambda: server.metrics()["messagesReceived"] >= 1, limit=20)
+        for n in range(20):
+            server.publish("tasks.created", {"n": n})
+        await until(lambda: server.metrics()["channels"]["tasks.created"]["delivered"] == 20)
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            _, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode()
+    summary = err.decode().strip().splitlines()[-1]
+    assert summary.startswith("recorded ")
+    written = int(summary.split()[1])
+    assert written > 0
+    assert list(read_capture(out)["n"]) == list(range(written))

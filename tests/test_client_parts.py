@@ -1,0 +1,180 @@
+"""The client's pure parts: backoff, sequence tracking, reply matching, queues, callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nexus_nb.client.backoff import Backoff
+from nexus_nb.client.listeners import Listeners
+from nexus_nb.client.reply import Replies
+from nexus_nb.client.sequence import SeqTracker
+from nexus_nb.client.stream import EventStream
+from nexus_nb.client.transport import auth_url
+from nexus_nb.exceptions import ProtocolError, SubscriptionError, TransportError
+
+
+@given(st.floats(0.001, 5), st.floats(1, 100), st.integers(0, 200))
+def test_backoff_delays_stay_within_the_exponential_ceiling_and_the_cap(
+    initial: float, factor: float, attempts: int
+) -> None:
+    cap = initial * factor
+    backoff = Backoff(initial, cap, rng=random.Random(attempts))
+    for n in range(attempts):
+        delay = backoff.next_delay()
+        assert 0 <= delay <= min(cap, initial * 2**n)
+
+
+def test_backoff_reset_starts_again_from_the_first_delay() -> None:
+    backoff = Backoff(1.0, 64.0, rng=random.Random(1))
+    for _ in range(10):
+        backoff.next_delay()
+    backoff.reset()
+    assert backoff.next_delay() <= 1.0
+
+
+def test_backoff_rejects_a_cap_below_the_initial_delay() -> None:
+    with pytest.raises(ValueError, match="initial <= cap"):
+        Backoff(2.0, 1.0)
+
+
+def test_seq_tracker_drops_seen_seqs_and_passes_events_without_seq() -> None:
+    tracker = SeqTracker()
+    tracker.start_epoch("e1")
+    assert tracker.accept("a", {"seq": 1})
+    assert tracker.accept("a", {"seq": 3})
+    assert not tracker.accept("a", {"seq": 3})
+    assert not tracker.accept("a", {"seq": 2})
+    assert tracker.accept("b", {"seq": 1})
+    assert tracker.accept("a", {})
+    assert tracker.resume_point(["a", "b", "c"]) == {"a": 3, "b": 1}
+
+
+def test_seq_tracker_forgets_everything_when_the_epoch_changes() -> None:
+    tracker = SeqTracker()
+    assert tracker.start_epoch("e1") is False
+    tracker.accept("a", {"seq": 10})
+    assert tracker.start_epoch("e1") is False
+    assert not tracker.accept("a", {"seq": 5})
+    assert tracker.start_epoch("e2") is True
+    assert tracker.accept("a", {"seq": 1})
+
+
+async def test_replies_without_id_echo_go_to_the_oldest_request() -> None:
+    replies = Replies()
+    _, first = replies.register()
+    _, second = replies.register()
+    assert replies.resolve({"type": "subscription_confirmed", "channels": ["a"]})
+    assert replies.resolve({"type": "subscription_error", "message": "Invalid channels: x"})
+    assert (await first)["channels"] == ["a"]
+    with pytest.raises(SubscriptionError, match="Invalid channels: x"):
+        await second
+    assert not replies.resolve({"type": "pong"})
+
+
+async def test_replies_with_id_echo_match_by_id_and_ignore_strays() -> None:
+    replies = Replies(echoes_id=True)
+    one, first = replies.register()
+    two, second = replies.register()
+    assert replies.resolve({"type": "pong", "id": two})
+    assert not replies.resolve({"type": "error", "code": "RATE_LIMITED", "message": "slow"})
+    assert replies.resolve({"type": "error", "id": one, "code": "X", "message": "no"})
+    assert (await second)["id"] == two
+    with pytest.raises(ProtocolError) as info:
+        await first
+    assert info.value.code == "X"
+
+
+async def test_a_request_given_up_keeps_its_fifo_slot_for_its_late_reply() -> None:
+    replies = Replies()
+    one, _ = replies.register()
+    replies.forget(one)
+    _, second = replies.register()
+    replies.resolve({"type": "pong", "n": 1})
+    replies.resolve({"type": "pong", "n": 2})
+    assert (await second)["n"] == 2
+
+
+async def test_failing_all_replies_raises_in_every_waiter() -> None:
+    replies = Replies()
+    _, future = replies.register()
+    replies.fail_all(TransportError("gone"))
+    with pytest.raises(TransportError, match="gone"):
+        await future
+    assert len(replies) == 0
+
+
+async def test_event_stream_drops_the_oldest_beyond_maxlen_and_ends_after_draining() -> None:
+    drops: list[int] = []
+    stream = EventStream(3, drops.append)
+    stream.put([{"n": n} for n in range(5)])
+    stream.end()
+    assert [m["n"] async for m in stream] == [2, 3, 4]
+    assert drops == [2]
+    assert stream.dropped == 2
+
+
+async def test_event_stream_raises_the_closing_error_after_its_events() -> None:
+    stream = EventStream(10, lambda n: None)
+    stream.put([{"n": 1}])
+    stream.end(TransportError("lost"))
+    assert (await anext(stream))["n"] == 1
+    with pytest.raises(TransportError, match="lost"):
+        await anext(stream)
+
+
+async def test_event_stream_wakes_a_waiting_consumer() -> None:
+    stream = EventStream(10, lambda n: None)
+    waiter = asyncio.create_task(anext(stream))
+    await asyncio.sleep(0)
+    stream.put([{"n": 9}])
+    assert (await waiter)["n"] == 9
+
+
+def test_a_coroutine_handler_is_refused_and_counted_without_a_warning() -> None:
+    listeners = Listeners()
+
+    async def handler(message: dict[str, Any]) -> None:
+        return None
+
+    listeners.on("event", handler)
+    listeners.emit("event", {"type": "event"})
+    assert listeners.errors == 1
+    assert listeners.last_error is not None
+    assert "synchronous" in listeners.last_error
+
+
+def test_a_failing_sink_does_not_stop_the_next_sink() -> None:
+    listeners = Listeners()
+    got: list[str] = []
+
+    def broken(channel: str, events: list[dict[str, Any]]) -> None:
+        raise ValueError(channel)
+
+    listeners.add_sink(broken)
+    listeners.add_sink(lambda channel, events: got.append(channel))
+    listeners.emit_events("a", [{}])
+    assert got == ["a"]
+    assert listeners.errors == 1
+
+
+def test_auth_url_appends_the_token_to_any_existing_query() -> None:
+    assert auth_url("ws://h:1/stream", "k y") == "ws://h:1/stream?token=k+y"
+    assert auth_url("ws://h:1/?a=1", "k") == "ws://h:1/?a=1&token=k"
+
+
+def test_seq_tracker_takes_a_new_batch_whole_and_filters_a_replayed_one() -> None:
+    tracker = SeqTracker()
+    tracker.start_epoch("e1")
+    fresh = [{"seq": n} for n in (1, 2, 3)]
+    assert tracker.accept_batch("a", fresh) is fresh
+    overlapping = [{"seq": n} for n in (2, 3, 4, 5)]
+    assert tracker.accept_batch("a", overlapping) == [{"seq": 4}, {"seq": 5}]
+    assert tracker.accept_batch("a", [{"seq": 5}]) == []
+    unnumbered = [{"n": 1}, {"n": 2}]
+    assert tracker.accept_batch("a", unnumbered) is unnumbered

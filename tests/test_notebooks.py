@@ -1,0 +1,197 @@
+"""The demo notebooks run top to bottom under a real kernel and are committed clean.
+
+Run as a script to strip outputs before committing::
+
+    .venv/bin/python tests/test_notebooks.py --strip notebooks/*.ipynb
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+SUMMARY = re.compile(r"^NB_OK rows=(\d+)\b.*$", re.MULTILINE)
+# Run after the notebook's own cells: lists asyncio tasks still running nexus_nb code.
+PROBE = """\
+import asyncio as _asyncio
+_left = sorted(
+    getattr(t.get_coro(), "__qualname__", "?")
+    for t in _asyncio.all_tasks()
+    if not t.done() and "nexus_nb" in getattr(getattr(t.get_coro(), "cr_code", None),
+                                              "co_filename", "")
+)
+print("NNB_TASKS_LEFT=" + ",".join(_left))
+"""
+
+# What each notebook must show besides its NB_OK line.
+EXPECTED: dict[str, dict[str, bool]] = {
+    "01-quickstart.ipynb": {"dataframe": True, "widget": True},
+    "02-telemetry-dashboard.ipynb": {"dataframe": False, "widget": True},
+    "03-capture-and-export.ipynb": {"dataframe": True, "widget": False},
+    "04-your-own-server.ipynb": {"dataframe": False, "widget": True},
+}
+
+
+def strip(nb: Any) -> bool:
+    """Remove outputs, execution counts and widget state in place; True if changed."""
+    changed = False
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            if cell.get("outputs"):
+                cell.outputs = []
+                changed = True
+            if cell.get("execution_count") is not None:
+                cell.execution_count = None
+                changed = True
+        for key in ("execution", "collapsed", "scrolled"):
+            if key in cell.metadata:
+                del cell.metadata[key]
+                changed = True
+    if "widgets" in nb.metadata:
+        del nb.metadata["widgets"]
+        changed = True
+    return changed
+
+
+def execute_notebook(
+    path: Path, workdir: Path, *, kernel_name: str = "python3", timeout: int = 60
+) -> Any:
+    """Execute a copy of ``path`` inside ``workdir`` with a real kernel; return it.
+
+    A probe cell runs after the notebook's cells; its report (``NNB_TASKS_LEFT=``,
+    the nexus_nb tasks still running) is stored in ``nb.metadata["nnb_tasks_left"]``
+    and the probe removed again.
+
+    Raises:
+        nbclient.exceptions.CellExecutionError: A cell raised.
+        nbclient.exceptions.CellTimeoutError: A cell ran longer than ``timeout`` s.
+    """
+    from nbclient import NotebookClient
+
+    copy = workdir / path.name
+    shutil.copyfile(path, copy)
+    nb = nbformat.read(copy, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(PROBE))
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name=kernel_name,
+        store_widget_state=False,
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    client.execute()
+    probe = nb.cells.pop()
+    report = "".join(o.text for o in probe.outputs if o.output_type == "stream")
+    assert "NNB_TASKS_LEFT=" in report, report
+    nb.metadata["nnb_tasks_left"] = report.split("NNB_TASKS_LEFT=", 1)[1].strip()
+    nbformat.write(nb, workdir / f"executed-{path.name}")
+    return nb
+
+
+def outputs(nb: Any) -> list[Any]:
+    return [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
+
+
+def output_text(nb: Any) -> str:
+    parts = []
+    for out in outputs(nb):
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif "data" in out and "text/plain" in out.data:
+            parts.append(out.data["text/plain"])
+    return "\n".join(parts)
+
+
+def summary_rows(nb: Any) -> int:
+    """The N of the ``NB_OK rows=N`` line printed by the notebook's last code cell."""
+    last = [c for c in nb.cells if c.cell_type == "code"][-1]
+    text = "".join(o.text for o in last.outputs if o.output_type == "stream")
+    match = SUMMARY.search(text)
+    assert match, f"last cell printed no NB_OK line: {text!r}"
+    return int(match.group(1))
+
+
+def has_dataframe_with_rows(nb: Any) -> bool:
+    return any(
+        "<table" in html and re.search(r"<tbody>\s*<tr", html)
+        for out in outputs(nb)
+        if (html := out.get("data", {}).get("text/html"))
+    )
+
+
+def has_widget(nb: Any) -> bool:
+    return any(WIDGET_MIME in out.get("data", {}) for out in outputs(nb))
+
+
+def test_committed_notebooks_have_no_outputs_counts_or_widget_state() -> None:
+    assert len(NOTEBOOKS) == 4, [p.name for p in NOTEBOOKS]
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        assert nb.nbformat == 4
+        assert nb.metadata["kernelspec"]["name"] == "python3", path.name
+        assert not strip(nb), f"{path.name} has outputs: run tests/test_notebooks.py --strip"
+
+
+def test_every_notebook_ends_by_closing_its_stream_and_printing_a_summary() -> None:
+    for path in NOTEBOOKS:
+        code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        assert "aclose()" in code[-2], f"{path.name}: the cell before last must clean up"
+        assert "NB_OK rows=" in code[-1], path.name
+
+
+def test_strip_removes_outputs_counts_and_widget_state() -> None:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("1")
+    cell.execution_count = 3
+    cell.outputs = [nbformat.v4.new_output("stream", text="x")]
+    nb.cells = [cell]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {}}
+
+    assert strip(nb)
+    assert (cell.outputs, cell.execution_count, "widgets" in nb.metadata) == ([], None, False)
+    assert not strip(nb)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_unattended_and_shows_live_data(path: Path, tmp_path: Path) -> None:
+    nb = execute_notebook(path, tmp_path)
+
+    assert summary_rows(nb) > 0
+    assert "Traceback" not in output_text(nb)
+    assert nb.metadata["nnb_tasks_left"] == "", "tasks left running after the last cell"
+    expected = EXPECTED[path.name]
+    if expected["dataframe"]:
+        assert has_dataframe_with_rows(nb), "no DataFrame with rows in the outputs"
+    if expected["widget"]:
+        assert has_widget(nb), "no widget (plot/table/status) in the outputs"
+    # Captures land in the temp copy, never in the repository.
+    assert not list((ROOT / "notebooks").glob("*.parquet"))
+    assert not (ROOT / "notebooks" / "captures").exists()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Strip outputs from notebooks in place.")
+    parser.add_argument("--strip", nargs="+", type=Path, required=True, metavar="NOTEBOOK")
+    args = parser.parse_args(argv)
+    for path in args.strip:
+        nb = nbformat.read(path, as_version=4)
+        if strip(nb):
+            nbformat.write(nb, path)
+            print(f"stripped {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
