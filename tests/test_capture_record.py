@@ -17,8 +17,8 @@ from nexus_nb.capture import (
     parse_timestamp,
     unflatten,
 )
-from nexus_nb.capture.record import parse_timestamps
 from nexus_nb.capture.record import to_text
+from nexus_nb.capture.timestamp import parse_timestamps
 from nexus_nb.exceptions import SchemaError
 
 TS = "2025-11-03T01:54:00.000Z"

@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nexus_nb.capture import Recorder, format_timestamp, read_capture, rows_to_frame
 from nexus_nb.capture.record import flatten
@@ -139,3 +141,35 @@ def test_bad_arguments_are_rejected(tmp_path: Path) -> None:
     recorder = Recorder(tmp_path / "c.data", fmt="jsonl")
     recorder.close()
     assert recorder.path == tmp_path / "c.data"
+
+
+field_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(-5, 5, allow_nan=False),
+    st.sampled_from(["x", "y"]),
+)
+event_lists = st.lists(
+    st.dictionaries(st.sampled_from(["a", "b", "c"]), field_values, max_size=3),
+    min_size=1,
+    max_size=15,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    datas=event_lists,
+    row_group_size=st.integers(1, 6),
+    suffix=st.sampled_from([".parquet", ".jsonl"]),
+)
+def test_any_recorded_capture_reads_back_as_one_buffer_frame(
+    tmp_path: Path, datas: list[dict[str, Any]], row_group_size: int, suffix: str
+) -> None:
+    messages = [message(i, **data) for i, data in enumerate(datas)]
+    path = tmp_path / f"capture{suffix}"
+    with Recorder(path, row_group_size=row_group_size) as recorder:
+        recorder.write_many(messages)
+    pd.testing.assert_frame_equal(read_capture(path), expected(messages))

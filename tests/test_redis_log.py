@@ -125,17 +125,18 @@ async def test_a_new_log_prefills_its_mirror_and_reports_what_retention_dropped(
         assert late.since("b", 0) == ([], None)
 
 
-async def test_malformed_entries_written_around_the_script_are_skipped_and_counted(
+async def test_an_entry_whose_data_is_not_an_object_is_skipped_and_counted(
     redis_server: RedisProcess,
 ) -> None:
     async with started(redis_server.url) as (log, sink):
         raw = aioredis.Redis.from_url(redis_server.url)
-        await raw.xadd("nexus:stream:a", {"ts": TS, "data": "[1, 2]"}, id="1-0")
+        keys = ["nexus:epoch", "nexus:seq:a", "nexus:stream:a"]
+        await raw.eval(PUBLISH_SCRIPT, 3, *keys, "", 100, TS, "[1, 2]")  # type: ignore[misc]
         await raw.aclose()
         await log.submit("a", [{"ok": True}], TS)
         await sink.wait(lambda: len(sink.entries) == 1)
         assert log.metrics()["malformed"] == 1
-    assert sink.entries[0].seq == 1
+    assert sink.entries[0].seq == 2
     assert sink.entries[0].data == {"ok": True}
 
 
@@ -191,8 +192,8 @@ async def test_redis_restarted_with_its_data_keeps_the_epoch_and_loses_nothing()
             epoch = log.epoch
             await log.submit("a", [{"n": 1}], TS)
             redis_server.restart()
-            await wait_state(log, LinkState.CONNECTED)
-            await wait_state(other, LinkState.CONNECTED)
+            await wait_reconnected(log)
+            await wait_reconnected(other)
             # Publishes queued while Redis was away, and others' events, all arrive.
             pending = log.submit("a", [{"n": 2}], TS)
             assert await asyncio.wait_for(other.submit("a", [{"n": 3}], TS), 10) >= 2
@@ -228,4 +229,11 @@ async def wait_state(log: RedisEventLog, state: LinkState, timeout: float = 10.0
     """Poll the link state (it has no event to wait on; the poll is bounded)."""
     async with asyncio.timeout(timeout):
         while log.state is not state:
+            await asyncio.sleep(0.01)
+
+
+async def wait_reconnected(log: RedisEventLog, timeout: float = 10.0) -> None:
+    """Poll until the log noticed a lost connection and is connected again."""
+    async with asyncio.timeout(timeout):
+        while not (log.counts["reconnects"] and log.state is LinkState.CONNECTED):
             await asyncio.sleep(0.01)

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Iterator
 
+import ipywidgets
 import numpy as np
 import pytest
 
 from nexus_nb.widgets import FrameClock, LivePlot
 from nexus_nb.widgets.clock import ClockState
 from nexus_nb.widgets.testing import MemorySource, record_messages
+
+
+@pytest.fixture(autouse=True)
+def _close_widgets() -> Iterator[None]:
+    """Close every widget a test opened, so none lingers in ipywidgets' registry."""
+    yield
+    ipywidgets.Widget.close_all()
+
 
 T0 = 1_700_000_000_000_000_000
 
@@ -132,6 +142,14 @@ def test_a_closed_plot_leaves_the_clock() -> None:
     plot = LivePlot(MemorySource(), clock=clock)
     assert clock.views == 1
     plot.close()
+    assert clock.views == 0
+
+
+def test_a_plot_whose_figure_widget_was_closed_directly_leaves_the_clock() -> None:
+    clock = FrameClock()
+    plot = LivePlot(MemorySource(), clock=clock)
+    plot.figure.close()
+    clock.tick(now=1.0)
     assert clock.views == 0
 
 

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
+import ipywidgets
 import pytest
 
 from nexus_nb.widgets import ChannelControls
 from nexus_nb.widgets.controls import format_filters, parse_filters
+
+
+@pytest.fixture(autouse=True)
+def _close_widgets() -> Iterator[None]:
+    """Close every widget a test opened, so none lingers in ipywidgets' registry."""
+    yield
+    ipywidgets.Widget.close_all()
+
 
 CHANNELS = ["telemetry.metrics", "tasks.updates", "system.alerts"]
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import ipywidgets
 import pytest
 
 from nexus_nb.widgets import ChannelStatus, FrameClock, StatusBar, StatusSnapshot
 from nexus_nb.widgets.status import ConnectionState, render_status
 from nexus_nb.widgets.testing import record_messages
+
+
+@pytest.fixture(autouse=True)
+def _close_widgets() -> Iterator[None]:
+    """Close every widget a test opened, so none lingers in ipywidgets' registry."""
+    yield
+    ipywidgets.Widget.close_all()
 
 
 def test_connecting_shows_the_state_and_detail() -> None:

@@ -11,13 +11,12 @@ from nexus_nb.capture.record import (
     flatten,
     flatten_many,
     flatten_or_reject,
-    format_timestamp,
-    parse_timestamp,
     unflatten,
 )
 from nexus_nb.capture.recorder import Recorder
 from nexus_nb.capture.replay import ReplayEvent, iter_events
 from nexus_nb.capture.table import rows_to_frame
+from nexus_nb.capture.timestamp import format_timestamp, parse_timestamp
 
 __all__ = [
     "Recorder",

@@ -187,11 +187,13 @@ class Column:
             return np.array(values, dtype=np.float64), None
         if self.kind is Kind.TEXT:
             lookup = self._lookup
-            for label in dict.fromkeys(values):
-                if label not in lookup:
-                    self._add(label)
-            codes = np.fromiter(map(lookup.__getitem__, values), np.int32, len(values))
-            return codes, None
+            codes = list(map(lookup.get, values))
+            if None in codes:  # new labels: add them in first-seen order, then look up again
+                for label in dict.fromkeys(values):
+                    if label not in lookup:
+                        self._add(label)
+                codes = list(map(lookup.get, values))
+            return np.array(codes, dtype=np.int32), None
         valid = np.fromiter((value is not None for value in values), np.bool_, len(values))
         filled = values if valid.all() else [False if v is None else v for v in values]
         dtype = np.int64 if self.kind is Kind.INT else np.bool_

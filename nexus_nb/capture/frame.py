@@ -54,23 +54,36 @@ def join_parts(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     columns: dict[str, Any] = {}
     for name in order:
         parts = [frame[name] if name in frame.columns else None for frame in frames]
+        present = [part for part in parts if part is not None]
         if name == "timestamp":
-            columns[name] = pd.concat(
-                [part for part in parts if part is not None], ignore_index=True
-            )
+            columns[name] = pd.concat(present, ignore_index=True)
             continue
-        kinds = {_kind(part) for part in parts if part is not None}
+        kinds = {_kind(part) for part in present}
         kind = kinds.pop() if len(kinds) == 1 else _join(kinds)
         if kind is None:
-            columns[name] = pd.concat(parts, ignore_index=True)
+            columns[name] = pd.concat(present, ignore_index=True)
             continue
         pieces = [
-            _objects(part, kind) if part is not None else [None] * len(frame)
+            _as_kind(part, kind) if part is not None else _missing(len(frame), kind)
             for part, frame in zip(parts, frames, strict=True)
         ]
-        merged = pd.Series([value for piece in pieces for value in piece], dtype=object)
-        columns[name] = _column(merged, kind)
+        columns[name] = _column(pd.concat(pieces, ignore_index=True), kind)
     return pd.DataFrame(columns)
+
+
+def _as_kind(series: pd.Series[Any], kind: Kind) -> pd.Series[Any]:
+    """Convert a part's column to ``kind`` by the type-change rule."""
+    if _kind(series) is kind:
+        return series
+    if kind is Kind.FLOAT:
+        return pd.Series(series.to_numpy(dtype=np.float64, na_value=np.nan))
+    texts = [None if value is None else to_text(value) for value in python_values(series)]
+    return pd.Series(texts, dtype="str")
+
+
+def _missing(length: int, kind: Kind) -> pd.Series[Any]:
+    dtype = {Kind.INT: "Int64", Kind.BOOL: "boolean", Kind.FLOAT: "float64", Kind.TEXT: "str"}
+    return pd.Series([None] * length, dtype=dtype[kind])
 
 
 def _join(kinds: set[Kind | None]) -> Kind | None:
@@ -101,20 +114,12 @@ def python_values(series: pd.Series[Any]) -> list[Any]:
     return [value.item() if isinstance(value, np.generic) else value for value in values.tolist()]
 
 
-def _objects(series: pd.Series[Any], kind: Kind) -> list[Any]:
-    values = python_values(series)
-    if kind is Kind.TEXT:
-        return [None if value is None else to_text(value) for value in values]
-    if kind is Kind.FLOAT:
-        return [None if value is None else float(value) for value in values]
-    return values
-
-
 def _column(series: pd.Series[Any], kind: Kind) -> Any:
     if kind is Kind.TEXT:
-        objects = np.array(python_values(series), dtype=object)
-        codes, uniques = pd.factorize(objects, use_na_sentinel=True)
-        categories = pd.Index([to_text(value) for value in uniques.tolist()], dtype="str")
+        # Categories in order of first appearance, as a buffer's frame has them.
+        texts = series.astype("str")
+        codes, uniques = pd.factorize(texts, use_na_sentinel=True)
+        categories = pd.Index(uniques, dtype="str")
         return pd.Categorical.from_codes(codes.astype(np.int32), categories=categories)
     if kind is Kind.FLOAT:
         return series.to_numpy(dtype=np.float64, na_value=np.nan)

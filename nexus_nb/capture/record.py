@@ -22,10 +22,7 @@ Its row holds ``timestamp`` (event time as int nanoseconds since the epoch, UTC)
 * Integers outside int64 become floats. Envelope keys other than ``channel``
   and ``timestamp`` (``type``, ``seq``...) are not kept.
 
-The timestamp parser has a fast path for JavaScript's ``toISOString()`` shape
-(``YYYY-MM-DDTHH:MM:SS.sssZ``) and falls back to :meth:`datetime.fromisoformat`
-for any other ISO-8601 text (offsets honoured, naive times taken as UTC,
-precision microseconds).
+Timestamps are parsed by :mod:`nexus_nb.capture.timestamp`.
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from itertools import chain, repeat
 from typing import Any
 
@@ -41,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from nexus_nb.capture.timestamp import parse_timestamp, parse_timestamps
 from nexus_nb.exceptions import SchemaError
 
 __all__ = [
@@ -49,36 +46,17 @@ __all__ = [
     "flatten",
     "flatten_many",
     "flatten_or_reject",
-    "format_timestamp",
-    "parse_timestamp",
-    "parse_timestamps",
     "to_text",
     "unflatten",
 ]
 
 Scalar = bool | int | float | str
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_NAIVE = datetime(1970, 1, 1)
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _RESERVED = frozenset({"timestamp", "channel"})
 _SCALARS = frozenset({str, float, bool, int})
-_SEPARATOR_AT = [4, 7, 10, 13, 16, 19, 23]
-_SEPARATORS = np.array([ord(c) for c in "--T::.Z"], dtype=np.int64)
-_DIGIT_AT = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22]
-# Row i of the weights turns digit i into its share of year, month, day, hour,
-# minute, second and millisecond (one matrix product instead of ~20 operations).
-_DIGIT_WEIGHTS = np.zeros((17, 7), dtype=np.int64)
-for _field, _positions in enumerate([(0, 1, 2, 3), (4, 5), (6, 7), (8, 9), (10, 11), (12, 13), (14, 15, 16)]):
-    for _power, _position in enumerate(reversed(_positions)):
-        _DIGIT_WEIGHTS[_position, _field] = 10**_power
-_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 _FIELD_TYPES = frozenset({str, float, bool, int, type(None)})
-# Memo of "YYYY-MM-DDTHH:MM:SS" -> ns. Live events share their second, so a hit
-# costs one slice and one dict lookup; the bound keeps replays of long spans flat.
-_SECOND_CACHE: dict[str, int] = {}
-_SECOND_CACHE_MAX = 4096
 
 
 class Rejection(enum.StrEnum):
@@ -87,102 +65,6 @@ class Rejection(enum.StrEnum):
     NOT_OBJECT = "not_object"
     DATA_NOT_OBJECT = "data_not_object"
     NO_TIMESTAMP = "no_timestamp"
-
-
-def parse_timestamp(text: str) -> int | None:
-    """Parse an ISO-8601 timestamp into int nanoseconds since the epoch, UTC.
-
-    Args:
-        text: ``YYYY-MM-DDTHH:MM:SS.sssZ`` (fast path, ~0.3 µs) or any text
-            :meth:`datetime.fromisoformat` accepts (slower, ~1 µs); a naive time
-            is taken as UTC.
-
-    Returns:
-        The nanoseconds, or ``None`` when the text is not a timestamp. Never raises.
-    """
-    if len(text) == 24 and text[23] == "Z" and text[19] == ".":
-        millis = text[20:23]
-        if millis.isdigit() and millis.isascii():
-            prefix = text[:19]
-            base = _SECOND_CACHE.get(prefix)
-            if base is None:
-                base = _parse_slow(prefix)
-                if base is None:
-                    return None
-                if len(_SECOND_CACHE) >= _SECOND_CACHE_MAX:
-                    _SECOND_CACHE.clear()
-                _SECOND_CACHE[prefix] = base
-            return base + int(millis) * 1_000_000
-    return _parse_slow(text)
-
-
-def _parse_slow(text: str) -> int | None:
-    try:
-        moment = datetime.fromisoformat(text)
-    except (ValueError, TypeError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    nanos = (moment - _EPOCH) // timedelta(microseconds=1) * 1000
-    return nanos if _INT64_MIN <= nanos <= _INT64_MAX else None
-
-
-def parse_timestamps(texts: Sequence[str]) -> npt.NDArray[np.int64] | None:
-    """Parse many ``YYYY-MM-DDTHH:MM:SS.sssZ`` timestamps at once into int ns, UTC.
-
-    Vectorized over the characters (~0.25 µs per event in batches of 256, about
-    half of :func:`parse_timestamp` per event).
-
-    Returns:
-        The nanoseconds, or ``None`` when any text is not exactly that shape and a
-        valid time (the caller then parses one by one). Never raises.
-    """
-    if not texts or set(map(len, texts)) != {24}:
-        return None
-    try:
-        raw = "".join(texts).encode("ascii")
-    except UnicodeEncodeError:
-        return None
-    codes = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 24).astype(np.int64)
-    if not (codes[:, _SEPARATOR_AT] == _SEPARATORS).all():
-        return None
-    digits = codes[:, _DIGIT_AT] - 48
-    if ((digits < 0) | (digits > 9)).any():
-        return None
-    year, month, day, hour, minute, second, millis = (digits @ _DIGIT_WEIGHTS).T
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    month_ok = (month >= 1) & (month <= 12)
-    month_days = _MONTH_DAYS[np.where(month_ok, month, 1)] + (leap & (month == 2))
-    if not (
-        month_ok.all()
-        and ((day >= 1) & (day <= month_days)).all()
-        and (hour < 24).all()
-        and (minute < 60).all()
-        and (second < 60).all()
-    ):
-        return None
-    # Days from the civil date (H. Hinnant's algorithm, proleptic Gregorian).
-    shifted = year - (month <= 2)
-    era = shifted // 400
-    year_of_era = shifted - era * 400
-    day_of_year = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
-    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    days = era * 146_097 + day_of_era - 719_468
-    seconds = days * 86_400 + hour * 3600 + minute * 60 + second
-    nanos: npt.NDArray[np.int64] = (seconds * 1000 + millis) * 1_000_000
-    return nanos
-
-
-def format_timestamp(nanos: int) -> str:
-    """Format int nanoseconds since the epoch as JavaScript's ``toISOString()`` does.
-
-    Sub-millisecond digits are floored away, as a JavaScript ``Date`` would.
-
-    Raises:
-        OverflowError: The time is outside years 1-9999.
-    """
-    moment = _EPOCH_NAIVE + timedelta(milliseconds=nanos // 1_000_000)
-    return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 def to_text(value: Scalar) -> str:
@@ -227,6 +109,8 @@ def flatten_or_reject(message: object) -> dict[str, Scalar] | Rejection:
         channel = ""
     row: dict[str, Scalar] = {"timestamp": nanos, "channel": channel}
     for key, value in data.items():
+        if type(key) is not str:
+            key = str(key)
         kind = type(value)
         # Scalars go in directly; a reserved key they overwrite is put right below.
         if kind is str or kind is float or kind is bool:
@@ -308,10 +192,12 @@ class Block:
         times: Event time of each row, int ns.
         columns: ``channel`` first, then each field in first-seen order; one
             value per row, ``None`` where the row lacks the field.
+        types: The Python types found in each column (``NoneType`` included).
     """
 
     times: npt.NDArray[np.int64]
     columns: dict[str, list[Scalar | None]]
+    types: dict[str, set[type]]
 
 
 def flatten_many(messages: Sequence[object]) -> tuple[Block, list[Rejection]]:
@@ -343,7 +229,8 @@ def flatten_many(messages: Sequence[object]) -> tuple[Block, list[Rejection]]:
         name: [row.get(name) for row in rows] for name in names
     }
     times = np.array([row["timestamp"] for row in rows], dtype=np.int64)
-    return Block(times, columns), rejections
+    types = {name: set(map(type, values)) for name, values in columns.items()}
+    return Block(times, columns, types), rejections
 
 
 def _flatten_flat(messages: Sequence[object]) -> Block | None:
@@ -369,9 +256,10 @@ def _flatten_flat(messages: Sequence[object]) -> Block | None:
         return None
     names = dict.fromkeys(chain.from_iterable(datas))
     names.pop("timestamp", None)
-    if "channel" in names:
+    if "channel" in names or set(map(type, names)) - {str}:
         return None
     columns: dict[str, list[Scalar | None]] = {"channel": channels}
+    found: dict[str, set[type]] = {"channel": {str}}
     for name in names:
         values = list(map(dict.get, datas, repeat(name)))
         types = set(map(type, values))
@@ -382,4 +270,5 @@ def _flatten_flat(messages: Sequence[object]) -> Block | None:
         ):
             return None
         columns[name] = values
-    return Block(times, columns)
+        found[name] = types
+    return Block(times, columns, found)

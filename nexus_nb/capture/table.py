@@ -112,7 +112,7 @@ class Table:
         values: dict[str, list[Any]] = {}
         coerced = 0
         for name, column_values in block.columns.items():
-            types = set(map(type, column_values))
+            types = set(block.types[name])
             column = self.columns.get(name)
             if column is None:
                 types.discard(_NONE)

@@ -82,6 +82,13 @@ _XReadReply = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None
 _LOST: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
+def _raise_if_cancelling() -> None:
+    """Honour a cancellation that redis-py swallowed (the task still counts it)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class LinkState(Enum):
     """The connection between one instance and Redis."""
 
@@ -300,12 +307,15 @@ class RedisEventLog:
                 self.state = LinkState.CONNECTED
                 logger.warning("redis reconnected", extra={"event": "redis.connected"})
             delay = 0.05
+            _raise_if_cancelling()
             try:
                 await self._serve()
             except (*_LOST, _Resync) as exc:
                 self.state = LinkState.DISCONNECTED
                 self.counts["reconnects"] += 1
                 logger.warning("redis link lost: %r", exc, extra={"event": "redis.lost"})
+                # Idle pooled sockets to the old server would fail the next publish.
+                await self._redis.connection_pool.disconnect()
 
     async def _serve(self) -> None:
         # Reader and writer share the fate of the connection: either failing ends both.
@@ -318,7 +328,12 @@ class RedisEventLog:
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.wait(tasks)
+            _, pending = await asyncio.wait(tasks, timeout=0.1)
+            if pending:
+                # redis-py 8 can lose a cancellation that lands just as a blocking
+                # XREAD is sent; closing the sockets ends that read with an error.
+                await self._redis.connection_pool.disconnect()
+                await asyncio.wait(pending)
         for task in done:
             task.result()
 
@@ -368,6 +383,7 @@ class RedisEventLog:
                 _XReadReply,
                 await self._redis.xread(streams, count=self._max_batch, block=self._block_ms),
             )
+            _raise_if_cancelling()
             for key, items in reply or ():
                 channel = by_stream[key]
                 for entry_id, fields in items:

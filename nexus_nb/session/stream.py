@@ -296,7 +296,7 @@ class Stream:
             )
         detail = ""
         if client.state is State.RECONNECTING and stats.next_retry_at is not None:
-            detail = f"next retry in {max(0.0, stats.next_retry_at - time.monotonic()):.1f} s"
+            detail = f"next retry in {max(0.0, stats.next_retry_at - time.time()):.1f} s"
         elif client.state is State.CLOSED and stats.last_error:
             detail = str(stats.last_error)
         clock = FrameClock.shared()

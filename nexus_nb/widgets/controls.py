@@ -85,7 +85,7 @@ class ChannelControls:
     ) -> None:
         self.channels = list(channels)
         self.on_change = on_change
-        self.task: asyncio.Task[Any] | None = None
+        self.task: asyncio.Future[Any] | None = None
         self._closed = False
         self.checks = {
             ch: ipywidgets.Checkbox(value=ch in selected, description=ch, indent=False)
@@ -158,12 +158,12 @@ class ChannelControls:
                 awaitable.close()  # Never awaited otherwise: avoid the warning.
             self.message.value = _red("no running event loop")
             return
-        self.task = loop.create_task(_wrap(awaitable))
+        self.task = asyncio.ensure_future(awaitable, loop=loop)
         self.button.disabled = True
         self.message.value = "applying..."
         self.task.add_done_callback(self._finished)
 
-    def _finished(self, task: asyncio.Task[Any]) -> None:
+    def _finished(self, task: asyncio.Future[Any]) -> None:
         self.button.disabled = False
         if task.cancelled():
             self.message.value = "cancelled"
@@ -209,10 +209,6 @@ class ChannelControls:
 
     def __repr__(self) -> str:
         return f"<ChannelControls channels={len(self.channels)}>"
-
-
-async def _wrap(awaitable: Any) -> Any:
-    return await awaitable
 
 
 def _red(text: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import itertools
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -13,19 +12,14 @@ import pandas as pd
 import plotly.colors
 import plotly.graph_objects as go
 
-from nexus_nb.exceptions import SchemaError
 from nexus_nb.widgets.clock import FrameClock
 from nexus_nb.widgets.meter import MessageMeter, MeteredBox, MeteredFigure, MeteredHTML
-from nexus_nb.widgets.series import TraceSeries
 from nexus_nb.widgets.source import Source
+from nexus_nb.widgets.traces import TraceKey, TraceSet
 
 __all__ = ["LivePlot"]
 
 _ROW_GAP = 0.06
-# Rows pending beyond this are first probed on x alone to skip what the window hides.
-_PROBE_ROWS = 50_000
-
-_Key = tuple[str, str, str]  # (y column, facet value, colour group)
 
 
 def _window_ms(window: str | float | timedelta | None) -> float | None:
@@ -34,21 +28,6 @@ def _window_ms(window: str | float | timedelta | None) -> float | None:
     if isinstance(window, int | float):
         return float(window)
     return float(pd.Timedelta(window).total_seconds() * 1000.0)
-
-
-def _labels(values: np.ndarray, table: dict[str, int], limit: int) -> np.ndarray:
-    """Map values to group numbers, giving new groups the next number up to ``limit``.
-
-    Missing values form the group ``"(missing)"``; values past the limit get -1.
-    """
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    names = [str(u) for u in uniques] + ["(missing)"]
-    lookup = np.empty(len(names), dtype=np.int64)
-    for i, name in enumerate(names):
-        if name not in table and len(table) < limit:
-            table[name] = len(table)
-        lookup[i] = table.get(name, -1)
-    return lookup[codes]  # The sentinel -1 indexes "(missing)", the last entry.
 
 
 class LivePlot:
@@ -128,19 +107,23 @@ class LivePlot:
         self.max_groups = max_groups
         self.max_facets = max_facets
         self.webgl_threshold = webgl_threshold
-        self.dropped_rows = 0
         self._fps = fps
         self._paused = False
         self._closed = False
-        self._seen = 0
         self._version: int | None = None
-        self._newest = -np.inf
         self._time_axis = x == "timestamp"
-        self._groups: dict[str, int] = {}
-        self._facets: dict[str, int] = {}
         self._rows: list[tuple[str, str]] = []
-        self._series: dict[_Key, TraceSeries] = {}
-        self._trace_of: dict[_Key, int] = {}
+        self._traces = TraceSet(
+            x=x,
+            ys=self.ys,
+            color=color,
+            facet=facet,
+            window=self.window,
+            max_points=max_points,
+            max_groups=max_groups,
+            max_facets=max_facets,
+        )
+        self._trace_of: dict[TraceKey, int] = {}
         self._legend: set[str] = set()
         self._webgl = False
         self._user_layout = dict(layout or {})
@@ -195,6 +178,11 @@ class LivePlot:
     # -- state ----------------------------------------------------------------
 
     @property
+    def dropped_rows(self) -> int:
+        """Rows dropped because their colour group or facet was past its limit."""
+        return self._traces.dropped_rows
+
+    @property
     def fps(self) -> float | None:
         """This plot's frame-rate cap, or ``None`` for the clock's."""
         return self._fps
@@ -226,7 +214,12 @@ class LivePlot:
         self._status.value = ""
 
     def pending(self) -> bool:
-        """Whether the clock should render: shown, not paused, and the source changed."""
+        """Whether the clock should render: shown, not paused, and the source changed.
+
+        A plot whose widgets were closed directly (``plot.figure.close()``) closes.
+        """
+        if not self._closed and (self.figure.comm is None or self._box.comm is None):
+            self.close()
         return (
             not self._closed
             and not self._paused
@@ -256,93 +249,20 @@ class LivePlot:
         if version == self._version:
             return
         self._version = version
-        newest = self._newest
-        self._ingest()
-        self._draw(newest_moved=self._newest != newest)
-
-    def _ingest(self) -> None:
-        start = self._seen
-        if self._time_axis and self.window is not None:
-            start = self._skip_to_window(start)
-        names = list(dict.fromkeys([self.x, *self.ys, *filter(None, (self.color, self.facet))]))
-        first, data = self.source.read(names, start=start)
-        xs = data[self.x]
-        self._seen = first + len(xs)
-        if len(xs) == 0:
-            return
-        if xs.dtype == object:
-            raise SchemaError(f"x column {self.x!r} holds text, not numbers or times")
-        # Whole microseconds fit float64 exactly; milliseconds then round once.
-        xv = (xs // 1000) / 1000.0 if xs.dtype == np.int64 else xs.astype(np.float64)
-        if not np.all(np.isnan(xv)):
-            self._newest = max(self._newest, float(np.nanmax(xv)))
-        n = len(xv)
-        groups = _labels(data[self.color], self._groups, self.max_groups) if self.color else None
-        facets = _labels(data[self.facet], self._facets, self.max_facets) if self.facet else None
-        known = np.ones(n, dtype=bool)
-        for codes in (groups, facets):
-            if codes is not None:
-                known &= codes >= 0
-        self.dropped_rows += int(n - known.sum())
-        key_code = np.zeros(n, dtype=np.int64)
-        if facets is not None:
-            key_code += facets * (self.max_groups + 1)
-        if groups is not None:
-            key_code += groups
-        for ycol in self.ys:
-            self._fold(ycol, xv, data[ycol], key_code, known & ~np.isnan(xv))
-        if self.window is not None:
-            for series in self._series.values():
-                series.evict(self._newest - self.window)
-
-    def _fold(
-        self, ycol: str, xv: np.ndarray, ys: np.ndarray, key_code: np.ndarray, keep: np.ndarray
-    ) -> None:
-        if ys.dtype == object:
-            raise SchemaError(f"y column {ycol!r} holds text, not numbers")
-        index = np.flatnonzero(keep & ~np.isnan(ys))
-        if len(index) == 0:
-            return
-        codes = key_code[index]
-        order = np.argsort(codes, kind="stable")
-        index, codes = index[order], codes[order]
-        bounds = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True])
-        group_names = {v: k for k, v in self._groups.items()}
-        facet_names = {v: k for k, v in self._facets.items()}
-        for lo, hi in itertools.pairwise(bounds):
-            facet_no, group_no = divmod(int(codes[lo]), self.max_groups + 1)
-            facet = facet_names.get(facet_no, "") if self.facet else ""
-            group = group_names.get(group_no, "") if self.color else ""
-            key = (ycol, facet, group)
-            series = self._series.get(key)
-            if series is None:
-                series = TraceSeries(max_points=self.max_points, window=self.window)
-                self._series[key] = series
-            rows = index[lo:hi]
-            series.extend(xv[rows], ys[rows].astype(np.float64, copy=False))
-
-    def _skip_to_window(self, start: int) -> int:
-        """Return the first arrival index worth reading when far behind."""
-        assert self.window is not None
-        if self.source.appended - start <= _PROBE_ROWS:
-            return start
-        first, data = self.source.read([self.x], start=start)
-        stamps = data[self.x]
-        if len(stamps) == 0 or stamps.dtype != np.int64:
-            return start
-        cutoff = max(float(stamps.max()) * 1e-6, self._newest) - self.window
-        return first + int(np.argmax(stamps * 1e-6 >= cutoff))
+        newest = self._traces.newest
+        self._traces.ingest(self.source)
+        self._draw(newest_moved=self._traces.newest != newest)
 
     def _draw(self, *, newest_moved: bool) -> None:
-        dirty = {key: s.arrays() for key, s in self._series.items() if s.dirty}
+        dirty = {key: s.arrays() for key, s in self._traces.series.items() if s.dirty}
         if not self._webgl and any(len(xy[0]) > self.webgl_threshold for xy in dirty.values()):
             self._webgl = True
             # Plotly cannot change a trace's type: drop them all, re-add as scattergl.
-            dirty = {key: s.arrays() for key, s in self._series.items()}
+            dirty = {key: s.arrays() for key, s in self._traces.series.items()}
             self.figure.data = ()
             self._trace_of.clear()
             self._legend.clear()
-        new_keys = [key for key in self._series if key not in self._trace_of]
+        new_keys = [key for key in self._traces.series if key not in self._trace_of]
         rows_before = len(self._rows)
         if new_keys:
             self._add_traces(new_keys, dirty)
@@ -355,11 +275,14 @@ class LivePlot:
                 trace = self.figure.data[self._trace_of[key]]
                 trace.x = xs
                 trace.y = ys
-            if self.window is not None and np.isfinite(self._newest):
-                self.figure.layout.xaxis.range = [self._newest - self.window, self._newest]
+            if self.window is not None and np.isfinite(self._traces.newest):
+                self.figure.layout.xaxis.range = [
+                    self._traces.newest - self.window,
+                    self._traces.newest,
+                ]
 
     def _add_traces(
-        self, keys: list[_Key], arrays: dict[_Key, tuple[np.ndarray, np.ndarray]]
+        self, keys: list[TraceKey], arrays: dict[TraceKey, tuple[np.ndarray, np.ndarray]]
     ) -> None:
         """Add traces for ``keys`` carrying their data (taken out of ``arrays``)."""
         for ycol, facet, _ in keys:
@@ -371,11 +294,11 @@ class LivePlot:
             traces.append(self._make_trace(key, *arrays.pop(key, (np.empty(0), np.empty(0)))))
         self.figure.add_traces(traces)
 
-    def _make_trace(self, key: _Key, xs: np.ndarray, ys: np.ndarray) -> Any:
+    def _make_trace(self, key: TraceKey, xs: np.ndarray, ys: np.ndarray) -> Any:
         ycol, facet, group = key
         row = self._rows.index((ycol, facet))
         name = group if self.color else ycol
-        shade = self._groups.get(group, 0) if self.color else self.ys.index(ycol)
+        shade = self._traces.groups.get(group, 0) if self.color else self.ys.index(ycol)
         colour = self._palette[shade % len(self._palette)]
         first_of_name = name not in self._legend
         self._legend.add(name)

@@ -159,6 +159,8 @@ class StatusBar:
 
     def pending(self) -> bool:
         """Whether the clock should redraw: open and shown (the snapshot always may change)."""
+        if not self._closed and self.widget.comm is None:
+            self.close()  # The widget was closed directly.
         count = self.widget._view_count
         return not self._closed and (count is None or count > 0)
 

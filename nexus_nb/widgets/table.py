@@ -161,6 +161,8 @@ class LiveTable:
 
     def pending(self) -> bool:
         """Whether the clock should render: shown, not paused, and the source changed."""
+        if not self._closed and self.widget.comm is None:
+            self.close()  # The widget was closed directly.
         count = self.widget._view_count
         shown = count is None or count > 0
         return not (self._closed or self._paused) and shown and self.source.version != self._version
