@@ -106,6 +106,8 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         seed=args.seed,
         origins=args.origin or None,
         ssl=ssl,
+        redis=args.redis,
+        retention=args.retention,
     )
     print(server.url, flush=True)
     if not args.api_key:
@@ -284,6 +286,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--certfile")
     p.add_argument("--keyfile")
     p.add_argument("--origin", action="append", default=[], help="allowed Origin (repeat)")
+    p.add_argument("--redis", metavar="URL", help="share events with other instances via Redis")
+    p.add_argument("--retention", type=int, default=10_000, help="events kept per channel")
     p.set_defaults(run=cmd_serve)
 
     for name, text in (

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nexus_nb.buffer import RingBuffer
-from nexus_nb.capture import format_timestamp
+from nexus_nb.capture import flatten, format_timestamp
+from nexus_nb.capture.table import Table
 
 BASE = 1_762_134_840_000_000_000
 MS = 1_000_000
@@ -195,31 +196,36 @@ def test_number_column_receiving_text_turns_to_text_without_losing_values() -> N
     assert buffer.type_changes == 3
 
 
-@given(
-    st.lists(
-        st.one_of(
-            st.none(),
-            st.booleans(),
-            st.integers(-5, 5),
-            st.floats(-5, 5),
-            st.sampled_from(["x", "1"]),
-        ),
-        min_size=1,
-        max_size=30,
-    )
+mixed = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(-5, 5),
+    st.sampled_from(["x", "1"]),
+    st.fixed_dictionaries({"k": st.integers(0, 2)}),
 )
-def test_extend_gives_the_same_frame_and_counters_as_appending_one_by_one(
-    values: list[Any],
+
+
+@given(
+    st.lists(st.tuples(mixed, mixed), min_size=1, max_size=40),
+    st.lists(st.integers(1, 9), min_size=1, max_size=5),
+)
+def test_batched_storage_equals_storing_rows_one_by_one(
+    values: list[tuple[Any, Any]], cuts: list[int]
 ) -> None:
-    messages = [message(i, v=v, w=i) for i, v in enumerate(values)]
-    one_by_one, batched = RingBuffer(maxlen=20), RingBuffer(maxlen=20)
-    for item in messages:
-        one_by_one.append(item)
-    batched.extend(messages[:7])
-    batched.extend(messages[7:])
-    pd.testing.assert_frame_equal(one_by_one.to_dataframe(), batched.to_dataframe())
-    assert one_by_one.type_changes == batched.type_changes
-    assert one_by_one.evicted == batched.evicted
+    messages = [message(i, v=v, w=w) for i, (v, w) in enumerate(values)]
+    buffer = RingBuffer(maxlen=100)
+    start = 0
+    for cut in cuts:
+        buffer.extend(messages[start : start + cut])
+        len(buffer)  # store this batch now
+        start += cut
+    buffer.extend(messages[start:])
+    table = Table(len(messages))
+    for slot, item in enumerate(messages):
+        table.put_row(slot, flatten(item))
+    pd.testing.assert_frame_equal(buffer.to_dataframe(), table.frame([(0, len(messages))]))
+    assert buffer.type_changes == table.type_changes
 
 
 def test_rejected_messages_are_counted_by_reason_and_not_stored() -> None:
@@ -352,3 +358,30 @@ def test_to_parquet_and_to_csv_write_the_frame(tmp_path: Any) -> None:
     buffer.to_csv(tmp_path / "b.csv")
     pd.testing.assert_frame_equal(read_capture(tmp_path / "b.parquet"), buffer.to_dataframe())
     assert read_capture(tmp_path / "b.csv")["v"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_an_empty_gap_list_has_the_documented_dtypes() -> None:
+    gaps = RingBuffer().gaps
+    assert gaps.empty
+    assert [str(t) for t in gaps.dtypes] == [
+        "datetime64[ns, UTC]",
+        "datetime64[ns, UTC]",
+        "timedelta64[ns]",
+        "Int64",
+        "str",
+    ]
+
+
+def test_since_accepts_iso_text_and_reads_naive_times_as_utc() -> None:
+    buffer = RingBuffer()
+    buffer.extend(message(ms, v=float(ms)) for ms in (0, 1000, 2000))
+    assert buffer.to_dataframe(since="2025-11-03T01:54:01")["v"].tolist() == [1000.0, 2000.0]
+    assert buffer.to_dataframe(since="2025-11-03T02:54:01+01:00")["v"].tolist() == [1000.0, 2000.0]
+
+
+def test_non_text_keys_become_text_columns() -> None:
+    buffer = RingBuffer()
+    buffer.append(
+        message(0, **{"v": 1.0}) | {"data": {1: 2.0, "timestamp": format_timestamp(BASE)}}
+    )
+    assert buffer.columns == ["timestamp", "channel", "1"]

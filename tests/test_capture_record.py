@@ -146,6 +146,7 @@ scalars = st.one_of(
     st.integers(-(2**63), 2**63 - 1),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=5),
+    st.none(),
 )
 keys = st.sampled_from(["a", "b", "c", "value"])
 datas = st.recursive(
@@ -188,9 +189,14 @@ messages = st.one_of(
 )
 
 
-@given(st.lists(messages, max_size=8))
-def test_flatten_many_equals_flattening_each_message(batch: list[object]) -> None:
-    block, rejections = flatten_many(batch)
+@given(
+    st.lists(messages, max_size=8),
+    st.lists(st.sampled_from(["a", "b", "c", "value", "channel", "a.b"]), unique=True),
+)
+def test_flatten_many_equals_flattening_each_message(
+    batch: list[object], expected: list[str]
+) -> None:
+    block, rejections = flatten_many(batch, expected=expected)
     rows = [flatten_or_reject(m) for m in batch]
     stored = [row for row in rows if isinstance(row, dict)]
     assert rejections == [row for row in rows if isinstance(row, Rejection)]
@@ -200,8 +206,10 @@ def test_flatten_many_equals_flattening_each_message(batch: list[object]) -> Non
         for i in range(len(stored))
     ]
     assert rebuilt == [{k: v for k, v in row.items() if k != "timestamp"} for row in stored]
-    names = list(dict.fromkeys(k for row in stored for k in row if k != "timestamp"))
-    assert list(block.columns) == (names if stored else [])
+    assert block.types == {name: set(map(type, values)) for name, values in block.columns.items()}
+    if not expected:
+        names = list(dict.fromkeys(k for row in stored for k in row if k != "timestamp"))
+        assert list(block.columns) == (names if stored else [])
 
 
 def test_flatten_many_takes_the_fast_path_for_flat_events() -> None:

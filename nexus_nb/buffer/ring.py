@@ -175,7 +175,7 @@ class RingBuffer:
         messages, self._pending = self._pending, []
         if not messages:
             return
-        block, rejections = flatten_many(messages)
+        block, rejections = flatten_many(messages, expected=self._table.order)
         for rejection in rejections:
             self._rejected[rejection.value] += 1
         channels = block.columns["channel"] if len(block.times) else []

@@ -187,6 +187,13 @@ class Column:
             return np.array(values, dtype=np.float64), None
         if self.kind is Kind.TEXT:
             lookup = self._lookup
+            first = values[0] if values else None
+            if first is not None and values.count(first) == len(values):
+                # One repeated text (a channel, an event type): no per-row lookups.
+                code = lookup.get(first)
+                return np.full(
+                    len(values), self._add(first) if code is None else code, np.int32
+                ), None
             codes = list(map(lookup.get, values))
             if None in codes:  # new labels: add them in first-seen order, then look up again
                 for label in dict.fromkeys(values):

@@ -64,6 +64,7 @@ async def serve(
     origins: Collection[str] | None = None,
     ssl: ssl_module.SSLContext | None = None,
     log: EventLog | SharedEventLog | None = None,
+    redis: str | None = None,
     retention: int = 10_000,
     retention_seconds: float | None = None,
     limits: protocol.Limits | None = None,
@@ -97,6 +98,9 @@ async def serve(
         log: The event log; a :class:`MemoryEventLog` when ``None``. A
             :class:`SharedEventLog` (e.g. ``RedisEventLog``) is started here, before
             the port opens, and closed by the server's ``aclose``.
+        redis: A ``redis://`` URL: share events with every instance using the same
+            Redis through a :class:`~nexus_nb.server.redis_log.RedisEventLog`
+            (Redis Streams; ``retention`` applies; see ``docs/deploy.md``).
         retention: Events kept per channel for ``resume`` (in-memory log; oldest
             evicted, ``gap`` with ``reason: "retention"`` for resumers who missed them).
         retention_seconds: Also evict events older than this (in-memory log).
@@ -118,11 +122,19 @@ async def serve(
         close_timeout: Seconds to wait for a closing handshake before aborting.
 
     Raises:
-        ValueError: Non-loopback ``host`` without an explicit key.
+        ValueError: Non-loopback ``host`` without an explicit key, or both ``log``
+            and ``redis``.
         OSError: The address cannot be bound.
         TransportError: A shared log cannot be reached.
     """
     key = resolve_api_key(api_key, host, auth)
+    if redis is not None:
+        if log is not None:
+            raise ValueError("give either log or redis, not both")
+        # Imported here: redis-py is an optional dependency (the "redis" extra).
+        from nexus_nb.server.redis_log import RedisEventLog
+
+        log = RedisEventLog(redis, channels, retention=retention)
     server = Server(
         api_key=key,
         auth=auth,

@@ -1,9 +1,13 @@
 """Plain HTTP on the WebSocket port: ``/healthz``, ``/metrics`` and handshake admission.
 
-``GET /healthz`` is open (load balancers probe it without credentials).
-``GET /metrics`` needs the same credentials as a WebSocket (``Authorization:
-Bearer`` or ``?token=``), answering 401 otherwise: unlike the reference's open
-endpoint, its per-channel counts reveal who publishes what and how much.
+``GET /healthz`` is open (load balancers probe it without credentials); it answers
+503 while a shared event log (Redis) is unreachable, so that probes steer new
+clients to healthy instances.
+``GET /metrics`` answers JSON, or Prometheus text for ``?format=prometheus`` or an
+``Accept: text/plain`` header (what Prometheus sends). It needs the same
+credentials as a WebSocket (``Authorization: Bearer`` or ``?token=``), answering
+401 otherwise: unlike the reference's open endpoint, its per-channel counts
+reveal who publishes what and how much.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from websockets.datastructures import Headers, MultipleValuesError
 from websockets.http11 import Request, Response
 
 from nexus_nb.exceptions import AuthError
+from nexus_nb.server import prometheus
 from nexus_nb.server.auth import Authenticator, check_origin
 
 __all__ = ["Admission", "query_token"]
@@ -31,10 +36,13 @@ def query_token(path: str) -> str | None:
 
 
 def _json(status: http.HTTPStatus, body: object) -> Response:
-    content = orjson.dumps(body) + b"\n"
+    return _response(status, orjson.dumps(body) + b"\n", "application/json")
+
+
+def _response(status: http.HTTPStatus, content: bytes, content_type: str) -> Response:
     headers = Headers(
         [
-            ("Content-Type", "application/json"),
+            ("Content-Type", content_type),
             ("Content-Length", str(len(content))),
             ("Cache-Control", "no-store"),
             ("Connection", "close"),
@@ -53,6 +61,8 @@ class Admission:
         max_connections: More concurrent clients than this are refused with 503.
         origins: Allowed ``Origin`` values (403 otherwise), or ``None`` for any.
         on_reject: Called for each handshake refused with 403 or 503.
+        health: Returns whether the server is healthy and the ``/healthz`` body;
+            always healthy when ``None``.
     """
 
     def __init__(
@@ -64,6 +74,7 @@ class Admission:
         max_connections: int,
         origins: Collection[str] | None,
         on_reject: Callable[[], None],
+        health: Callable[[], tuple[bool, dict[str, Any]]] | None = None,
     ) -> None:
         self._auth = auth
         self._metrics = metrics
@@ -71,17 +82,27 @@ class Admission:
         self._max_connections = max_connections
         self._origins = origins
         self._on_reject = on_reject
+        self._health = health
 
     def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
         """Answer ``/healthz`` and ``/metrics``; refuse or admit WebSocket handshakes."""
         path = urlsplit(request.path).path
         if path == "/healthz":
-            return _json(http.HTTPStatus.OK, {"status": "ok"})
+            if self._health is None:
+                return _json(http.HTTPStatus.OK, {"status": "ok"})
+            healthy, body = self._health()
+            status = http.HTTPStatus.OK if healthy else http.HTTPStatus.SERVICE_UNAVAILABLE
+            return _json(status, body)
         if path == "/metrics":
             try:
                 self._auth.authenticate(request.headers, query_token(request.path))
             except AuthError as exc:
                 return _json(http.HTTPStatus.UNAUTHORIZED, {"error": str(exc)})
+            query = urlsplit(request.path).query
+            accept = ", ".join(request.headers.get_all("Accept"))
+            if prometheus.wants_prometheus(query, accept):
+                text = prometheus.render(self._metrics())
+                return _response(http.HTTPStatus.OK, text, prometheus.CONTENT_TYPE)
             return _json(http.HTTPStatus.OK, self._metrics())
         try:
             origin = request.headers.get("Origin")

@@ -116,6 +116,7 @@ class Fanout:
 
     def unsubscribe(self, peer: Peer, channel: str, *, flush: bool = True) -> None:
         """Remove all of ``peer``'s subscriptions on ``channel`` (its pending batch is sent)."""
+        peer.floors.pop(channel, None)
         batcher = peer.batchers.pop(channel, None)
         if batcher is not None:
             if flush:
@@ -169,6 +170,7 @@ class Fanout:
                 if (
                     peer.flow is not _OPEN
                     or peer.batchers
+                    or peer.floors
                     or peer.outbox_bytes + size > peer.budget
                 ):
                     delivered += peer.push(channel, entry.seq, payload, frame)

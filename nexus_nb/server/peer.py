@@ -112,6 +112,7 @@ class Peer:
         "budget",
         "client_id",
         "counters",
+        "floors",
         "flow",
         "missed",
         "on_dirty",
@@ -157,6 +158,9 @@ class Peer:
         #: channel -> [count, from_seq, to_seq] of events skipped while overflowing.
         self.missed: dict[str, list[int]] = {}
         self.batchers: dict[str, Batcher] = {}
+        #: channel -> seq this client already has from another instance of a shared
+        #: log; live events up to it are not sent again (set by ``resume``).
+        self.floors: dict[str, int] = {}
         #: channel -> filter identity -> filter: this peer's subscriptions.
         self.subs: dict[str, dict[object, Filter]] = {}
 
@@ -194,6 +198,12 @@ class Peer:
 
     def push(self, channel: str, seq: int, payload: bytes, frame: bytes) -> bool:
         """Queue one event (or add it to the channel's batch); ``False`` if skipped."""
+        if self.floors:
+            floor = self.floors.get(channel, 0)
+            if seq <= floor:
+                return False
+            if floor:
+                del self.floors[channel]
         if self.flow is not Flow.OPEN:
             self.skip(channel, 1, seq, seq)
             return False

@@ -118,9 +118,9 @@ class _Pending:
 class RedisEventLog:
     """An event log shared through Redis Streams; start it with :meth:`start`.
 
-    ``append`` is not available (Redis assigns ``seq`` asynchronously): publish
-    with :meth:`submit`, and events come back to every instance, this one included,
-    through the ``deliver`` callback given to :meth:`start`.
+    A :class:`~nexus_nb.server.eventlog.SharedEventLog`: Redis assigns ``seq``, so
+    events are published with :meth:`submit` and come back to every instance, this
+    one included, through the ``deliver`` callback given to :meth:`start`.
 
     Args:
         url: ``redis://`` or ``rediss://`` URL.
@@ -213,14 +213,6 @@ class RedisEventLog:
         self.state = LinkState.CONNECTED
         self._task = asyncio.create_task(self._run(), name="nexus-redis-link")
         self._task.add_done_callback(self._done)
-
-    def append(self, channel: str, data: Mapping[str, Any], timestamp: str) -> Entry:
-        """Not available: Redis assigns ``seq``; use :meth:`submit`.
-
-        Raises:
-            TypeError: Always.
-        """
-        raise TypeError("RedisEventLog assigns seq asynchronously: use submit()")
 
     def submit(
         self, channel: str, events: Sequence[Mapping[str, Any]], timestamp: str

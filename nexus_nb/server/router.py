@@ -152,6 +152,10 @@ class Router:
                 self._resume(peer, request, channel, resume[channel])
 
     def _resume(self, peer: Peer, request: Subscribe, channel: str, seq: int) -> None:
+        if seq > self._log.last_seq(channel):
+            # A client arriving from another instance of a shared log can be ahead of
+            # this instance's reader: those events will still come live; skip them.
+            peer.floors[channel] = seq
         entries, missed = self._log.since(channel, seq)
         if missed is not None:
             self._counters.gaps_sent += 1

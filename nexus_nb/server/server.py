@@ -121,6 +121,7 @@ class Server:
             max_connections=max_connections,
             origins=origins,
             on_reject=self._count_reject,
+            health=self.health,
         )
         self._rate_limit = rate_limit
         self._rate_burst = rate_burst
@@ -233,6 +234,20 @@ class Server:
         if self._shared is not None:
             snapshot["log"] = self._shared.metrics()
         return snapshot
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether this instance can serve, and the ``/healthz`` body.
+
+        Unhealthy while a shared log reports a ``state`` other than ``connected``
+        (Redis unreachable: events published elsewhere do not arrive meanwhile).
+        """
+        if self.state is not ServerState.SERVING:
+            return False, {"status": self.state.value}
+        if self._shared is None:
+            return True, {"status": "ok"}
+        state = self._shared.metrics().get("state", "connected")
+        healthy = state == "connected"
+        return healthy, {"status": "ok" if healthy else "degraded", "log": state}
 
     def max_queued_bytes(self) -> int:
         """Bytes held for the slowest client: its outbox plus its transport's buffer."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nexus_nb.session.dashboard import Dashboard
 from nexus_nb.session.stream import Recording, Stream, StreamStats, connect
 
-__all__ = ["Recording", "Stream", "StreamStats", "connect"]
+__all__ = ["Dashboard", "Recording", "Stream", "StreamStats", "connect"]

@@ -26,7 +26,7 @@ from nexus_nb.buffer import RingBuffer
 from nexus_nb.capture import Recorder
 from nexus_nb.client import Client, State
 from nexus_nb.client import connect as connect_client
-from nexus_nb.widgets import ChannelStatus, FrameClock, StatusSnapshot
+from nexus_nb.widgets import ChannelStatus, StatusSnapshot
 
 __all__ = ["Recording", "Stream", "StreamStats", "connect"]
 
@@ -106,6 +106,7 @@ class Stream:
         self._drain_handle: asyncio.Handle | None = None
         self._waiters: list[tuple[str, int, asyncio.Future[None]]] = []
         self._rates: dict[str, tuple[float, int, float]] = {}
+        self._missed: dict[str, int] = {}
         self._detach = [
             client.add_sink(self._sink),
             client.on("gap", self._on_gap),
@@ -182,7 +183,13 @@ class Stream:
 
     # -- waiting and recording -------------------------------------------------------------
 
-    async def wait_for(self, channel: str, *, rows: int = 1, timeout: float = 10.0) -> RingBuffer:
+    async def wait_for(
+        self,
+        channel: str,
+        *,
+        rows: int = 1,
+        timeout: float = 10.0,  # noqa: ASYNC109 - a bounded wait is what notebooks need
+    ) -> RingBuffer:
         """Wait until ``channel``'s buffer holds at least ``rows`` rows; returns the buffer.
 
         Raises:
@@ -260,10 +267,12 @@ class Stream:
         channel = message.get("channel")
         if isinstance(channel, str) and channel in self._buffers:
             now = time.time_ns()
+            missed = int(message.get("missed", 0))
             self.stats.gaps += 1
+            self._missed[channel] = self._missed.get(channel, 0) + missed
             self.flush()
             self._buffers[channel].mark_gap(
-                now, now, missed=int(message.get("missed", 0)), reason=str(message.get("reason"))
+                now, now, missed=missed, reason=f"server: {message.get('reason')}"
             )
 
     def _on_reconnected(self, message: Mapping[str, Any]) -> None:
@@ -287,28 +296,26 @@ class Stream:
         client = self.client
         stats = client.stats
         now = time.monotonic()
-        channels = {}
-        for name, buffer in self._buffers.items():
-            channels[name] = ChannelStatus(
+        channels = {
+            name: ChannelStatus(
                 rate=self._rate(name, buffer.appended, now),
                 rows=len(buffer),
-                dropped=buffer.evicted,
+                dropped=self._missed.get(name, 0),
+                overflowed=buffer.evicted,
             )
-        detail = ""
+            for name, buffer in self._buffers.items()
+        }
+        retry_in = None
         if client.state is State.RECONNECTING and stats.next_retry_at is not None:
-            detail = f"next retry in {max(0.0, stats.next_retry_at - time.time()):.1f} s"
-        elif client.state is State.CLOSED and stats.last_error:
-            detail = str(stats.last_error)
-        clock = FrameClock.shared()
+            retry_in = max(0.0, stats.next_retry_at - time.time())
+        error = client.error
         return StatusSnapshot(
-            state=client.state.name.lower(),
-            detail=detail,
+            state=client.state.value,
+            detail=client.url if client.state is State.CONNECTING else str(error or ""),
             channels=channels,
             reconnects=stats.reconnects,
-            last_error=None if stats.last_error is None else str(stats.last_error),
-            dropped=stats.dropped,
-            render_fps=clock.fps_measured,
-            messages_per_second=clock.messages_per_second,
+            last_error=stats.last_error,
+            retry_in=retry_in,
         )
 
     def _rate(self, channel: str, appended: int, now: float) -> float:

@@ -335,6 +335,11 @@ class LivePlot:
 
     # -- lifecycle and display -----------------------------------------------
 
+    @property
+    def widget(self) -> Any:
+        """The displayable ipywidgets box (figure and status line), for layouts."""
+        return self._box
+
     def close(self) -> None:
         """Stop rendering, leave the clock and close the widgets."""
         self._closed = True

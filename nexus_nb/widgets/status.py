@@ -6,12 +6,19 @@ import enum
 import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from nexus_nb.widgets.clock import FrameClock
 from nexus_nb.widgets.meter import MessageMeter, MeteredHTML
 
-__all__ = ["ChannelStatus", "ConnectionState", "StatusBar", "StatusSnapshot", "render_status"]
+__all__ = [
+    "ChannelStatus",
+    "ConnectionState",
+    "StatusBar",
+    "StatusSnapshot",
+    "SupportsStatus",
+    "render_status",
+]
 
 
 class ConnectionState(enum.StrEnum):
@@ -69,6 +76,14 @@ class StatusSnapshot:
     retry_in: float | None = None
 
 
+class SupportsStatus(Protocol):
+    """Anything with a ``status()`` method, such as a session's stream."""
+
+    def status(self) -> StatusSnapshot:
+        """The current state."""
+        ...
+
+
 def render_status(
     snapshot: StatusSnapshot, *, frame_rate: float | None = None, message_rate: float | None = None
 ) -> str:
@@ -114,7 +129,8 @@ class StatusBar:
     from the frame clock. Nothing is sent when the text is unchanged.
 
     Args:
-        snapshot: Returns the current state; called once per frame.
+        snapshot: Returns the current state; called once per frame. An object
+            with a ``status()`` method (a :class:`~nexus_nb.Stream`) is taken too.
         fps: Redraws per second, at most.
         clock: The frame clock; default the running loop's shared clock.
 
@@ -124,14 +140,16 @@ class StatusBar:
 
     def __init__(
         self,
-        snapshot: Callable[[], StatusSnapshot],
+        snapshot: Callable[[], StatusSnapshot] | SupportsStatus,
         *,
         fps: float = 2.0,
         clock: FrameClock | None = None,
     ) -> None:
         if not fps > 0:
             raise ValueError("fps must be positive")
-        self.snapshot = snapshot
+        self.snapshot: Callable[[], StatusSnapshot] = (
+            snapshot.status if hasattr(snapshot, "status") else snapshot
+        )
         self._fps = fps
         self._closed = False
         self._meter = MessageMeter()

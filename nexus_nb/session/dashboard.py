@@ -1,0 +1,105 @@
+"""One call that lays out a whole live view of a stream: status, controls, plots, tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ipywidgets
+
+from nexus_nb.protocol import CHANNELS
+from nexus_nb.session.stream import Stream
+from nexus_nb.widgets import ChannelControls, LivePlot, LiveTable, StatusBar
+
+__all__ = ["PLOTS", "TABLES", "Dashboard"]
+
+#: What to plot per metric-like channel: keyword arguments for :class:`LivePlot`.
+PLOTS: Mapping[str, Mapping[str, Any]] = {
+    "telemetry.metrics": {"y": "value", "color": "source", "facet": "metric_name"},
+    "ai.requests": {"y": "latency_ms", "color": "model"},
+}
+#: Channels shown as tables of their latest events.
+TABLES: Sequence[str] = ("system.alerts", "tasks.updates")
+
+
+class Dashboard:
+    """Status bar, channel controls, a plot per metric channel and alert/task tables.
+
+    Built from the stream's buffered channels (subscribe first): a
+    :class:`~nexus_nb.widgets.LivePlot` for each channel in :data:`PLOTS`, a
+    :class:`~nexus_nb.widgets.LiveTable` for each in :data:`TABLES`. The
+    controls re-subscribe on the live connection (:meth:`Stream.resubscribe`);
+    views of channels subscribed later appear when the dashboard is built again.
+
+    Args:
+        stream: The stream to show.
+        window: Time window of the plots (``"5min"``, or seconds).
+        rows: Rows per table.
+        channels: Channels offered in the controls (default: the seven reference
+            channels plus any the stream buffers).
+    """
+
+    def __init__(
+        self,
+        stream: Stream,
+        *,
+        window: str | float = "5min",
+        rows: int = 12,
+        channels: Sequence[str] | None = None,
+    ) -> None:
+        self.stream = stream
+        offered = list(channels or dict.fromkeys([*CHANNELS, *stream.channels]))
+        self.status = StatusBar(stream)
+        self.controls = ChannelControls(
+            offered,
+            selected={ch: _last(filters) for ch, filters in stream.client.subscriptions.items()},
+            on_change=stream.resubscribe,
+        )
+        self.plots = [
+            LivePlot(stream[ch], window=window, title=ch, **options)
+            for ch, options in PLOTS.items()
+            if ch in stream
+        ]
+        self.tables = [LiveTable(stream[ch], rows=rows) for ch in TABLES if ch in stream]
+        self.widget = ipywidgets.VBox(
+            [
+                self.status.widget,
+                ipywidgets.Accordion(children=[self.controls.widget], titles=("Channels",)),
+                *(plot.widget for plot in self.plots),
+                ipywidgets.HBox([table.widget for table in self.tables]),
+            ]
+        )
+
+    def close(self) -> None:
+        """Stop every view and close the widgets (the stream keeps running)."""
+        self.status.close()
+        self.controls.close()
+        for plot in self.plots:
+            plot.close()
+        for table in self.tables:
+            table.close()
+        self.widget.close()
+
+    def to_html(self) -> str:
+        """The dashboard as static HTML: the status line, each plot and each table."""
+        parts = [self.status.widget.value]
+        parts += [plot.to_html() for plot in self.plots]
+        parts += [table.widget.value for table in self.tables]
+        return "\n".join(str(part) for part in parts)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle: dict[str, Any] = {"text/plain": repr(self)}
+        bundle.update(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["text/html"] = self.to_html()
+        return bundle
+
+    def __repr__(self) -> str:
+        return (
+            f"<Dashboard {self.stream.client.url} plots={len(self.plots)} "
+            f"tables={len(self.tables)}>"
+        )
+
+
+def _last(filters: Sequence[Mapping[str, Any] | None]) -> Mapping[str, Any] | None:
+    # The controls edit one filter per channel: show the most recent one asked for.
+    return filters[-1] if filters else None

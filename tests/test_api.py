@@ -1,0 +1,42 @@
+"""The public surface: one sorted ``__all__``, every name real, heavy imports deferred."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import nexus_nb
+
+
+def test_all_is_sorted_and_unique() -> None:
+    # isort-style, as ruff's RUF022 keeps it: CONSTANTS, then Classes, then functions.
+    def key(name: str) -> tuple[int, str]:
+        return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
+
+    assert list(nexus_nb.__all__) == sorted(set(nexus_nb.__all__), key=key)
+
+
+@pytest.mark.parametrize("name", nexus_nb.__all__)
+def test_every_public_name_resolves(name: str) -> None:
+    assert getattr(nexus_nb, name) is not None
+
+
+def test_unknown_attributes_raise_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = nexus_nb.nope  # type: ignore[attr-defined]
+
+
+def test_dir_lists_the_public_names() -> None:
+    assert set(nexus_nb.__all__) <= set(dir(nexus_nb))
+
+
+def test_importing_the_package_or_the_cli_does_not_load_the_data_and_widget_stack() -> None:
+    code = (
+        "import sys, nexus_nb, nexus_nb.cli\n"
+        "heavy = [m for m in ('pandas', 'plotly', 'ipywidgets', 'pyarrow') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

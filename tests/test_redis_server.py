@@ -1,0 +1,261 @@
+"""Several server instances sharing one real redis-server: delivery, resume, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import orjson
+import pytest
+from redis_fixture import RedisProcess
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from nexus_nb import protocol
+from nexus_nb.server import Server, serve
+
+pytestmark = pytest.mark.redis
+
+KEY = "test-key-redis"
+HEADERS = {"Authorization": f"Bearer {KEY}"}
+CHANNEL = "tasks.updates"
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisProcess]:
+    with RedisProcess() as server:
+        yield server
+
+
+@asynccontextmanager
+async def instances(url: str, count: int) -> AsyncIterator[list[Server]]:
+    async with AsyncExitStack() as stack:
+        servers = []
+        for _ in range(count):
+            srv = await serve(api_key=KEY, demo=False, redis=url, ping_interval=None)
+            servers.append(await stack.enter_async_context(srv))
+        yield servers
+
+
+async def recv(ws: ClientConnection, timeout: float = 10.0) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        message: dict[str, Any] = orjson.loads(await ws.recv())
+    return message
+
+
+async def subscribe(
+    url: str, filters: dict[str, Any] | None = None, resume: tuple[str, int] | None = None
+) -> tuple[ClientConnection, str]:
+    """Connect, subscribe to CHANNEL; return the connection and the announced epoch."""
+    ws = await connect(url, additional_headers=HEADERS)
+    hello = await recv(ws)
+    point = (resume[0], {CHANNEL: resume[1]}) if resume else None
+    await ws.send(protocol.subscribe([CHANNEL], filters, resume=point).decode())
+    assert (await recv(ws))["type"] == "subscription_confirmed"
+    return ws, hello["epoch"]
+
+
+async def events_until(ws: ClientConnection, done: Callable[[list[int]], bool]) -> list[int]:
+    """The ``seq`` of each event received until ``done(seqs)``."""
+    seqs: list[int] = []
+    while not done(seqs):
+        message = await recv(ws)
+        assert message["type"] == "event", message
+        seqs.append(message["seq"])
+    return seqs
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+async def http_get(
+    srv: Server, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    """GET from a thread: the server answers on this test's loop."""
+    return await asyncio.to_thread(fetch, f"http://127.0.0.1:{srv.port}{path}", headers)
+
+
+async def wait_health(srv: Server, status: int, timeout: float = 10.0) -> bytes:
+    """Poll ``/healthz`` until it answers ``status``; return the body."""
+    async with asyncio.timeout(timeout):
+        while True:
+            code, body = await http_get(srv, "/healthz")
+            if code == status:
+                return body
+            await asyncio.sleep(0.02)
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll a condition that has no event to wait on (bounded)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def test_events_published_on_any_instance_reach_matching_subscribers_of_all(
+    redis_server: RedisProcess,
+) -> None:
+    async with instances(redis_server.url, 3) as (a, b, c):
+        done_on_a, _ = await subscribe(a.url, {"status": "done"})
+        all_on_b, _ = await subscribe(b.url)
+        some_on_c, _ = await subscribe(c.url, {"status": ["running", "done"]})
+        statuses = ["queued", "running", "done"] * 10
+        for i, status in enumerate(statuses):
+            await (a, b, c)[i % 3].submit(CHANNEL, [{"i": i, "status": status}])
+        publisher = await connect(c.url, additional_headers=HEADERS)
+        await recv(publisher)
+        await publisher.send(protocol.publish(CHANNEL, [{"status": "done"}], request_id=7).decode())
+        ack = await recv(publisher)
+        assert (ack["type"], ack["seq"], ack["id"]) == ("publish_ack", 31, 7)
+        everything = await events_until(all_on_b, lambda s: len(s) == 31)
+        done = await events_until(done_on_a, lambda s: len(s) == 11)
+        some = await events_until(some_on_c, lambda s: len(s) == 21)
+    assert everything == list(range(1, 32))
+    assert done == [3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 31]
+    assert some == [s for s in range(1, 31) if s % 3 != 1] + [31]
+
+
+async def test_a_client_moved_to_another_instance_mid_stream_resumes_without_loss_or_repeat(
+    redis_server: RedisProcess,
+) -> None:
+    total = 2000
+    async with instances(redis_server.url, 3) as (a, b, c):
+        first, epoch = await subscribe(a.url)
+
+        async def produce() -> None:
+            for start in range(0, total, 10):
+                await c.submit(CHANNEL, [{"n": n} for n in range(start, start + 10)])
+
+        producer = asyncio.create_task(produce())
+        try:
+            before = await events_until(first, lambda s: len(s) == 500)
+            await first.close()
+            second, same_epoch = await subscribe(b.url, resume=(epoch, before[-1]))
+            after = await events_until(second, lambda s: bool(s) and s[-1] == total)
+            await producer
+        finally:
+            producer.cancel()
+        assert same_epoch == epoch
+        assert before + after == list(range(1, total + 1))
+        await second.close()
+
+
+async def test_a_client_resuming_ahead_of_an_instance_gets_nothing_twice(
+    redis_server: RedisProcess,
+) -> None:
+    async with instances(redis_server.url, 1) as (srv,):
+        # The client claims seq 5 while this instance has read only 2 (another
+        # instance's reader was faster): 3..5 must not be sent again when they arrive.
+        await srv.submit(CHANNEL, [{"n": 1}, {"n": 2}])
+        await wait_until(lambda: srv.metrics()["log"]["read"] == 2)
+        ws, epoch = await subscribe(srv.url, resume=(srv.epoch, 5))
+        await srv.submit(CHANNEL, [{"n": n} for n in range(3, 9)])
+        assert await events_until(ws, lambda s: len(s) == 3) == [6, 7, 8]
+        await ws.close()
+
+
+async def test_an_instance_killed_leaves_the_others_serving_and_its_clients_resume_there(
+    redis_server: RedisProcess,
+) -> None:
+    argv = [sys.executable, "-m", "nexus_nb", "serve", "--port", "0", "--api-key", KEY]
+    process = subprocess.Popen(
+        [*argv, "--redis", redis_server.url], stdout=subprocess.PIPE, env=os.environ.copy()
+    )
+    try:
+        assert process.stdout is not None
+        doomed = (await asyncio.to_thread(process.stdout.readline)).decode().strip()
+        async with instances(redis_server.url, 1) as (survivor,):
+            moving, epoch = await subscribe(doomed)
+            staying, _ = await subscribe(survivor.url)
+            for n in range(10):
+                await survivor.submit(CHANNEL, [{"n": n}])
+            seen = await events_until(moving, lambda s: len(s) == 10)
+            process.send_signal(signal.SIGKILL)
+            with pytest.raises(ConnectionClosed):
+                await recv(moving)
+            for n in range(10, 20):
+                await survivor.submit(CHANNEL, [{"n": n}])
+            moved, _ = await subscribe(survivor.url, resume=(epoch, seen[-1]))
+            assert await events_until(moved, lambda s: len(s) == 10) == list(range(11, 21))
+            assert await events_until(staying, lambda s: len(s) == 20) == list(range(1, 21))
+    finally:
+        process.kill()
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+async def test_redis_restarted_without_data_closes_clients_1012_into_a_new_epoch(
+    redis_server: RedisProcess,
+) -> None:
+    async with instances(redis_server.url, 2) as (a, b):
+        ws_a, epoch = await subscribe(a.url)
+        ws_b, _ = await subscribe(b.url)
+        await a.submit(CHANNEL, [{"n": 1}])
+        await events_until(ws_b, lambda s: len(s) == 1)
+        redis_server.stop()
+        body = await wait_health(a, 503)
+        assert orjson.loads(body) == {"status": "degraded", "log": "disconnected"}
+        redis_server.start()
+        for ws in (ws_a, ws_b):
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await recv(ws)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1012
+        assert orjson.loads(await wait_health(a, 200)) == {"status": "ok", "log": "connected"}
+        assert a.epoch == b.epoch != epoch
+        # Resuming the lost epoch replays nothing; the new one counts from 1.
+        again, new_epoch = await subscribe(b.url, resume=(epoch, 1))
+        assert new_epoch == a.epoch
+        await a.submit(CHANNEL, [{"n": 2}])
+        assert await events_until(again, lambda s: len(s) == 1) == [1]
+        assert a.metrics()["log"]["epochChanges"] == 1
+        await again.close()
+
+
+async def test_redis_restarted_with_its_data_loses_nothing_and_keeps_clients() -> None:
+    with RedisProcess(appendonly=True) as redis_server:
+        async with instances(redis_server.url, 2) as (a, b):
+            ws, epoch = await subscribe(b.url)
+            await a.submit(CHANNEL, [{"n": 1}])
+            redis_server.restart()
+            await wait_until(lambda: b.metrics()["log"]["reconnects"] >= 1)
+            await wait_health(a, 200)
+            await wait_health(b, 200)
+            for n in range(2, 6):
+                await a.submit(CHANNEL, [{"n": n}])
+            assert await events_until(ws, lambda s: len(s) == 5) == [1, 2, 3, 4, 5]
+            assert b.epoch == epoch
+            await ws.close()
+
+
+async def test_metrics_are_served_as_prometheus_text_and_json(redis_server: RedisProcess) -> None:
+    async with instances(redis_server.url, 1) as (srv,):
+        await srv.submit(CHANNEL, [{"n": 1}])
+        await wait_until(lambda: srv.metrics()["log"]["read"] == 1)
+        status, body = await http_get(srv, "/metrics?format=prometheus", HEADERS)
+        text = body.decode()
+        assert status == 200
+        assert f'nexus_published_total{{channel="{CHANNEL}"}} 1' in text
+        assert "nexus_log_written_total 1" in text
+        assert "# TYPE nexus_active_connections gauge" in text
+        assert 'nexus_log_info{state="connected"} 1' in text
+        accept = {**HEADERS, "Accept": "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"}
+        assert (await http_get(srv, "/metrics", accept))[1].startswith(b"# HELP")
+        document = orjson.loads((await http_get(srv, "/metrics", HEADERS))[1])
+        assert document["log"]["state"] == "connected"
+        assert (await http_get(srv, "/metrics?format=prometheus"))[0] == 401
