@@ -173,3 +173,15 @@ def test_any_recorded_capture_reads_back_as_one_buffer_frame(
     with Recorder(path, row_group_size=row_group_size) as recorder:
         recorder.write_many(messages)
     pd.testing.assert_frame_equal(read_capture(path), expected(messages))
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_a_recorder_closed_without_events_leaves_an_empty_readable_capture(
+    tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"empty{suffix}"
+    Recorder(path).close()
+    frame = read_capture(path)
+    assert frame.empty
+    assert list(frame.columns) == ["timestamp", "channel"]
+    assert str(frame["timestamp"].dtype) == "datetime64[ns, UTC]"

@@ -7,12 +7,13 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from waiting import until
 
 from nexus_nb.capture import Recorder, read_capture
 from nexus_nb.client import Client, connect
@@ -49,14 +50,6 @@ async def run(*args: str, stdin: bytes | None = None, limit: float = 30) -> tupl
             await proc.wait()
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
-
-
-async def until(predicate: Callable[[], bool], limit: float = 10.0) -> None:
-    """Wait until ``predicate()`` holds, failing after ``limit`` seconds."""
-    async with asyncio.timeout(limit):
-        # Polls state owned by other components (counters, lists), which offer no event.
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 @pytest.fixture

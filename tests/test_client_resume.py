@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from waiting import until
 
 from nexus_nb.client import State, connect
 from nexus_nb.server import Server, serve
 
 KEY = "test-key"
-
-
-async def until(predicate: Callable[[], bool], limit: float = 10.0) -> None:
-    """Wait until ``predicate()`` holds, failing after ``limit`` seconds."""
-    async with asyncio.timeout(limit):
-        # Polls state owned by other components (counters, lists), which offer no event.
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
 
 
 class Proxy:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +32,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-
-
-async def until(predicate: Callable[[], bool], limit: float = 20.0) -> None:
-    """Wait until ``predicate()`` holds, failing after ``limit`` seconds."""
-    async with asyncio.timeout(limit):
-        # Polls state owned by other components (counters, lists), which offer no event.
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import asyncio
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +23,12 @@ from nexus_nb.exceptions import AuthError, ProtocolError, SubscriptionError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "interop"))
 from nodeenv import HERE, node_env
+from waiting import until
 
 pytestmark = pytest.mark.node
 
 KEY = "reference-key"
 SOURCE = (HERE / "reference" / "server.js").read_text()
-
-
-async def until(predicate: Callable[[], bool], limit: float = 20.0) -> None:
-    """Wait until ``predicate()`` holds, failing after ``limit`` seconds."""
-    async with asyncio.timeout(limit):
-        # Polls state owned by other components (counters, lists), which offer no event.
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 def free_port() -> int:

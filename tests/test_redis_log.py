@@ -10,12 +10,12 @@ from contextlib import asynccontextmanager
 import orjson
 import pytest
 import redis.asyncio as aioredis
+from redis_fixture import RedisProcess
 
 from nexus_nb import protocol
 from nexus_nb.exceptions import TransportError
 from nexus_nb.server import Entry, Missed
 from nexus_nb.server.redis_log import PUBLISH_SCRIPT, LinkState, RedisEventLog
-from redis_fixture import RedisProcess
 
 pytestmark = pytest.mark.redis
 

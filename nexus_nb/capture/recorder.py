@@ -103,7 +103,7 @@ class Recorder:
 
     @property
     def rows_written(self) -> int:
-        """Events written to disk so far (pending ones not included)."""
+        """Events written to disk so far, not counting pending ones (JSONL: messages)."""
         return self._rows_written
 
     @property
@@ -175,6 +175,8 @@ class Recorder:
             return
         try:
             self.flush()
+            if not self._files:  # nothing recorded: still leave a readable, empty capture
+                self._write_empty()
         finally:
             self._closed = True
             if self._writer is not None:
@@ -183,6 +185,17 @@ class Recorder:
                     writer.close()
                 except (OSError, pa.ArrowException) as exc:
                     raise CaptureError(f"cannot finish {str(self._path)!r}: {exc}") from exc
+
+    def _write_empty(self) -> None:
+        try:
+            if self._format is Format.JSONL:
+                self._next_file().touch()
+            elif self._format is Format.CSV:
+                self._write_csv(messages_to_frame([])[0])
+            else:
+                self._write_parquet(messages_to_frame([])[0])
+        except (OSError, pa.ArrowException) as exc:
+            raise CaptureError(f"cannot write capture {str(self._path)!r}: {exc}") from exc
 
     def _next_file(self) -> Path:
         path = part_path(self._path, len(self._files))
