@@ -132,6 +132,10 @@ def main() -> None:
     results.append(("pd.concat per event, 300 onto an empty frame", concat_empty, 1e6, "µs/event"))
     concat = concat_cost(pool, count=300, history=10_000)
     results.append(("pd.concat per event, 300 onto 10,000 rows", concat, 1e6, "µs/event"))
+    concat_big = concat_cost(pool, count=100, history=POOL - 100)
+    results.append(
+        (f"pd.concat per event, 100 onto {POOL - 100:,} rows", concat_big, 1e6, "µs/event")
+    )
     export = median_time(big.to_dataframe)
     results.append(("to_dataframe(), 1M rows", export, 1e3, "ms"))
     start = big.appended - 1000
@@ -150,6 +154,7 @@ def main() -> None:
         f"  (max/min {max(cpu.values()) / min(cpu.values()):.2f}x; target <= 1.5x)"
     )
     print(f"pd.concat onto 10k / append 10k {concat.cpu / cpu[10_000]:6.0f}x  (target >= 1000x)")
+    print(f"pd.concat onto 50k / append 100k {concat_big.cpu / cpu[100_000]:5.0f}x  (same target)")
     print(f"pd.concat from empty / append   {concat_empty.cpu / cpu[10_000]:6.0f}x")
     print(f"append / extend (100k)     {cpu[100_000] / extend.cpu:8.2f}x")
     print(f"to_dataframe 1M            {export.wall * 1e3:8.1f}  ms wall (target < 100 ms)")

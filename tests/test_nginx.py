@@ -57,10 +57,10 @@ async def subscribe(
     return ws, str(hello["epoch"])
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll a condition that has no event to wait on (bounded)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
+async def wait_until(predicate: Callable[[], bool]) -> None:
+    """Poll a server-side condition that has no event to wait on, failing after 10 s."""
+    async with asyncio.timeout(10):
+        while not predicate():  # noqa: ASYNC110 - server counters expose no event to await
             await asyncio.sleep(0.01)
 
 

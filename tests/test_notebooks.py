@@ -21,16 +21,28 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 SUMMARY = re.compile(r"^NB_OK rows=(\d+)\b.*$", re.MULTILINE)
-# Run after the notebook's own cells: lists asyncio tasks still running nexus_nb code.
+# Run after the notebook's own cells: lists asyncio tasks still running nexus_nb code
+# (coroutines defined in a nexus_nb file).
 PROBE = """\
 import asyncio as _asyncio
-_left = sorted(
-    getattr(t.get_coro(), "__qualname__", "?")
-    for t in _asyncio.all_tasks()
-    if not t.done() and "nexus_nb" in getattr(getattr(t.get_coro(), "cr_code", None),
-                                              "co_filename", "")
-)
-print("NNB_TASKS_LEFT=" + ",".join(_left))
+
+
+def _left():
+    return sorted(
+        getattr(t.get_coro(), "__qualname__", "?")
+        for t in _asyncio.all_tasks()
+        if not t.done()
+        and "nexus_nb" in getattr(getattr(t.get_coro(), "cr_code", None), "co_filename", "")
+    )
+
+
+# Tasks may end on their own at their next tick (a frame clock ticks at 10 Hz):
+# wait for that, bounded by 2 s.
+for _ in range(40):
+    if not _left():
+        break
+    await _asyncio.sleep(0.05)
+print("NNB_TASKS_LEFT=" + ",".join(_left()))
 """
 
 # What each notebook must show besides its NB_OK line.

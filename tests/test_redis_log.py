@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from subprocess import PIPE
 
 import orjson
 import pytest
@@ -45,8 +45,8 @@ class Sink:
         self.epochs.append(epoch)
         self.changed.set()
 
-    async def wait(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
+    async def wait(self, predicate: Callable[[], bool]) -> None:
+        async with asyncio.timeout(10):
             while not predicate():
                 self.changed.clear()
                 await self.changed.wait()
@@ -94,12 +94,14 @@ async def test_two_logs_share_one_sequence_and_see_each_others_events(
 async def test_a_producer_in_another_language_publishes_with_the_documented_script(
     redis_server: RedisProcess,
 ) -> None:
-    async with started(redis_server.url) as (log, sink):
+    async with started(redis_server.url) as (_, sink):
         argv = ["redis-cli", "-p", str(redis_server.port), "EVAL", PUBLISH_SCRIPT, "3"]
         keys = ["nexus:epoch", "nexus:seq:a", "nexus:stream:a"]
         args = ["", "10000", TS, '{"status": "ok"}', TS, '{"status": "late"}']
-        out = subprocess.run(argv + keys + args, capture_output=True, check=True, timeout=10)
-        assert out.stdout.strip() == b"2"
+        cli = await asyncio.create_subprocess_exec(*argv, *keys, *args, stdout=PIPE)
+        async with asyncio.timeout(10):
+            out, _ = await cli.communicate()
+        assert out.strip() == b"2"
         await sink.wait(lambda: len(sink.entries) == 2)
     assert orjson.loads(sink.entries[1].payload) == {
         "type": "event",
@@ -225,15 +227,15 @@ async def test_close_fails_queued_publishes_with_transport_error(
         log.submit("a", [{}], TS)
 
 
-async def wait_state(log: RedisEventLog, state: LinkState, timeout: float = 10.0) -> None:
-    """Poll the link state (it has no event to wait on; the poll is bounded)."""
-    async with asyncio.timeout(timeout):
-        while log.state is not state:
+async def wait_state(log: RedisEventLog, state: LinkState) -> None:
+    """Poll the link state, failing after 10 s."""
+    async with asyncio.timeout(10):
+        while log.state is not state:  # noqa: ASYNC110 - the link state exposes no event
             await asyncio.sleep(0.01)
 
 
-async def wait_reconnected(log: RedisEventLog, timeout: float = 10.0) -> None:
-    """Poll until the log noticed a lost connection and is connected again."""
-    async with asyncio.timeout(timeout):
-        while not (log.counts["reconnects"] and log.state is LinkState.CONNECTED):
+async def wait_reconnected(log: RedisEventLog) -> None:
+    """Poll until the log noticed a lost connection and is connected again (10 s at most)."""
+    async with asyncio.timeout(10):
+        while not (log.counts["reconnects"] and log.state is LinkState.CONNECTED):  # noqa: ASYNC110
             await asyncio.sleep(0.01)

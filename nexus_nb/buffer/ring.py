@@ -32,6 +32,12 @@ class RingBuffer:
     changes is stored and counted in :attr:`type_changes`). Rows stay in arrival
     order; each has an arrival index (0 for the first event ever appended).
 
+    Appended messages are staged (up to 1024, held as given) and flattened into
+    the columns a batch at a time; every read, counters included, moves them
+    first. Memory: ~32 B per metric-shaped row (capacity doubles up to
+    ``maxlen``), plus the text dictionary, kept under ``2 * maxlen + 1024``
+    labels per column. Not thread-safe: use it from the event loop's thread.
+
     Args:
         channel: Channel name, used for rows whose message carries none.
         maxlen: Most rows kept (default 100,000, ~32 B per metric-shaped row).
