@@ -8,10 +8,10 @@
    server with the in-memory log, (b) one instance on Redis, (c) two instances
    on one Redis, the events published on the first. Delivered events/s are
    measured by the load process from its first to its last event.
-2. Latency: events published at a fixed rate R on the first of two Redis-backed
-   instances, with ``time.time()`` inside; a client on each instance records
-   receive time minus that: p50/p99 end to end (publish -> Redis -> reader ->
-   fan-out -> WebSocket -> client).
+2. Latency: events published at a fixed rate R, with ``time.time()`` inside,
+   on one in-process server, then on the first of two Redis-backed instances; a
+   client on each instance records receive time minus that: p50/p99 end to end
+   (publish -> Redis -> reader -> fan-out -> WebSocket -> client).
 
 The servers run in this process pinned to CPU 0, the clients in a load process
 on CPU 1, redis-server (started here, on a free port) wherever the kernel puts
@@ -172,20 +172,24 @@ async def bench(clients: int, count: int, rate: float) -> None:
         baseline = baseline or rate_seen
         print(f"  {label:26s} {rate_seen:>12,.0f} deliveries/s  ({rate_seen / baseline:.2f}x)")
     total = int(rate * 3)
-    with RedisProcess() as redis_server:
-        servers = [await serve(redis=redis_server.url, **options) for _ in range(2)]
-        try:
-            report = await run_load(
-                [s.url for s in servers], 2, total, lambda: paced(servers[0], rate, total), True
-            )
-        finally:
-            for server in servers:
-                await server.aclose()
-    delays = sorted(report["delays"])
-    p50 = statistics.median(delays) * 1000
-    p99 = delays[int(len(delays) * 0.99)] * 1000
-    where = f"latency at {rate:,.0f} ev/s through Redis, 2 instances"
-    print(f"{where}: p50 {p50:.2f} ms, p99 {p99:.2f} ms ({len(delays)} samples)")
+    for label, redis in [("in-process (memory log)", False), ("2 instances on Redis", True)]:
+        with RedisProcess() as redis_server:
+            url = redis_server.url if redis else None
+            servers = [await serve(redis=url, **options) for _ in range(2 if redis else 1)]
+            try:
+                urls = [s.url for s in servers] * (1 if redis else 2)
+                publish = servers[0]
+                report = await run_load(
+                    urls, 2, total, lambda p=publish: paced(p, rate, total), latency=True
+                )
+            finally:
+                for server in servers:
+                    await server.aclose()
+        delays = sorted(report["delays"])
+        p50 = statistics.median(delays) * 1000
+        p99 = delays[int(len(delays) * 0.99)] * 1000
+        where = f"latency at {rate:,.0f} ev/s, {label}"
+        print(f"{where:50s}: p50 {p50:.2f} ms, p99 {p99:.2f} ms ({len(delays)} samples)")
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ JS_ALL_PLOTS_HAVE_POINTS = """() => {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "dashboard.png")
-    parser.add_argument("--settle", type=float, default=3.0, help="seconds of data to show")
+    parser.add_argument("--settle", type=float, default=10.0, help="seconds of data to show")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="nnb-shot-") as tmp:
@@ -63,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
             if nbp.widget_error_text() or nbp.widget_console_errors():
                 raise SystemExit(f"widget errors: {nbp.widget_console_errors()}")
             area = page.locator(".jp-Notebook .jp-Cell").nth(dashboard).locator(".jp-OutputArea")
+            # The notebook panel scrolls inside the page: make the page tall enough to
+            # hold the whole dashboard, or the element shot is cut at the viewport.
+            box = area.bounding_box() or {"height": 900}
+            page.set_viewport_size({"width": 1400, "height": min(4000, int(box["height"]) + 300)})
             area.scroll_into_view_if_needed()
             args.out.parent.mkdir(parents=True, exist_ok=True)
             area.screenshot(path=str(args.out))

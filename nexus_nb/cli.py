@@ -95,12 +95,19 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     """Run a server until SIGTERM/SIGINT; print its URL first."""
     from nexus_nb.server import serve
     from nexus_nb.server.auth import tls_context
+    from nexus_nb.server.bind import resolve_api_key
+    from nexus_nb.server.logs import LogFormat, configure
 
+    api_key = resolve_api_key(args.api_key, args.host, None)
+    if api_key != args.api_key:
+        # Printed before any log line, so scripts can read it as stderr's first line.
+        print(f"api key: {api_key}", file=sys.stderr, flush=True)
+    configure(LogFormat(args.log_format), args.log_level)
     ssl = tls_context(args.certfile, args.keyfile) if args.certfile else None
     server = await serve(
         host=args.host,
         port=args.port,
-        api_key=args.api_key,
+        api_key=api_key,
         demo=args.demo,
         rate=args.rate,
         seed=args.seed,
@@ -110,8 +117,6 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         retention=args.retention,
     )
     print(server.url, flush=True)
-    if not args.api_key:
-        print(f"api key: {server.api_key}", file=sys.stderr, flush=True)
     await server.serve_forever()
     return EXIT_OK
 
@@ -288,6 +293,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--origin", action="append", default=[], help="allowed Origin (repeat)")
     p.add_argument("--redis", metavar="URL", help="share events with other instances via Redis")
     p.add_argument("--retention", type=int, default=10_000, help="events kept per channel")
+    p.add_argument("--log-format", choices=["text", "json"], default="text")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(run=cmd_serve)
 
     for name, text in (

@@ -20,6 +20,7 @@ from types import TracebackType
 
 __all__ = [
     "NGINX",
+    "NGINX_CONF",
     "REDIS_SERVER",
     "NginxProcess",
     "RedisProcess",
@@ -146,7 +147,8 @@ class RedisProcess(_Process):
         return self
 
 
-_NGINX_CONF = """\
+#: The nginx configuration the tests run: the reference's ``location /stream`` block.
+NGINX_CONF = """\
 worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
@@ -195,7 +197,7 @@ class NginxProcess(_Process):
     def __init__(self, backends: Sequence[str], *, timeout: float = 10.0) -> None:
         super().__init__("nexus-nginx-")
         servers = "\n".join(f"        server {b} max_fails=1 fail_timeout=5s;" for b in backends)
-        self.config = _NGINX_CONF.format(dir=self.dir, servers=servers, port=self.port)
+        self.config = NGINX_CONF.format(dir=self.dir, servers=servers, port=self.port)
         (self.dir / "nginx.conf").write_text(self.config)
         argv = [NGINX, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"), "-e", "stderr"]
         # As root, nginx workers switch to "nobody", who must read the temp dir.

@@ -239,3 +239,23 @@ async def wait_reconnected(log: RedisEventLog) -> None:
     async with asyncio.timeout(10):
         while not (log.counts["reconnects"] and log.state is LinkState.CONNECTED):  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+
+async def test_a_failing_deliver_callback_stops_the_link_and_is_surfaced(
+    redis_server: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    def deliver(entry: Entry) -> None:
+        raise RuntimeError("boom")
+
+    log = RedisEventLog(redis_server.url, CHANNELS)
+    await log.start(deliver, lambda epoch: None)
+    try:
+        # Its own outcome is unknown: the failure interrupts the write too.
+        await asyncio.wait([log.submit("a", [{}], TS)])
+        await wait_state(log, LinkState.FAILED)
+        assert isinstance(log.error, RuntimeError)
+        assert "redis link failed" in caplog.text
+        with pytest.raises(TransportError, match="failed"):
+            log.submit("a", [{}], TS)
+    finally:
+        await log.aclose()

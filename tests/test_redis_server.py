@@ -260,3 +260,19 @@ async def test_metrics_are_served_as_prometheus_text_and_json(redis_server: Redi
         document = orjson.loads((await http_get(srv, "/metrics", HEADERS))[1])
         assert document["log"]["state"] == "connected"
         assert (await http_get(srv, "/metrics?format=prometheus"))[0] == 401
+
+
+async def test_the_demo_pauses_while_redis_is_away_and_goes_on_after() -> None:
+    with RedisProcess(appendonly=True) as redis_server:
+        demo = await serve(api_key=KEY, redis=redis_server.url, rate=200.0, ping_interval=None)
+        async with demo as srv:
+            await wait_until(lambda: srv.metrics()["log"]["read"] >= 20)
+            redis_server.stop()
+            await wait_health(srv, 503)
+            await wait_until(lambda: srv.metrics()["log"]["pending"] == 1)
+            redis_server.start()
+            await wait_health(srv, 200)
+            before = srv.metrics()["log"]["read"]
+            await wait_until(lambda: srv.metrics()["log"]["read"] >= before + 20)
+            assert srv.metrics()["demo"] == "running"
+            assert srv.metrics()["log"]["pending"] <= 1

@@ -17,6 +17,9 @@ fan-out; it also writes what this instance publishes, batched per channel.
 Streams keep entries while an instance is away, which is why they replace the
 reference's pub/sub: a reconnecting instance reads what it missed.
 
+Reader, writer and epoch sync live in one module (past the ~300-line aim)
+because they share one connection's fate: any of them failing restarts all three.
+
 If the epoch key is gone (Redis restarted without persistence) or a ``seq``
 counter went back (restored from an older snapshot), a new epoch starts and
 ``on_epoch`` is called: the server closes its clients with 1012 so that they
@@ -26,7 +29,6 @@ reconnect and see it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import secrets
@@ -40,7 +42,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from nexus_nb.exceptions import TransportError
@@ -207,7 +209,7 @@ class RedisEventLog:
         self._deliver, self._on_epoch = deliver, on_epoch
         try:
             await self._sync()
-        except _LOST as exc:
+        except (*_LOST, RedisError) as exc:
             await self._redis.aclose()
             raise TransportError(f"cannot reach Redis at {self.url}: {exc}") from exc
         self.state = LinkState.CONNECTED
@@ -265,8 +267,8 @@ class RedisEventLog:
         """Stop the link task, fail queued publishes and close the connections."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # wait() rather than await: a failure was logged already by _done.
+            await asyncio.wait([self._task])
         self._fail_queue(TransportError("the Redis log is closed"))
         self.state = LinkState.CLOSED
         await self._redis.aclose()
@@ -326,6 +328,9 @@ class RedisEventLog:
                 # XREAD is sent; closing the sockets ends that read with an error.
                 await self._redis.connection_pool.disconnect()
                 await asyncio.wait(pending)
+            for task in tasks:
+                if not task.cancelled():
+                    task.exception()  # retrieved, or asyncio logs it; raised below
         for task in done:
             task.result()
 
@@ -404,7 +409,7 @@ class RedisEventLog:
                 if isinstance(exc, TransportError):
                     failure = exc
                 else:
-                    failure = TransportError(f"Redis connection lost while publishing: {exc!r}")
+                    failure = TransportError(f"Redis publish interrupted, outcome unknown: {exc!r}")
                 for pending in batch:
                     if not pending.future.done():
                         pending.future.set_exception(failure)

@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
 from nexus_nb import protocol
-from nexus_nb.exceptions import AuthError
+from nexus_nb.exceptions import AuthError, TransportError
 from nexus_nb.server.auth import ApiKeyAuth, Authenticator
 from nexus_nb.server.demo import DemoSource
 from nexus_nb.server.endpoint import Admission, query_token
@@ -158,9 +158,26 @@ class Server:
         self.url = f"{'wss' if tls else 'ws'}://{shown}:{self.port}"
 
     def start_demo(self, source: DemoSource) -> None:
-        """Run ``source.run(self.publish)`` as a task this server owns."""
-        self._demo = asyncio.create_task(source.run(self.publish), name="nexus-demo")
+        """Run ``source.run(self.publish)`` as a task this server owns.
+
+        With a shared log each event waits for its write, so the demo pauses
+        while Redis is away instead of filling the log's write queue.
+        """
+        publish = self.publish if self._shared is None else self._publish_waiting
+        self._demo = asyncio.create_task(source.run(publish), name="nexus-demo")
         self._demo.add_done_callback(self._demo_done)
+
+    async def _publish_waiting(self, channel: str, data: Mapping[str, Any]) -> None:
+        if self.state is not ServerState.SERVING:
+            return  # closing: the demo is cancelled next, this event is not wanted
+        try:
+            await self.submit(channel, [data])
+        except TransportError as exc:
+            if self.state is not ServerState.SERVING:
+                return
+            # Lost in a broken connection: counted and logged; the demo goes on.
+            self._counters.publish_failures += 1
+            logger.warning("demo event not stored: %s", exc)
 
     def _demo_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -277,7 +294,11 @@ class Server:
             logger.error("server task failed", exc_info=task.exception())
 
     def _close_slow(self, peer: Peer) -> None:
-        logger.warning("closing slow consumer %s", peer.client_id)
+        logger.warning(
+            "closing slow consumer %s",
+            peer.client_id,
+            extra={"event": "client.slow", "client_id": peer.client_id},
+        )
         self._spawn(peer.ws.close(CloseCode.TRY_AGAIN_LATER, "slow consumer"))
 
     async def connection(self, ws: ServerConnection) -> None:
@@ -289,7 +310,11 @@ class Server:
         except AuthError as exc:
             # As the reference: accept, then close 1008; browsers cannot read a 401.
             self._counters.auth_failures += 1
-            logger.info("authentication failed: %s", exc)
+            logger.info(
+                "authentication failed: %s",
+                exc,
+                extra={"event": "auth.refused", "remote": _remote(ws), "reason": str(exc)},
+            )
             await ws.close(CloseCode.POLICY_VIOLATION, str(exc)[:120])
             return
         client_id = f"client_{int(time.time() * 1000)}_{next(self._client_ids)}"
@@ -306,6 +331,15 @@ class Server:
         self._counters.total_connections += 1
         self._counters.active_connections += 1
         self._fanout.add(peer)
+        logger.info(
+            "client connected",
+            extra={
+                "event": "client.connected",
+                "client_id": client_id,
+                "subject": principal.subject,
+                "remote": _remote(ws),
+            },
+        )
         peer.send(
             text_frame(
                 protocol.connection_established(client_id, epoch=self.epoch, extensions=EXTENSIONS)
@@ -325,6 +359,14 @@ class Server:
             sent = ws.protocol.close_sent
             if sent is not None and sent.reason == "keepalive ping timeout":
                 self._counters.keepalive_timeouts += 1
+            logger.info(
+                "client disconnected",
+                extra={
+                    "event": "client.disconnected",
+                    "client_id": client_id,
+                    "code": ws.close_code,
+                },
+            )
 
     def close(self) -> None:
         """Start a graceful shutdown without waiting for it; see :meth:`aclose`."""
@@ -392,3 +434,8 @@ class Server:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _remote(ws: ServerConnection) -> str:
+    address = ws.remote_address
+    return f"{address[0]}:{address[1]}" if address else "?"
