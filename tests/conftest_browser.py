@@ -82,7 +82,14 @@ JS_WIDGET_ERROR = """() => {
 }"""
 
 # Markers of a widget that failed in the front end (ipywidgets 8 reports only here).
-CONSOLE_WIDGET_ERRORS = ("widget", "model not found", "anywidget", "plotly", "comm")
+CONSOLE_WIDGET_ERRORS = (
+    "widget",
+    "model not found",
+    "anywidget",
+    "plotly",
+    "comm",
+    "error setting state",
+)
 
 
 def free_port() -> int:

@@ -295,3 +295,42 @@ def test_a_large_backlog_reads_only_rows_inside_the_window() -> None:
     plot = LivePlot(src, window=10_000)
     plot.render()
     assert reads[-1] <= 2 * 1001  # timestamp and value of the last 10 s only
+
+
+def test_until_a_window_has_filled_the_range_starts_at_the_first_point() -> None:
+    src = MemorySource()
+    _append(src, np.arange(5_000, 7_000, 500), np.arange(4))
+    plot, _ = _plot(src, window=60_000)
+    plot.render()
+    assert list(plot.figure.layout.xaxis.range) == [T0 / MS + 5_000, T0 / MS + 6_500]
+
+
+def _layout_payloads(rec: RecordingComm) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = []
+    for message in rec.messages:
+        state = message["state"]
+        if state.get("_py2js_relayout"):
+            found.append(state["_py2js_relayout"]["relayout_data"])
+        if state.get("_py2js_update"):
+            found.append(state["_py2js_update"]["layout_data"])
+    return found
+
+
+def test_a_new_facet_axis_never_shares_a_relayout_with_its_own_sub_properties() -> None:
+    # plotly.js refuses a whole update that sets "yaxis2" and "yaxis2.domain" together,
+    # which silently lost the height and x anchor in the browser.
+    src = MemorySource()
+    _append(src, [0, 1], [1.0, 2.0], metric_name=["cpu", "cpu"])
+    plot, rec = _plot(src, facet="metric_name")
+    plot.render()
+    _append(src, [2, 3, 4], [1.0, 2.0, 3.0], metric_name=["mem", "disk", "mem"])
+    plot.render()
+    payloads = _layout_payloads(rec)
+    for data in payloads:
+        parents = {key for key in data if "." not in key}
+        children = {key.split(".")[0] for key in data if "." in key}
+        assert not parents & children, data
+    merged = {key: value for data in payloads for key, value in data.items()}
+    assert merged["height"] == 160 + 170 * 3
+    assert merged["xaxis.anchor"] == "y3"
+    assert {"yaxis2", "yaxis3"} <= set(merged)

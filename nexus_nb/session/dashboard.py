@@ -66,7 +66,7 @@ class Dashboard:
                 self.status.widget,
                 ipywidgets.Accordion(children=[self.controls.widget], titles=("Channels",)),
                 *(plot.widget for plot in self.plots),
-                ipywidgets.HBox([table.widget for table in self.tables]),
+                *(table.widget for table in self.tables),
             ]
         )
 

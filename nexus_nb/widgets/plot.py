@@ -268,18 +268,26 @@ class LivePlot:
             self._add_traces(new_keys, dirty)
         if not dirty and not (newest_moved and self.window is not None):
             return
+        layout = self._row_layout() if len(self._rows) != rows_before else None
+        if layout is not None:
+            # A new axis goes in a relayout of its own, as one object: batched with
+            # its own sub-properties, plotly.js refuses the whole update ("cannot set
+            # yaxis2.domain and a parent attribute simultaneously").
+            for row in range(max(rows_before, 1), len(self._rows)):
+                self.figure.layout[f"yaxis{row + 1}"] = layout.pop(f"yaxis{row + 1}")
         with self.figure.batch_update():
-            if len(self._rows) != rows_before:
-                self.figure.update_layout(self._row_layout())
+            if layout is not None:
+                self.figure.update_layout(layout)
             for key, (xs, ys) in dirty.items():
                 trace = self.figure.data[self._trace_of[key]]
                 trace.x = xs
                 trace.y = ys
             if self.window is not None and np.isfinite(self._traces.newest):
-                self.figure.layout.xaxis.range = [
-                    self._traces.newest - self.window,
-                    self._traces.newest,
-                ]
+                # Until a window's worth has arrived, start at the first point
+                # rather than squeezing the data against the right edge.
+                newest = self._traces.newest
+                start = max(newest - self.window, min(self._traces.oldest, newest - 1.0))
+                self.figure.layout.xaxis.range = [start, newest]
 
     def _add_traces(
         self, keys: list[TraceKey], arrays: dict[TraceKey, tuple[np.ndarray, np.ndarray]]

@@ -97,7 +97,8 @@ class LiveTable:
     Args:
         source: Where the rows come from.
         rows: How many newest rows to show, 1 to 1000.
-        columns: Columns to show; default every column of the source.
+        columns: Columns to show; default every column of the source but
+            ``channel`` (one table shows one channel).
         fps: Frame-rate cap; ``None`` uses the clock's.
         clock: The frame clock; default the running loop's shared clock.
 
@@ -173,7 +174,9 @@ class LiveTable:
         if version == self._version:
             return
         self._version = version
-        columns = self.columns if self.columns is not None else self.source.columns
+        columns = self.columns
+        if columns is None:
+            columns = [name for name in self.source.columns if name != "channel"]
         first, data = self.source.read(columns, start=max(0, self.source.appended - self.rows))
         self.widget.value = render_table(self.source.channel, first, data, columns)
 

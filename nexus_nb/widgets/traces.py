@@ -78,6 +78,7 @@ class TraceSet:
         self.max_facets = max_facets
         self.dropped_rows = 0
         self.newest = -np.inf
+        self.oldest = np.inf
         self.groups: dict[str, int] = {}
         self.facets: dict[str, int] = {}
         self.series: dict[TraceKey, TraceSeries] = {}
@@ -104,6 +105,7 @@ class TraceSet:
         xv = (xs // 1000) / 1000.0 if xs.dtype == np.int64 else xs.astype(np.float64)
         if not np.all(np.isnan(xv)):
             self.newest = max(self.newest, float(np.nanmax(xv)))
+            self.oldest = min(self.oldest, float(np.nanmin(xv)))
         n = len(xv)
         groups = _labels(data[self.color], self.groups, self.max_groups) if self.color else None
         facets = _labels(data[self.facet], self.facets, self.max_facets) if self.facet else None
