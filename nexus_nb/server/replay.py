@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ YIELD_EVERY: Final = 256
 
 
 async def replay(
-    publish: Callable[..., int],
+    publish: Callable[..., int | Awaitable[int]],
     source: pd.DataFrame | str | os.PathLike[str],
     *,
     speed: float | None = 1.0,
@@ -26,8 +27,9 @@ async def replay(
     """Publish every event of a capture at ``offset / speed`` seconds after the start.
 
     Args:
-        publish: ``Server.publish``: called as ``publish(channel, data, timestamp=...)``
-            with each event's original timestamp.
+        publish: Called as ``publish(channel, data, timestamp=...)`` with each
+            event's original timestamp; when it returns an awaitable (a shared
+            log's write), that is awaited, so a long replay cannot outrun Redis.
         source: A capture DataFrame or a capture file path.
         speed: Time compression (2.0 = twice as fast); ``None`` publishes as fast
             as possible, yielding to the loop every ``YIELD_EVERY`` events.
@@ -60,6 +62,8 @@ async def replay(
             if delay > 0:
                 await asyncio.sleep(delay)
         data: Mapping[str, Any] = event.data
-        publish(event.channel, data, timestamp=event.timestamp)
+        stored = publish(event.channel, data, timestamp=event.timestamp)
+        if inspect.isawaitable(stored):
+            await stored
         count += 1
     return count

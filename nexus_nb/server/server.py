@@ -15,7 +15,7 @@ import itertools
 import logging
 import signal
 import time
-from collections.abc import Collection, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Collection, Coroutine, Mapping, Sequence
 from enum import Enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
@@ -240,7 +240,13 @@ class Server:
         Returns:
             The number of events published.
         """
-        return await replay(self.publish, source, speed=speed, channel=channel)
+        if self._shared is None:
+            return await replay(self.publish, source, speed=speed, channel=channel)
+
+        def store(channel: str, data: Mapping[str, Any], *, timestamp: str) -> Awaitable[int]:
+            return self.submit(channel, [data], timestamp=timestamp)
+
+        return await replay(store, source, speed=speed, channel=channel)
 
     def metrics(self) -> dict[str, Any]:
         """Counters as served on ``/metrics``, plus the epoch and the demo's state."""
