@@ -8,7 +8,10 @@ this process (CPU 0), each round measures:
 
 * ``raw``: ``websockets`` ``recv(decode=False)`` in a loop, nothing decoded;
 * ``client``: :class:`nexus_nb.client.Client` decoding every frame with orjson,
-  checking ``seq`` and handing each frame's events to one sink.
+  checking ``seq`` and handing each frame's events to one sink;
+* ``buffers``: the same client wired by :class:`nexus_nb.session.Stream` into a
+  :class:`~nexus_nb.buffer.RingBuffer` (flattened, typed columns): the
+  end-to-end ingest from socket into buffers.
 
 Rates are events per second from the greeting to the last event; the figure that
 matters is ``client / raw`` from the same run (absolute rates drift with load).
@@ -31,6 +34,7 @@ import orjson
 from websockets.asyncio.client import connect as ws_connect
 
 from nexus_nb.client import connect
+from nexus_nb.session import Stream
 
 BATCH = 100
 
@@ -114,6 +118,17 @@ async def client_rate(url: str, events: int) -> float:
     return events / (finished - start)
 
 
+async def buffer_rate(url: str, events: int) -> float:
+    """Events per second from the socket into a ring buffer's typed columns."""
+    client = await connect(url, heartbeat=None, reconnect=False)
+    start = time.perf_counter()
+    stream = Stream(client, maxlen=events)
+    await stream.wait_for("telemetry.metrics", rows=events, timeout=120)
+    finished = time.perf_counter()
+    await stream.aclose()
+    return events / (finished - start)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -137,16 +152,19 @@ async def main() -> None:
         for mode in ("single", "batch"):
             url = f"ws://127.0.0.1:{port}/{mode}"
             count = args.events if mode == "single" else args.events // BATCH
-            raws, clients = [], []
+            raws, clients, buffers = [], [], []
             for _ in range(args.rounds):
                 raws.append(await raw_rate(url, count))
                 clients.append(await client_rate(url, args.events))
+                buffers.append(await buffer_rate(url, args.events))
             raw, ours = statistics.median(raws), statistics.median(clients)
+            buffered = statistics.median(buffers)
             if args.verbose:
-                print(mode, [f"{r:,.0f}" for r in raws], [f"{c:,.0f}" for c in clients])
+                print(mode, *([f"{r:,.0f}" for r in rates] for rates in (raws, clients, buffers)))
             print(
-                f"{mode:6}  raw {raw:>12,.0f} ev/s   client {ours:>12,.0f} ev/s"
-                f"   ratio {ours / raw:.2f}   (median of {args.rounds}, {args.events:,} events)"
+                f"{mode:6}  raw {raw:>10,.0f} ev/s   client {ours:>10,.0f} ev/s ({ours / raw:.2f})"
+                f"   into buffers {buffered:>10,.0f} ev/s ({buffered / raw:.2f})"
+                f"   (median of {args.rounds}, {args.events:,} events)"
             )
     finally:
         if proc.stdin is not None:

@@ -30,7 +30,7 @@ from nexus_nb.exceptions import AuthError, TransportError
 from nexus_nb.server.auth import ApiKeyAuth, Authenticator
 from nexus_nb.server.demo import DemoSource
 from nexus_nb.server.endpoint import Admission, query_token
-from nexus_nb.server.eventlog import Entry, EventLog, SharedEventLog
+from nexus_nb.server.eventlog import Entry, EventLog, MemoryEventLog, SharedEventLog
 from nexus_nb.server.fanout import Fanout
 from nexus_nb.server.frame import text_frame
 from nexus_nb.server.metrics import Counters
@@ -256,6 +256,8 @@ class Server:
         snapshot["demo"] = self._demo_status()
         if self._shared is not None:
             snapshot["log"] = self._shared.metrics()
+        elif isinstance(self._log, MemoryEventLog):
+            snapshot["log"] = {"evicted": self._log.evicted}
         return snapshot
 
     def health(self) -> tuple[bool, dict[str, Any]]:
