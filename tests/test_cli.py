@@ -53,15 +53,6 @@ async def run(*args: str, stdin: bytes | None = None, limit: float = 30) -> tupl
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    srv = await serve(api_key=KEY, demo=False)
-    try:
-        yield srv
-    finally:
-        await srv.aclose()
-
-
-@pytest.fixture
 async def watcher(server: Server) -> AsyncIterator[tuple[Client, list[dict[str, Any]]]]:
     client = await connect(server.url, api_key=KEY)
     seen: list[dict[str, Any]] = []

@@ -19,15 +19,6 @@ KEY = "test-key"
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    srv = await serve(api_key=KEY, demo=False)
-    try:
-        yield srv
-    finally:
-        await srv.aclose()
-
-
-@pytest.fixture
 async def client(server: Server) -> AsyncIterator[Client]:
     c = await connect(server.url, api_key=KEY, backoff=(0.01, 0.1))
     try:

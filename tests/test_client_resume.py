@@ -11,7 +11,7 @@ import pytest
 from waiting import until
 
 from nexus_nb.client import State, connect
-from nexus_nb.server import Server, serve
+from nexus_nb.server import Server
 
 KEY = "test-key"
 
@@ -84,15 +84,6 @@ class Proxy:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    srv = await serve(api_key=KEY, demo=False)
-    try:
-        yield srv
-    finally:
-        await srv.aclose()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from nexus_nb.server import Server, serve
+from nexus_nb.server import Server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "interop"))
 from nodeenv import HERE, node_env
@@ -32,15 +32,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    srv = await serve(api_key=KEY, demo=False)
-    try:
-        yield srv
-    finally:
-        await srv.aclose()
 
 
 def publish_mix(server: Server) -> list[tuple[str, dict[str, Any]]]:

@@ -19,15 +19,6 @@ KEY = "session-key"
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    srv = await nnb.serve(api_key=KEY, demo=False)
-    try:
-        yield srv
-    finally:
-        await srv.aclose()
-
-
-@pytest.fixture
 async def stream(server: Server) -> AsyncIterator[Stream]:
     s = await nnb.connect(server.url, api_key=KEY, backoff=(0.01, 0.05), maxlen=500)
     try:

@@ -13,9 +13,10 @@ import plotly.colors
 import plotly.graph_objects as go
 
 from nexus_nb.widgets.clock import FrameClock
-from nexus_nb.widgets.meter import MessageMeter, MeteredBox, MeteredFigure, MeteredHTML
+from nexus_nb.widgets.meter import MeteredBox, MeteredFigure, MeteredHTML
 from nexus_nb.widgets.source import Source
 from nexus_nb.widgets.traces import TraceKey, TraceSet
+from nexus_nb.widgets.view import LiveView
 
 __all__ = ["LivePlot"]
 
@@ -30,7 +31,7 @@ def _window_ms(window: str | float | timedelta | None) -> float | None:
     return float(pd.Timedelta(window).total_seconds() * 1000.0)
 
 
-class LivePlot:
+class LivePlot(LiveView):
     """A live plotly chart of a :class:`Source`, one trace per ``color`` group.
 
     Each frame reads only the rows appended since the last frame, folds them into
@@ -107,9 +108,7 @@ class LivePlot:
         self.max_groups = max_groups
         self.max_facets = max_facets
         self.webgl_threshold = webgl_threshold
-        self._fps = fps
-        self._paused = False
-        self._closed = False
+        super().__init__(fps=fps, clock=clock)
         self._version: int | None = None
         self._time_axis = x == "timestamp"
         self._rows: list[tuple[str, str]] = []
@@ -127,9 +126,8 @@ class LivePlot:
         self._legend: set[str] = set()
         self._webgl = False
         self._user_layout = dict(layout or {})
-        self._meter = MessageMeter()
         self.figure = MeteredFigure(layout=self._base_layout(template, title))
-        self.figure._nnb_meter = self._meter
+        self.figure._nnb_meter = self.meter
         if self._time_axis:
             # Set in the figure's template, not in layout.xaxis: a FigureWidget drops an
             # explicit xaxis.type after the browser's first layout echo (plotly 7.1),
@@ -140,18 +138,11 @@ class LivePlot:
         self._palette = list(self.figure.layout.template.layout.colorway or ())
         self._palette = self._palette or list(plotly.colors.qualitative.Plotly)
         self._status = MeteredHTML(value="")
-        self._status._nnb_meter = self._meter
+        self._status._nnb_meter = self.meter
         self._box = MeteredBox([self.figure, self._status])
-        self._box._nnb_meter = self._meter
+        self._box._nnb_meter = self.meter
         self._box._view_count = 0  # Opt in to view counting: no frames while not shown.
-        self.clock = clock
-        if clock is None:
-            try:
-                self.clock = FrameClock.shared()
-            except RuntimeError:
-                self.clock = None  # No running loop: render on demand only.
-        if self.clock is not None:
-            self.clock.register(self)
+        self._join_clock()
 
     def _base_layout(self, template: Any, title: str | None) -> dict[str, Any]:
         xaxis: dict[str, Any] = {}
@@ -183,21 +174,6 @@ class LivePlot:
         return self._traces.dropped_rows
 
     @property
-    def fps(self) -> float | None:
-        """This plot's frame-rate cap, or ``None`` for the clock's."""
-        return self._fps
-
-    @property
-    def messages_sent(self) -> int:
-        """Widget messages this plot's widgets have sent."""
-        return self._meter.sent
-
-    @property
-    def paused(self) -> bool:
-        """Whether frames are suspended (the source keeps buffering)."""
-        return self._paused
-
-    @property
     def displayed(self) -> bool:
         """Whether a front-end shows the plot (true when views are not counted)."""
         counts = (self._box._view_count, self.figure._view_count)
@@ -205,12 +181,12 @@ class LivePlot:
 
     def pause(self) -> None:
         """Stop drawing frames until :meth:`resume`."""
-        self._paused = True
+        super().pause()
         self._status.value = "<span style='color:#888'>paused</span>"
 
     def resume(self) -> None:
         """Draw frames again; the next frame catches up with what was buffered."""
-        self._paused = False
+        super().resume()
         self._status.value = ""
 
     def pending(self) -> bool:
@@ -350,9 +326,7 @@ class LivePlot:
 
     def close(self) -> None:
         """Stop rendering, leave the clock and close the widgets."""
-        self._closed = True
-        if self.clock is not None:
-            self.clock.unregister(self)
+        self._leave_clock()
         for widget in (self._box, self._status, self.figure):
             widget.close()
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from nexus_nb.widgets.clock import FrameClock
-from nexus_nb.widgets.meter import MessageMeter, MeteredHTML
+from nexus_nb.widgets.meter import MeteredHTML
+from nexus_nb.widgets.view import LiveView
 
 __all__ = [
     "ChannelStatus",
@@ -121,7 +122,7 @@ def render_status(
     return f"<div style='font:12px var(--jp-ui-font-family,sans-serif)'>{text}</div>"
 
 
-class StatusBar:
+class StatusBar(LiveView):
     """A one-line live status of a session, redrawn ``fps`` times a second at most.
 
     The connection part comes from ``snapshot()`` (the session adapts its client
@@ -150,37 +151,18 @@ class StatusBar:
         self.snapshot: Callable[[], StatusSnapshot] = (
             snapshot.status if hasattr(snapshot, "status") else snapshot
         )
-        self._fps = fps
-        self._closed = False
-        self._meter = MessageMeter()
+        super().__init__(fps=fps, clock=clock)
         self.widget = MeteredHTML(value="")
-        self.widget._nnb_meter = self._meter
+        self.widget._nnb_meter = self.meter
         self.widget._view_count = 0  # Opt in to view counting: no frames while not shown.
-        self.clock = clock
-        if clock is None:
-            try:
-                self.clock = FrameClock.shared()
-            except RuntimeError:
-                self.clock = None
-        if self.clock is not None:
-            self.clock.register(self)
-
-    @property
-    def fps(self) -> float | None:
-        """Redraws per second, at most."""
-        return self._fps
-
-    @property
-    def messages_sent(self) -> int:
-        """Widget messages this bar has sent."""
-        return self._meter.sent
+        self._join_clock()
 
     def pending(self) -> bool:
         """Whether the clock should redraw: open and shown (the snapshot always may change)."""
         if not self._closed and self.widget.comm is None:
             self.close()  # The widget was closed directly.
         count = self.widget._view_count
-        return not self._closed and (count is None or count > 0)
+        return not (self._closed or self._paused) and (count is None or count > 0)
 
     def render(self) -> None:
         """Redraw from a fresh snapshot now; exceptions from ``snapshot`` propagate."""
@@ -198,9 +180,7 @@ class StatusBar:
 
     def close(self) -> None:
         """Stop redrawing, leave the clock and close the widget."""
-        self._closed = True
-        if self.clock is not None:
-            self.clock.unregister(self)
+        self._leave_clock()
         self.widget.close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 
 from nexus_nb.widgets.clock import FrameClock
-from nexus_nb.widgets.meter import MessageMeter, MeteredHTML
+from nexus_nb.widgets.meter import MeteredHTML
 from nexus_nb.widgets.source import Source
+from nexus_nb.widgets.view import LiveView
 
 __all__ = ["LiveTable"]
 
@@ -85,7 +86,7 @@ def render_table(
     )
 
 
-class LiveTable:
+class LiveTable(LiveView):
     """The newest ``rows`` events of a :class:`Source` as an HTML table, newest first.
 
     Rows of ``system.alerts`` are tinted by ``severity`` (critical, error,
@@ -120,45 +121,12 @@ class LiveTable:
         self.source = source
         self.rows = rows
         self.columns = list(columns) if columns is not None else None
-        self._fps = fps
-        self._paused = False
-        self._closed = False
+        super().__init__(fps=fps, clock=clock)
         self._version: int | None = None
-        self._meter = MessageMeter()
         self.widget = MeteredHTML(value=render_table(source.channel, 0, {}, []))
-        self.widget._nnb_meter = self._meter
+        self.widget._nnb_meter = self.meter
         self.widget._view_count = 0  # Opt in to view counting: no frames while not shown.
-        self.clock = clock
-        if clock is None:
-            try:
-                self.clock = FrameClock.shared()
-            except RuntimeError:
-                self.clock = None
-        if self.clock is not None:
-            self.clock.register(self)
-
-    @property
-    def fps(self) -> float | None:
-        """This table's frame-rate cap, or ``None`` for the clock's."""
-        return self._fps
-
-    @property
-    def messages_sent(self) -> int:
-        """Widget messages this table has sent."""
-        return self._meter.sent
-
-    @property
-    def paused(self) -> bool:
-        """Whether frames are suspended."""
-        return self._paused
-
-    def pause(self) -> None:
-        """Stop updating until :meth:`resume`."""
-        self._paused = True
-
-    def resume(self) -> None:
-        """Update again from the newest rows."""
-        self._paused = False
+        self._join_clock()
 
     def pending(self) -> bool:
         """Whether the clock should render: shown, not paused, and the source changed."""
@@ -188,9 +156,7 @@ class LiveTable:
 
     def close(self) -> None:
         """Stop rendering, leave the clock and close the widget."""
-        self._closed = True
-        if self.clock is not None:
-            self.clock.unregister(self)
+        self._leave_clock()
         self.widget.close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
