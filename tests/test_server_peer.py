@@ -10,6 +10,7 @@ import socket
 from typing import Any
 
 import orjson
+from waiting import until
 from websockets.asyncio.client import ClientConnection, connect
 
 from nexus_nb import protocol
@@ -189,3 +190,43 @@ async def test_stalled_consumer_stays_bounded_and_is_closed_1013_while_others_ge
     # One flood step (STEP x ~1.1 kB) may be queued past the bound before it is seen.
     assert peak <= limit + STEP * 1100
     assert received == list(range(1, published + 1))
+
+
+async def test_a_slow_consumer_is_cut_within_close_timeout_even_without_pings() -> None:
+    # websockets drains before it starts the close deadline; a client that never
+    # reads never drains, so the server must abort it itself.
+    async with await serve(
+        api_key=KEY,
+        demo=False,
+        ping_interval=None,
+        max_queue_bytes=64 * 1024,
+        slow_timeout=0.2,
+        close_timeout=0.3,
+    ) as srv:
+        sock = await stalled_client(srv, "commands.status")
+        try:
+            await until(lambda: srv.metrics()["activeConnections"] == 1)
+            await flood(srv, "commands.status", lambda: srv.metrics()["slowConsumerDisconnects"])
+            assert srv.metrics()["slowConsumerDisconnects"] == 1
+            dropped = srv.metrics()["dropped"]
+            await until(lambda: srv.metrics()["activeConnections"] == 0, limit=3)
+            await flood(srv, "commands.status", lambda: False, limit=200)
+            # Once it is cut, nothing more is queued for it or counted against it.
+            assert srv.metrics()["dropped"] == dropped
+        finally:
+            sock.close()
+
+
+async def test_shutdown_finishes_with_a_client_that_stopped_reading() -> None:
+    srv = await serve(
+        api_key=KEY, demo=False, ping_interval=None, slow_timeout=60, close_timeout=0.3
+    )
+    sock = await stalled_client(srv, "commands.status")
+    try:
+        await until(lambda: srv.metrics()["activeConnections"] == 1)
+        await flood(srv, "commands.status", lambda: srv.metrics()["maxQueuedBytes"] > 2**20)
+        async with asyncio.timeout(5):
+            await srv.aclose()
+        assert srv.metrics()["activeConnections"] == 0
+    finally:
+        sock.close()

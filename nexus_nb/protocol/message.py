@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from nexus_nb.exceptions import ProtocolError
-from nexus_nb.protocol.request import Batch
+from nexus_nb.protocol.request import Batch, too_deep
 
 __all__ = [
     "connection_established",
@@ -51,7 +51,12 @@ def isotime(t: float | None = None) -> str:
 
 
 def _with_id(message: dict[str, Any], request_id: object) -> dict[str, Any]:
-    if request_id is not None:
+    # The error for a message nested too deep cannot echo its id: orjson would
+    # refuse to encode the reply. parse_request refuses such messages, so any
+    # other reply's id is shallow enough.
+    if request_id is not None and not (
+        isinstance(request_id, dict | list) and too_deep(request_id)
+    ):
         message["id"] = request_id
     return message
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -61,6 +61,32 @@ class Publish:
 
 
 Request = Subscribe | Unsubscribe | Ping | Publish
+
+#: The deepest nesting of arrays and objects accepted in a client message. orjson
+#: reads up to 1024 levels but writes at most 254, and replies and event frames
+#: echo ``id`` and ``data`` inside up to four more levels: a message read fine but
+#: too deep to write back would crash its connection's handler (close 1011).
+MAX_DEPTH: Final = 128
+
+
+def too_deep(value: object, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests lists and dicts more than ``limit`` levels deep.
+
+    Walks level by level, without recursion, so any depth orjson returns is safe.
+    """
+    depth, level = 0, [value]
+    while True:
+        containers = [item for item in level if isinstance(item, dict | list)]
+        if not containers:
+            return False
+        depth += 1
+        if depth > limit:
+            return True
+        level = [
+            child
+            for item in containers
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
 
 
 def _channels(
@@ -174,6 +200,11 @@ def parse_request(
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "Invalid message format") from None
     if not isinstance(message, dict):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "a message must be a JSON object")
+    # Counting brackets is cheap and bounds the depth: walk only when it might be over.
+    if raw.count("[") + raw.count("{") > MAX_DEPTH and too_deep(message):
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE, f"a message must not nest deeper than {MAX_DEPTH} levels"
+        )
     action = message.get("action")
     if not isinstance(action, str):
         raise ProtocolError(ErrorCode.MISSING_ACTION, "a message needs an action (string)")

@@ -33,7 +33,7 @@ class Action(StrEnum):
 class ErrorCode(StrEnum):
     """Stable error codes carried by ``error`` and ``subscription_error`` messages."""
 
-    INVALID_MESSAGE = "INVALID_MESSAGE"  #: not JSON, not an object, or a binary frame
+    INVALID_MESSAGE = "INVALID_MESSAGE"  #: not JSON, not an object, too deep, or binary
     MISSING_ACTION = "MISSING_ACTION"  #: no ``action`` field, or not a string
     UNKNOWN_ACTION = "UNKNOWN_ACTION"  #: ``action`` is not one of :class:`Action`
     INVALID_FIELD = "INVALID_FIELD"  #: a field has the wrong type or is missing

@@ -307,7 +307,9 @@ class Server:
             peer.client_id,
             extra={"event": "client.slow", "client_id": peer.client_id},
         )
-        self._spawn(peer.ws.close(CloseCode.TRY_AGAIN_LATER, "slow consumer"))
+        # Stop queueing (and counting drops) for it now, not when the close is done.
+        self._fanout.remove(peer)
+        self._spawn(_close_or_abort(peer.ws, CloseCode.TRY_AGAIN_LATER, "slow consumer"))
 
     async def connection(self, ws: ServerConnection) -> None:
         """Serve one WebSocket connection (the websockets handler)."""
@@ -404,7 +406,18 @@ class Server:
         self._fanout.close()
         if self._ws is not None:
             self._ws.close(close_connections=True, code=CloseCode.GOING_AWAY, reason="going away")
-            await self._ws.wait_closed()
+            peers = list(self._fanout.peers)
+            grace = max((p.ws.close_timeout or 0.0 for p in peers), default=0.0) + 1.0
+            try:
+                async with asyncio.timeout(grace):
+                    await self._ws.wait_closed()
+            except TimeoutError:
+                # A client that stopped reading never drains the close frame queued
+                # behind its data, and websockets only starts its close deadline after
+                # that drain: cut such connections.
+                for peer in peers:
+                    peer.ws.transport.abort()
+                await self._ws.wait_closed()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -447,3 +460,16 @@ class Server:
 def _remote(ws: ServerConnection) -> str:
     address = ws.remote_address
     return f"{address[0]}:{address[1]}" if address else "?"
+
+
+async def _close_or_abort(ws: ServerConnection, code: int, reason: str) -> None:
+    """Close ``ws``, aborting it after its ``close_timeout``.
+
+    websockets (17.4) drains the write buffer before starting the close deadline,
+    so a close to a client that stopped reading would wait for ever.
+    """
+    try:
+        async with asyncio.timeout(ws.close_timeout):
+            await ws.close(code, reason)
+    except TimeoutError:
+        ws.transport.abort()
