@@ -127,8 +127,11 @@ async def _stream(args: argparse.Namespace, write: Any) -> tuple[int, Client, fl
     Returns:
         (exit code, the closed client, seconds streamed).
     """
-    client = await _client(args)
     stop = asyncio.Event()
+    # Before connecting: a SIGTERM that arrives while connecting or subscribing must
+    # end the command gracefully (record closes its file), not kill the process.
+    _stop_on_signals(stop)
+    client = await _client(args)
     seen = 0
     count = args.count
 
@@ -147,7 +150,6 @@ async def _stream(args: argparse.Namespace, write: Any) -> tuple[int, Client, fl
     start = time.monotonic()
     try:
         await client.subscribe(args.channel, _filters(args.filter))
-        _stop_on_signals(stop)
         finished = await _wait(stop, args.timeout)
     finally:
         await client.close()

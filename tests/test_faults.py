@@ -101,15 +101,6 @@ async def test_a_sigkilled_server_restarted_on_its_port_leaves_every_event_once_
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    srv = await nnb.serve(api_key=KEY, demo=False)
-    try:
-        yield srv
-    finally:
-        await srv.aclose()
-
-
-@pytest.fixture
 async def proxy(server: Server) -> AsyncIterator[Proxy]:
     relay = Proxy(server.port)
     await relay.start()
