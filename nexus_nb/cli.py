@@ -94,9 +94,9 @@ async def _client(args: argparse.Namespace) -> Client:
 async def cmd_serve(args: argparse.Namespace) -> int:
     """Run a server until SIGTERM/SIGINT; print its URL first."""
     from nexus_nb.server import serve
-    from nexus_nb.server.auth import tls_context
     from nexus_nb.server.bind import resolve_api_key
     from nexus_nb.server.logs import LogFormat, configure
+    from nexus_nb.server.tls import tls_context
 
     api_key = resolve_api_key(args.api_key, args.host, None)
     if api_key != args.api_key:

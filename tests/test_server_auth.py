@@ -20,18 +20,11 @@ from hypothesis import strategies as st
 from websockets.datastructures import Headers
 
 from nexus_nb.exceptions import AuthError
-from nexus_nb.server.auth import (
-    ApiKeyAuth,
-    ChainAuth,
-    JWTAuth,
-    Principal,
-    RedactTokens,
-    Scopes,
-    bearer_token,
-    check_origin,
-    redact,
-    tls_context,
-)
+from nexus_nb.server.auth import ApiKeyAuth, ChainAuth, Principal, Scopes, bearer_token
+from nexus_nb.server.jwtauth import JWTAuth
+from nexus_nb.server.origin import check_origin
+from nexus_nb.server.redact import RedactTokens, redact
+from nexus_nb.server.tls import tls_context
 
 SECRET_TOKEN = "sk-live-DO-NOT-LEAK-7f3a9c"
 JWT_SECRET = "a-jwt-signing-secret-of-at-least-32-bytes!"

@@ -10,8 +10,8 @@ import sys
 import orjson
 
 from nexus_nb.client import connect
-from nexus_nb.server.auth import RedactTokens
 from nexus_nb.server.logs import JsonFormatter
+from nexus_nb.server.redact import RedactTokens
 
 
 def test_json_lines_carry_the_message_level_time_and_extra_fields() -> None:

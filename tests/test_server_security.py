@@ -25,7 +25,9 @@ from nexus_nb import protocol
 from nexus_nb.client import connect as connect_client
 from nexus_nb.exceptions import AuthError, TransportError
 from nexus_nb.server import Server, serve
-from nexus_nb.server.auth import ApiKeyAuth, ChainAuth, JWTAuth, Scopes, tls_context
+from nexus_nb.server.auth import ApiKeyAuth, ChainAuth, Scopes
+from nexus_nb.server.jwtauth import JWTAuth
+from nexus_nb.server.tls import tls_context
 
 OWNER_KEY = "owner-key-0123456789abcdef"
 READER_KEY = "telemetry-reader-key-0123456789"

@@ -1,27 +1,20 @@
-"""Who may connect, and to which channels: API keys, JWTs, origins, TLS and log redaction.
+"""Who may connect, and to which channels: API keys, scopes and the authenticator seam.
 
 The reference server reads ``Authorization: Bearer <token>`` and compares the
 token with ``NEXUS_API_KEY``; browsers, which cannot set headers on a
 WebSocket, send ``?token=`` instead. :class:`ApiKeyAuth` does the former in
-constant time, :class:`JWTAuth` verifies the reference's JWT variant (``sub``
-plus ``scopes``), and :class:`ChainAuth` tries both. Every refusal is an
-:class:`~nexus_nb.exceptions.AuthError` whose reason never contains the token;
-:func:`redact` and :class:`RedactTokens` keep tokens out of logs as well.
+constant time, :class:`~nexus_nb.server.jwtauth.JWTAuth` verifies the
+reference's JWT variant (``sub`` plus ``scopes``), and :class:`ChainAuth` tries
+several. Every refusal is an :class:`~nexus_nb.exceptions.AuthError` whose reason
+never contains the token; :mod:`nexus_nb.server.redact` keeps tokens out of logs.
 """
 
 from __future__ import annotations
 
 import hmac
-import logging
-import os
-import re
-import ssl
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
-from urllib.parse import urlsplit
-
-import jwt
+from typing import Final, Protocol
 
 from nexus_nb.exceptions import AuthError
 
@@ -29,14 +22,9 @@ __all__ = [
     "ApiKeyAuth",
     "Authenticator",
     "ChainAuth",
-    "JWTAuth",
     "Principal",
-    "RedactTokens",
     "Scopes",
     "bearer_token",
-    "check_origin",
-    "redact",
-    "tls_context",
 ]
 
 MISSING_TOKEN: Final = "missing authentication token"
@@ -201,140 +189,6 @@ class ApiKeyAuth:
         return matched
 
 
-_JWT_REASONS: Final[tuple[tuple[type[jwt.PyJWTError], str], ...]] = (
-    (jwt.ExpiredSignatureError, "token expired"),
-    (jwt.ImmatureSignatureError, "token not yet valid"),
-    (jwt.InvalidSignatureError, "token signature invalid"),
-    (jwt.InvalidAlgorithmError, "token algorithm not allowed"),
-    (jwt.InvalidAudienceError, "token audience invalid"),
-    (jwt.InvalidIssuerError, "token issuer invalid"),
-    (jwt.exceptions.InvalidSubjectError, "token claim invalid: sub"),
-    (jwt.InvalidIssuedAtError, "token claim invalid: iat"),
-)
-
-
-def _scope_entries(claims: Mapping[str, Any]) -> list[str] | None:
-    raw = claims.get("scopes", claims.get("scope"))
-    if raw is None:
-        return None
-    if isinstance(raw, str):
-        return raw.split()
-    if isinstance(raw, list) and all(isinstance(entry, str) for entry in raw):
-        return raw
-    raise AuthError("token claim invalid: scopes")
-
-
-def _scopes_from_claims(claims: Mapping[str, Any]) -> Scopes:
-    entries = _scope_entries(claims)
-    if entries is None:
-        # No scopes claim: the reference's read-only client.
-        return Scopes()
-    subscribe, publish = set(), set()
-    for entry in entries:
-        kind, _, channel = entry.partition(":")
-        if kind == "subscribe" and channel:
-            subscribe.add(channel)
-        elif kind == "publish" and channel:
-            publish.add(channel)
-    return Scopes(subscribe=frozenset(subscribe), publish=frozenset(publish))
-
-
-class JWTAuth:
-    """Accept clients bearing a JWT that PyJWT verifies, with ``exp`` and ``sub``.
-
-    The ``scopes`` claim (or OAuth's ``scope``), a list or a space-separated
-    string of ``subscribe:<pattern>`` and ``publish:<pattern>`` entries, becomes
-    the principal's :class:`Scopes`; other entries are ignored. Without the
-    claim the client may subscribe to everything and publish nothing; with it,
-    only what it lists.
-    """
-
-    def __init__(
-        self,
-        secret_or_key: str | bytes,
-        *,
-        algorithms: Collection[str] = ("HS256",),
-        audience: str | Collection[str] | None = None,
-        issuer: str | None = None,
-        leeway: float = 0.0,
-    ) -> None:
-        """Configure verification.
-
-        Args:
-            secret_or_key: The HMAC secret, or the PEM public key for RS/ES/EdDSA.
-            algorithms: Accepted ``alg`` values; ``none`` is never accepted.
-            audience: Required ``aud``; when ``None`` a token carrying ``aud`` is refused.
-            issuer: Required ``iss``, or ``None`` not to check it.
-            leeway: Clock skew tolerated on ``exp``, ``nbf`` and ``iat``, in seconds.
-
-        Raises:
-            ValueError: No algorithm, ``none`` among them, an HMAC secret shorter
-                than its hash (32 bytes for HS256), or a negative leeway.
-        """
-        algs = list(algorithms)
-        if not algs or any(alg.lower() == "none" for alg in algs):
-            raise ValueError("algorithms must be non-empty and must not include 'none'")
-        if leeway < 0:
-            raise ValueError("leeway must be >= 0")
-        for alg in algs:
-            # RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
-            bits = int(alg[2:]) if alg.upper() in ("HS256", "HS384", "HS512") else 0
-            size = len(secret_or_key.encode() if isinstance(secret_or_key, str) else secret_or_key)
-            if size * 8 < bits:
-                raise ValueError(f"an {alg} secret needs at least {bits // 8} bytes")
-        self._key = secret_or_key
-        self._algorithms = algs
-        self._audience = audience if audience is None or isinstance(audience, str) else [*audience]
-        self._issuer = issuer
-        self._leeway = leeway
-
-    def __repr__(self) -> str:
-        return f"JWTAuth(algorithms={self._algorithms!r})"
-
-    def authenticate(self, headers: Mapping[str, str], token: str | None) -> Principal:
-        """Authenticate by JWT; see :meth:`Authenticator.authenticate`.
-
-        Raises:
-            AuthError: ``missing authentication token``, ``invalid token`` (not a
-                JWT), ``token unsigned (alg none)``, ``token algorithm not allowed``,
-                ``token expired``, ``token not yet valid``, ``token signature
-                invalid``, ``token missing claim: <name>``, ``token audience
-                invalid``, ``token issuer invalid`` or ``token claim invalid: <name>``.
-        """
-        candidate = bearer_token(headers, token)
-        if candidate is None:
-            raise AuthError(MISSING_TOKEN)
-        claims = self._decode(candidate)
-        return Principal(str(claims["sub"]), _scopes_from_claims(claims))
-
-    def _decode(self, token: str) -> dict[str, Any]:
-        try:
-            alg = jwt.get_unverified_header(token).get("alg")
-        except jwt.PyJWTError:
-            raise AuthError(INVALID_TOKEN) from None
-        if not isinstance(alg, str):
-            raise AuthError(INVALID_TOKEN)
-        if alg.lower() == "none":
-            raise AuthError("token unsigned (alg none)")
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self._key,
-                algorithms=self._algorithms,
-                audience=self._audience,
-                issuer=self._issuer,
-                leeway=self._leeway,
-                options={"require": ["exp", "sub"]},
-            )
-        except jwt.MissingRequiredClaimError as exc:
-            raise AuthError(f"token missing claim: {exc.claim}") from None
-        except jwt.PyJWTError as exc:
-            # `from None`: PyJWT's messages are safe, but the chain is not ours to expose.
-            reason = next((r for kind, r in _JWT_REASONS if isinstance(exc, kind)), None)
-            raise AuthError(reason or INVALID_TOKEN) from None
-        return claims
-
-
 class ChainAuth:
     """Try several authenticators in order; the first that accepts wins.
 
@@ -370,109 +224,3 @@ class ChainAuth:
                 refusals.append(exc)
         rank = {reason: i for i, reason in enumerate(_GENERIC_REASONS)}
         raise max(refusals, key=lambda exc: rank.get(str(exc), len(rank)))
-
-
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-
-
-def _origin_key(origin: str) -> tuple[str, str, int | None] | str | None:
-    text = origin.strip().rstrip("/")
-    if text.lower() == "null":
-        return "null"
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        return None
-    if not parts.scheme or not parts.hostname or parts.path or parts.query or parts.username:
-        return None
-    scheme = parts.scheme.lower()
-    return scheme, parts.hostname.lower(), _DEFAULT_PORTS.get(scheme) if port is None else port
-
-
-def check_origin(origin: str | None, allowed: Collection[str] | None) -> bool:
-    """Whether a handshake's ``Origin`` header is acceptable.
-
-    Args:
-        origin: The ``Origin`` header, or ``None`` when absent (non-browser
-            clients send none, and are allowed).
-        allowed: Accepted origins as ``scheme://host[:port]``, or ``None`` for
-            any. Matching is exact on scheme, host (case-insensitive) and port
-            (a default port may be written or omitted); ``"null"`` must be
-            listed to allow sandboxed pages.
-
-    Returns:
-        ``True`` when the origin is allowed; a malformed origin never is.
-    """
-    if allowed is None or origin is None:
-        return True
-    key = _origin_key(origin)
-    return key is not None and any(_origin_key(entry) == key for entry in allowed)
-
-
-_TOKEN_PARAM: Final = re.compile(
-    r"(?i)(\b(?:access_|api_|id_)?(?:token|key)=)[^&#\s\"',;]+",
-)
-_AUTHORIZATION: Final = re.compile(
-    r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)[^\s\"',;]+",
-)
-_BEARER: Final = re.compile(r"(?i)(\bbearer\s+)[^\s\"',;]+")
-
-
-def redact(text: str) -> str:
-    """Replace tokens in ``text`` with ``***``.
-
-    Covers ``token=``/``access_token=``/``api_key=`` parameters in URLs, paths
-    and query strings, ``Authorization:`` header values (with or without a
-    scheme) and ``Bearer`` credentials anywhere. Idempotent.
-    """
-    text = _TOKEN_PARAM.sub(r"\1***", text)
-    text = _AUTHORIZATION.sub(r"\1***", text)
-    return _BEARER.sub(r"\1***", text)
-
-
-class RedactTokens(logging.Filter):
-    """A logging filter that applies :func:`redact` to each record's message.
-
-    The message is formatted once with its arguments and replaced by the
-    redacted text when that differs, which catches the request line and header
-    fields websockets logs as separate ``%s`` arguments. Formatted tracebacks
-    and stack info are redacted too. Attach it to the handlers (a filter on a
-    logger does not see records propagated from its children).
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Redact ``record`` in place; never drops it."""
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):
-            message = str(record.msg)
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
-        return True
-
-
-def tls_context(
-    certfile: str | os.PathLike[str], keyfile: str | os.PathLike[str] | None = None
-) -> ssl.SSLContext:
-    """Build a server-side TLS context (TLS 1.2 or later) for ``wss://``.
-
-    Args:
-        certfile: PEM certificate chain, leaf first (may also hold the key).
-        keyfile: PEM private key, or ``None`` when ``certfile`` holds it.
-
-    Raises:
-        OSError: A file cannot be read.
-        ssl.SSLError: The certificate or key is invalid or they do not match.
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(certfile, keyfile)
-    return context

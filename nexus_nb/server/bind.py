@@ -12,9 +12,10 @@ from collections.abc import Collection, Sequence
 from websockets.asyncio.server import serve as ws_serve
 
 from nexus_nb import protocol
-from nexus_nb.server.auth import Authenticator, RedactTokens
+from nexus_nb.server.auth import Authenticator
 from nexus_nb.server.demo import DemoSource
 from nexus_nb.server.eventlog import EventLog, MemoryEventLog, SharedEventLog
+from nexus_nb.server.redact import RedactTokens
 from nexus_nb.server.server import Server, logger
 
 __all__ = ["make_logger", "resolve_api_key", "serve"]
@@ -94,7 +95,7 @@ async def serve(
         channels: The channels served (the reference's seven by default).
         auth: Overrides the default ``ApiKeyAuth(api_key)``.
         origins: Allowed ``Origin`` headers (HTTP 403 otherwise); ``None`` allows any.
-        ssl: A server TLS context for ``wss://`` (see ``auth.tls_context``).
+        ssl: A server TLS context for ``wss://`` (see ``nexus_nb.server.tls.tls_context``).
         log: The event log; a :class:`MemoryEventLog` when ``None``. A
             :class:`SharedEventLog` (e.g. ``RedisEventLog``) is started here, before
             the port opens, and closed by the server's ``aclose``.

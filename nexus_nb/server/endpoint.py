@@ -24,7 +24,8 @@ from websockets.http11 import Request, Response
 
 from nexus_nb.exceptions import AuthError
 from nexus_nb.server import prometheus
-from nexus_nb.server.auth import Authenticator, check_origin
+from nexus_nb.server.auth import Authenticator
+from nexus_nb.server.origin import check_origin
 
 __all__ = ["Admission", "query_token"]
 

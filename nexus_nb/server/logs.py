@@ -1,7 +1,7 @@
 """Structured server logs: one JSON object per record, with the record's ``extra`` fields.
 
 ``nexus-nb serve --log-format json`` installs :class:`JsonFormatter` on stderr.
-Every record passes :class:`~nexus_nb.server.auth.RedactTokens` first, so no
+Every record passes :class:`~nexus_nb.server.redact.RedactTokens` first, so no
 token reaches the output in either format.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import orjson
 
-from nexus_nb.server.auth import RedactTokens
+from nexus_nb.server.redact import RedactTokens
 
 __all__ = ["JsonFormatter", "LogFormat", "configure"]
 
