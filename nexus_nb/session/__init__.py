@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nexus_nb.session.dashboard import Dashboard
-from nexus_nb.session.stream import Recording, Stream, StreamStats, connect
+from nexus_nb.session.recording import Recording
+from nexus_nb.session.stream import Stream, StreamStats, connect
 
 __all__ = ["Dashboard", "Recording", "Stream", "StreamStats", "connect"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +26,10 @@ from nexus_nb.buffer import RingBuffer
 from nexus_nb.capture import Recorder
 from nexus_nb.client import Client, State
 from nexus_nb.client import connect as connect_client
+from nexus_nb.session.recording import Recording
 from nexus_nb.widgets import ChannelStatus, StatusSnapshot
 
-__all__ = ["Recording", "Stream", "StreamStats", "connect"]
+__all__ = ["Stream", "StreamStats", "connect"]
 
 
 @dataclass
@@ -40,41 +41,6 @@ class StreamStats:
     drains: int = 0
     inline_drains: int = 0
     gaps: int = 0
-
-
-class Recording:
-    """A capture to disk that runs while the stream runs; :meth:`close` flushes it.
-
-    Created by :meth:`Stream.record`. Every event received for the recorded
-    channels after creation is written; nothing received before :meth:`close`
-    returns is lost, even if the owner is cancelled (call ``close`` in ``finally``).
-    """
-
-    def __init__(self, recorder: Recorder, detach: Callable[[], None]) -> None:
-        self._recorder = recorder
-        self._detach = detach
-        self.closed = False
-
-    @property
-    def rows_written(self) -> int:
-        """Events written so far (flushed or pending in the current row group)."""
-        return int(self._recorder.rows_written)
-
-    @property
-    def path(self) -> str:
-        """The capture's main file."""
-        return str(self._recorder.path)
-
-    def close(self) -> None:
-        """Stop recording and flush everything received so far to disk (idempotent)."""
-        if not self.closed:
-            self.closed = True
-            self._detach()
-            self._recorder.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else "recording"
-        return f"<Recording {self.path} {state} rows={self.rows_written}>"
 
 
 class Stream:
