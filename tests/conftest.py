@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from proxy import Proxy
 
 from nexus_nb.server import Server, serve
 
@@ -14,3 +15,14 @@ async def server(request: pytest.FixtureRequest) -> AsyncIterator[Server]:
     """A server with no demo traffic whose key is the test module's ``KEY``."""
     async with await serve(api_key=request.module.KEY, demo=False) as srv:
         yield srv
+
+
+@pytest.fixture
+async def proxy(server: Server) -> AsyncIterator[Proxy]:
+    """A cuttable loopback proxy in front of ``server``."""
+    relay = Proxy(server.port)
+    await relay.start()
+    try:
+        yield relay
+    finally:
+        await relay.close()

@@ -7,13 +7,12 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from test_client_resume import Proxy
+from proxy import Proxy
 from waiting import until
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
@@ -98,16 +97,6 @@ async def test_a_sigkilled_server_restarted_on_its_port_leaves_every_event_once_
         await publisher.close()
         for proc in processes:
             await kill(proc)
-
-
-@pytest.fixture
-async def proxy(server: Server) -> AsyncIterator[Proxy]:
-    relay = Proxy(server.port)
-    await relay.start()
-    try:
-        yield relay
-    finally:
-        await relay.close()
 
 
 async def test_a_stream_cut_off_mid_publish_resumes_with_every_event_exactly_once(
