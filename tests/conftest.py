@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from proxy import Proxy
+from redis_fixture import RedisProcess
 
 from nexus_nb.server import Server, serve
 
@@ -26,3 +27,10 @@ async def proxy(server: Server) -> AsyncIterator[Proxy]:
         yield relay
     finally:
         await relay.close()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisProcess]:
+    """A real redis-server of the test's own, on 127.0.0.1 and a free port."""
+    with RedisProcess() as server:
+        yield server

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import orjson
@@ -19,12 +19,6 @@ pytestmark = pytest.mark.redis
 KEY = "test-key-nginx"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 CHANNEL = "system.alerts"
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisProcess]:
-    with RedisProcess() as server:
-        yield server
 
 
 @asynccontextmanager

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from subprocess import PIPE
 
@@ -21,12 +21,6 @@ pytestmark = pytest.mark.redis
 
 TS = "2025-01-01T00:00:00.000Z"
 CHANNELS = ("a", "b")
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisProcess]:
-    with RedisProcess() as server:
-        yield server
 
 
 class Sink:

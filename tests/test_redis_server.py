@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -23,12 +23,6 @@ pytestmark = pytest.mark.redis
 KEY = "test-key-redis"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 CHANNEL = "tasks.updates"
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisProcess]:
-    with RedisProcess() as server:
-        yield server
 
 
 @asynccontextmanager
