@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from nexus_nb.protocol import CHANNELS, isotime
+from nexus_nb.server import ServerState, serve
 from nexus_nb.server.demo import CATCH_UP, DemoSource, _Pacer
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -283,3 +284,15 @@ async def test_run_after_a_blocked_loop_catches_up_by_at_most_one_burst() -> Non
     # events were overdue, so without the cap far more would share that instant.
     burst = [t for t in stamps[1:] if t - stamps[1] < 0.5 / rate]
     assert 2 <= len(burst) <= round(rate * CATCH_UP)
+
+
+async def test_closing_a_demo_server_at_any_moment_stops_the_demo_cleanly() -> None:
+    # The demo's next step may already be scheduled when close() is called; it
+    # must not run into the closing server (that used to fail the shutdown).
+    for delay in [0.0, 0.0005, 0.001, 0.002, 0.003] * 4:
+        srv = await serve(api_key="k", demo=True, rate=5_000, seed=1)
+        await asyncio.sleep(delay)
+        srv.close()
+        await srv.wait_closed()
+        assert srv.state is ServerState.CLOSED
+        assert srv._demo is not None and srv._demo.cancelled()

@@ -49,7 +49,7 @@ __all__ = ["EXTENSIONS", "Server", "ServerState"]
 logger: Final = logging.getLogger("nexus_nb.server")
 
 #: Protocol extensions announced in ``connection_established``.
-EXTENSIONS: Final = ("id", "seq", "resume", "batch", "publish", "gap")
+EXTENSIONS: Final = ("id", "seq", "resume", "batch", "columns", "publish", "gap")
 
 
 class ServerState(Enum):
@@ -382,6 +382,10 @@ class Server:
         """Start a graceful shutdown without waiting for it; see :meth:`aclose`."""
         if self._shutdown is None:
             self.state = ServerState.CLOSING
+            if self._demo is not None:
+                # Now, not in _close: a demo step run before _close starts would
+                # publish into a closing server and fail.
+                self._demo.cancel()
             self._shutdown = asyncio.get_running_loop().create_task(self._close())
 
     async def wait_closed(self) -> None:
@@ -400,7 +404,6 @@ class Server:
 
     async def _close(self) -> None:
         if self._demo is not None:
-            self._demo.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._demo
         self._fanout.close()
