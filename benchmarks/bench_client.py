@@ -3,12 +3,14 @@
 A bare websockets server in a subprocess (pinned to CPU 1 when there are two)
 greets each connection with ``connection_established`` and then sends
 pre-encoded frames as fast as the client takes them: ``/single`` sends one
-``event`` per frame, ``/batch`` sends ``event_batch`` frames of 100 events. In
-this process (CPU 0), each round measures:
+``event`` per frame, ``/batch`` sends ``event_batch`` frames of 100 event
+messages, ``/columns`` the same 100 events as one columnar ``event_batch``
+(``batch.format = "columns"``). In this process (CPU 0), each round measures:
 
 * ``raw``: ``websockets`` ``recv(decode=False)`` in a loop, nothing decoded;
 * ``client``: :class:`nexus_nb.client.Client` decoding every frame with orjson,
-  checking ``seq`` and handing each frame's events to one sink;
+  checking ``seq`` and handing each frame's events to one sink (a column sink
+  for ``/columns``, which gets the decoded lists);
 * ``buffers``: the same client wired by :class:`nexus_nb.session.Stream` into a
   :class:`~nexus_nb.buffer.RingBuffer` (flattened, typed columns): the
   end-to-end ingest from socket into buffers.
@@ -34,31 +36,45 @@ import orjson
 from websockets.asyncio.client import connect as ws_connect
 
 from nexus_nb.client import connect
+from nexus_nb.client.listeners import Events
+from nexus_nb.protocol import event_columns
 from nexus_nb.session import Stream
 
 BATCH = 100
 
 
+MODES = ("single", "batch", "columns")
+
+
 def frames(mode: str, events: int) -> list[bytes]:
     """The pre-encoded frames for ``mode`` carrying ``events`` events in all."""
-    encoded = [
-        orjson.dumps(
-            {
-                "type": "event",
-                "channel": "telemetry.metrics",
+    messages = [
+        {
+            "type": "event",
+            "channel": "telemetry.metrics",
+            "timestamp": "2025-11-03T01:54:00.000Z",
+            "data": {
+                "event_type": "system.metric",
+                "source": "server-01",
+                "metric_name": "cpu_usage",
+                "value": 45.2 + (seq % 7),
                 "timestamp": "2025-11-03T01:54:00.000Z",
-                "data": {
-                    "event_type": "system.metric",
-                    "source": "server-01",
-                    "metric_name": "cpu_usage",
-                    "value": 45.2 + (seq % 7),
-                    "timestamp": "2025-11-03T01:54:00.000Z",
-                },
-                "seq": seq,
-            }
-        )
+            },
+            "seq": seq,
+        }
         for seq in range(1, events + 1)
     ]
+    if mode == "columns":
+        return [
+            event_columns(
+                "telemetry.metrics",
+                [m["seq"] for m in chunk],
+                [m["timestamp"] for m in chunk],
+                [m["data"] for m in chunk],
+            )
+            for chunk in (messages[i : i + BATCH] for i in range(0, events, BATCH))
+        ]
+    encoded = [orjson.dumps(message) for message in messages]
     if mode == "single":
         return encoded
     head = b'{"type":"event_batch","channel":"telemetry.metrics","events":['
@@ -69,7 +85,7 @@ async def run_server(events: int) -> None:
     """The subprocess: serve pre-encoded frames; print the port."""
     from websockets.asyncio.server import ServerConnection, serve
 
-    prepared = {mode: frames(mode, events) for mode in ("single", "batch")}
+    prepared = {mode: frames(mode, events) for mode in MODES}
     hello = orjson.dumps(
         {"type": "connection_established", "client_id": "bench", "timestamp": "now"}
     )
@@ -94,7 +110,7 @@ async def raw_rate(url: str, count: int) -> float:
         for _ in range(count):
             await ws.recv(decode=False)
         elapsed = time.perf_counter() - start
-    return (count * (BATCH if url.endswith("batch") else 1)) / elapsed
+    return (count * (1 if url.endswith("single") else BATCH)) / elapsed
 
 
 async def client_rate(url: str, events: int) -> float:
@@ -103,7 +119,7 @@ async def client_rate(url: str, events: int) -> float:
     got = 0
     finished = 0.0
 
-    def sink(channel: str, batch: list[dict[str, object]]) -> None:
+    def sink(channel: str, batch: Events) -> None:
         nonlocal got, finished
         got += len(batch)
         if got >= events:
@@ -112,7 +128,7 @@ async def client_rate(url: str, events: int) -> float:
 
     client = await connect(url, heartbeat=None, reconnect=False)
     start = time.perf_counter()
-    client.add_sink(sink)
+    client.add_column_sink(sink)
     await done.wait()
     await client.close()
     return events / (finished - start)
@@ -149,7 +165,7 @@ async def main() -> None:
         if (os.cpu_count() or 1) >= 2:
             os.sched_setaffinity(proc.pid, {1})
         port = int(proc.stdout.readline())
-        for mode in ("single", "batch"):
+        for mode in MODES:
             url = f"ws://127.0.0.1:{port}/{mode}"
             count = args.events if mode == "single" else args.events // BATCH
             raws, clients, buffers = [], [], []
@@ -162,7 +178,7 @@ async def main() -> None:
             if args.verbose:
                 print(mode, *([f"{r:,.0f}" for r in rates] for rates in (raws, clients, buffers)))
             print(
-                f"{mode:6}  raw {raw:>10,.0f} ev/s   client {ours:>10,.0f} ev/s ({ours / raw:.2f})"
+                f"{mode:7}  raw {raw:>10,.0f} ev/s   client {ours:>10,.0f} ev/s ({ours / raw:.2f})"
                 f"   into buffers {buffered:>10,.0f} ev/s ({buffered / raw:.2f})"
                 f"   (median of {args.rounds}, {args.events:,} events)"
             )

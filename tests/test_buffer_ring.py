@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from nexus_nb.buffer import RingBuffer
 from nexus_nb.capture import flatten, format_timestamp
 from nexus_nb.capture.table import Table
+from nexus_nb.protocol import EventColumns, event_columns
 
 BASE = 1_762_134_840_000_000_000
 MS = 1_000_000
@@ -385,3 +387,52 @@ def test_non_text_keys_become_text_columns() -> None:
         message(0, **{"v": 1.0}) | {"data": {1: 2.0, "timestamp": format_timestamp(BASE)}}
     )
     assert buffer.columns == ["timestamp", "channel", "1"]
+
+
+def as_columns(messages: list[dict[str, Any]]) -> EventColumns:
+    """The columnar frame a server sends for these messages, as a client decodes it."""
+    frame = event_columns(
+        "telemetry.metrics",
+        [m["seq"] for m in messages],
+        [m["timestamp"] for m in messages],
+        [m["data"] for m in messages],
+    )
+    return EventColumns.from_message(orjson.loads(frame))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(mixed, mixed), min_size=1, max_size=40),
+    st.lists(st.tuples(st.booleans(), st.integers(1, 9)), min_size=1, max_size=6),
+    st.integers(1, 50),
+)
+def test_columnar_batches_store_what_their_messages_store(
+    values: list[tuple[Any, Any]], parts: list[tuple[bool, int]], maxlen: int
+) -> None:
+    messages = [message(i, v=v, w=w) for i, (v, w) in enumerate(values)]
+    by_messages = RingBuffer(maxlen=maxlen)
+    by_messages.extend(messages)
+    mixed_parts = RingBuffer(maxlen=maxlen)
+    start = 0
+    for columnar, size in parts:
+        part = messages[start : start + size]
+        if part:
+            mixed_parts.extend(as_columns(part) if columnar else part)
+        start += size
+    if messages[start:]:
+        mixed_parts.extend(as_columns(messages[start:]))
+    pd.testing.assert_frame_equal(
+        mixed_parts.to_dataframe(), by_messages.to_dataframe(), check_like=True
+    )
+    assert mixed_parts.type_changes == by_messages.type_changes
+    assert (mixed_parts.appended, mixed_parts.evicted) == (len(messages), by_messages.evicted)
+
+
+def test_a_columnar_batch_lands_in_its_columns_with_their_dtypes() -> None:
+    buffer = RingBuffer("telemetry.metrics")
+    buffer.extend(as_columns([message(i, value=i / 2, source=f"s{i % 2}") for i in range(4)]))
+    frame = buffer.to_dataframe()
+    assert list(frame.columns) == ["timestamp", "channel", "value", "source"]
+    assert frame["value"].tolist() == [0.0, 0.5, 1.0, 1.5]
+    assert str(frame["source"].dtype) == "category"
+    assert frame["timestamp"].dtype == "datetime64[ns, UTC]"

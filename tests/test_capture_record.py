@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,15 +12,17 @@ from hypothesis import strategies as st
 from nexus_nb.capture import (
     Rejection,
     flatten,
+    flatten_columns,
     flatten_many,
     flatten_or_reject,
     format_timestamp,
     parse_timestamp,
     unflatten,
 )
-from nexus_nb.capture.record import to_text
+from nexus_nb.capture.record import Block, to_text
 from nexus_nb.capture.timestamp import parse_timestamps
 from nexus_nb.exceptions import SchemaError
+from nexus_nb.protocol import EventColumns, event_columns
 
 TS = "2025-11-03T01:54:00.000Z"
 TS_NS = 1_762_134_840_000_000_000
@@ -217,3 +220,46 @@ def test_flatten_many_takes_the_fast_path_for_flat_events() -> None:
     block, rejections = flatten_many(batch)
     assert rejections == []
     assert block.columns == {"channel": ["telemetry.metrics"] * 3, "v": [0, 1, 2], "s": ["x"] * 3}
+
+
+def rows_of(block: Block) -> list[dict[str, object]]:
+    """Each row of a block as {name: value}, missing values left out."""
+    return [
+        {name: values[i] for name, values in block.columns.items() if values[i] is not None}
+        for i in range(len(block.times))
+    ]
+
+
+timed_datas = st.one_of(
+    datas,
+    datas.map(lambda data: {**data, "timestamp": TS}),
+    datas.map(lambda data: {**data, "timestamp": "2025-11-03T01:54:00.5+01:00"}),
+    datas.map(lambda data: {**data, "channel": "elsewhere", "timestamp": TS}),
+)
+
+
+@given(st.lists(timed_datas, max_size=8))
+def test_flatten_columns_equals_flatten_many_on_the_same_events(
+    events: list[dict[str, object]],
+) -> None:
+    stamps = [TS] * len(events)
+    frame = event_columns("telemetry.metrics", list(range(1, len(events) + 1)), stamps, events)
+    columns = EventColumns.from_message(orjson.loads(frame))
+    block, rejections = flatten_columns(columns)
+    expected, expected_rejections = flatten_many([event(data) for data in events])
+    assert rejections == expected_rejections
+    assert block.times.tolist() == expected.times.tolist()
+    assert rows_of(block) == rows_of(expected)
+    assert set(block.columns) == set(expected.columns)
+    assert {n: t - {type(None)} for n, t in block.types.items()} == {
+        n: t - {type(None)} for n, t in expected.types.items()
+    }
+
+
+def test_flatten_columns_takes_the_lists_as_they_are_for_flat_events() -> None:
+    columns = EventColumns(
+        "telemetry.metrics", [1, 2], [TS, TS], {"timestamp": [TS, TS], "v": [1.5, None]}
+    )
+    block, _ = flatten_columns(columns)
+    assert block.columns["v"] is columns.data["v"]
+    assert block.times.tolist() == [TS_NS, TS_NS]

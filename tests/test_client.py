@@ -13,6 +13,7 @@ from waiting import until
 
 from nexus_nb.client import Client, State, connect
 from nexus_nb.exceptions import AuthError, SubscriptionError, TransportError
+from nexus_nb.protocol import EventColumns
 from nexus_nb.server import Server, serve
 
 KEY = "test-key"
@@ -126,6 +127,28 @@ async def test_sinks_get_whole_batch_frames_before_the_event_handlers(
     assert order.count("handler") == 100
     assert client.stats.events_received == 100
     assert client.stats.channels == {"telemetry.metrics": 100}
+
+
+async def test_a_columnar_subscription_feeds_column_sinks_and_everyone_else_alike(
+    server: Server, client: Client
+) -> None:
+    batches: list[EventColumns] = []
+    messages: list[dict[str, Any]] = []
+    client.add_column_sink(lambda channel, events: batches.append(events))  # type: ignore[arg-type]
+    client.add_sink(lambda channel, events: messages.extend(events))
+    iterator = aiter(client)
+    await client.subscribe("telemetry.metrics", batch=25, batch_interval=0.05, columns=True)
+    for n in range(100):
+        server.publish("telemetry.metrics", {"n": n, "odd": n % 2 == 1 or None})
+    await until(lambda: len(messages) == 100)
+    assert all(isinstance(batch, EventColumns) for batch in batches)
+    assert [n for batch in batches for n in batch.data["n"]] == list(range(100))
+    assert [m["data"] for m in messages] == [
+        {"n": n, "odd": True} if n % 2 else {"n": n} for n in range(100)
+    ]
+    assert [(await anext(iterator))["seq"] for _ in range(100)] == list(range(1, 101))
+    assert client.stats.events_received == 100
+    assert client.stats.duplicates == 0
 
 
 async def test_async_iteration_yields_events_in_order(server: Server, client: Client) -> None:

@@ -10,13 +10,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nexus_nb import protocol
 from nexus_nb.client.backoff import Backoff
 from nexus_nb.client.listeners import Listeners
+from nexus_nb.client.registry import Registry
 from nexus_nb.client.reply import Replies
 from nexus_nb.client.sequence import SeqTracker
 from nexus_nb.client.stream import EventStream
 from nexus_nb.client.transport import auth_url
 from nexus_nb.exceptions import ProtocolError, SubscriptionError, TransportError
+from nexus_nb.protocol import EventColumns
 
 
 @given(st.floats(0.001, 5), st.floats(1, 100), st.integers(0, 200))
@@ -178,3 +181,41 @@ def test_seq_tracker_takes_a_new_batch_whole_and_filters_a_replayed_one() -> Non
     assert tracker.accept_batch("a", [{"seq": 5}]) == []
     unnumbered = [{"n": 1}, {"n": 2}]
     assert tracker.accept_batch("a", unnumbered) is unnumbered
+
+
+def test_seq_tracker_cuts_the_replayed_head_off_a_columnar_batch() -> None:
+    tracker = SeqTracker()
+    tracker.start_epoch("e1")
+    fresh = EventColumns("a", [1, 2], ["t", "t"], {"n": [1, 2]})
+    assert tracker.accept_columns(fresh) is fresh
+    overlapping = EventColumns("a", [2, 3], ["t", "t"], {"n": [2, 3]})
+    rest = tracker.accept_columns(overlapping)
+    assert (rest.seq, rest.data) == ([3], {"n": [3]})
+    assert len(tracker.accept_columns(overlapping)) == 0
+    assert tracker.resume_point(["a"]) == {"a": 3}
+
+
+def test_registry_replans_a_columnar_batch_as_columnar() -> None:
+    registry = Registry()
+    registry.add(["a"], None, protocol.Batch(50, 0.01, columns=True))
+    registry.add(["b"], None, protocol.Batch(50, 0.01))
+    registry.add(["c"], {"k": 1}, None)
+    assert registry.plan() == [
+        (["a"], {}, protocol.Batch(50, 0.01, columns=True)),
+        (["b"], {}, protocol.Batch(50, 0.01)),
+        (["c"], {"k": 1}, None),
+    ]
+
+
+def test_listeners_give_column_sinks_the_columns_and_others_rebuilt_messages() -> None:
+    listeners = Listeners()
+    got: dict[str, Any] = {}
+    listeners.add_column_sink(lambda channel, events: got.setdefault("columns", events))
+    listeners.add_sink(lambda channel, events: got.setdefault("messages", events))
+    handled: list[dict[str, Any]] = []
+    listeners.on("event", handled.append)
+    columns = EventColumns("a", [1], ["t"], {"n": [1], "gone": [None]})
+    rebuilt = listeners.emit_events("a", columns)
+    assert got["columns"] is columns
+    expected = [{"type": "event", "channel": "a", "timestamp": "t", "data": {"n": 1}, "seq": 1}]
+    assert got["messages"] == rebuilt == handled == expected

@@ -99,11 +99,12 @@ async def test_a_sigkilled_server_restarted_on_its_port_leaves_every_event_once_
             await kill(proc)
 
 
+@pytest.mark.parametrize("batch", [None, 20], ids=["events", "columnar-batches"])
 async def test_a_stream_cut_off_mid_publish_resumes_with_every_event_exactly_once(
-    server: Server, proxy: Proxy
+    server: Server, proxy: Proxy, batch: int | None
 ) -> None:
     stream = await nnb.connect(proxy.url, api_key=KEY, backoff=(0.02, 0.1), heartbeat=None)
-    await stream.subscribe(CHANNEL)
+    await stream.subscribe(CHANNEL, batch=batch)
     total = 400
     published = 0
 

@@ -60,6 +60,58 @@ async def test_batch_flushes_on_interval_before_maxlen() -> None:
     assert [e["data"]["n"] for e in frame["events"]] == [1]
 
 
+async def events_of(ws: ClientConnection, count: int) -> tuple[list[dict[str, Any]], int]:
+    """Read batch frames until ``count`` events came: (the events as messages, frames)."""
+    events: list[dict[str, Any]] = []
+    frames = 0
+    while len(events) < count:
+        frame = await recv(ws)
+        assert frame["type"] == "event_batch"
+        frames += 1
+        if frame.get("format") == "columns":
+            events.extend(protocol.EventColumns.from_message(frame).messages())
+        else:
+            events.extend(frame["events"])
+    return events, frames
+
+
+async def test_columnar_batches_carry_what_row_batches_carry_under_a_filter() -> None:
+    wanted = {"kind": ["a"]}
+    async with await serve(api_key=KEY, demo=False, ping_interval=None) as srv:
+        rows = await client(srv, "tasks.created", filters=wanted, batch=protocol.Batch(4, 0.05))
+        cols = await client(
+            srv, "tasks.created", filters=wanted, batch=protocol.Batch(4, 0.05, columns=True)
+        )
+        for n in range(10):
+            data: dict[str, Any] = {"n": n, "kind": "a" if n % 3 else "b"}
+            if n == 4:
+                data["nested"] = {"x": [1, 2]}
+            srv.publish("tasks.created", data)
+        by_rows, _ = await events_of(rows, 6)
+        by_columns, frames = await events_of(cols, 6)
+        await rows.close()
+        await cols.close()
+    assert frames == 2
+    assert [e["data"]["n"] for e in by_columns] == [1, 2, 4, 5, 7, 8]
+    assert by_columns == by_rows
+    assert by_columns[2]["data"]["nested"] == {"x": [1, 2]}
+
+
+async def test_a_resumed_columnar_subscription_replays_the_missed_events_as_columns() -> None:
+    async with await serve(api_key=KEY, demo=False, ping_interval=None) as srv:
+        for n in range(1, 6):
+            srv.publish("tasks.created", {"n": n})
+        batch = protocol.Batch(10, 0.01, columns=True)
+        ws = await client(
+            srv, "tasks.created", resume=(srv.epoch, {"tasks.created": 2}), batch=batch
+        )
+        frame = await recv(ws)
+        await ws.close()
+    assert frame["format"] == "columns"
+    assert frame["seq"] == [3, 4, 5]
+    assert frame["data"] == {"n": [3, 4, 5]}
+
+
 STEP = 50  # events per flood step: ~55 kB, well under the bounds used below
 
 

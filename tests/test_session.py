@@ -102,6 +102,36 @@ async def test_batched_delivery_lands_every_event_in_order(server: Server, strea
     assert stream.stats.frames < 300
 
 
+def varied(i: int) -> dict[str, object]:
+    """Metric events that grow fields, nest, change a type and lack the data time."""
+    data: dict[str, object] = metric(i)
+    if i % 7 == 0:
+        data["labels"] = {"rack": f"r{i % 3}", "tags": ["a", "b"]}
+    if i >= 150:
+        data["value"] = "n/a" if i % 11 == 0 else i  # float column, then text
+    if i % 13 == 0:
+        del data["timestamp"]  # the envelope's time is used
+    return data
+
+
+async def test_columnar_batches_buffer_the_same_frame_as_single_events(
+    server: Server, stream: Stream
+) -> None:
+    single = await nnb.connect(server.url, api_key=KEY, maxlen=500)
+    try:
+        await single.subscribe("telemetry.metrics")
+        await stream.subscribe("telemetry.metrics", batch=64)
+        for i in range(300):
+            server.publish("telemetry.metrics", varied(i))
+        batched = await stream.wait_for("telemetry.metrics", rows=300, timeout=5)
+        unbatched = await single.wait_for("telemetry.metrics", rows=300, timeout=5)
+        pd.testing.assert_frame_equal(batched.to_dataframe(), unbatched.to_dataframe())
+        assert batched.type_changes == unbatched.type_changes > 0
+        assert stream.stats.frames < 300 == single.stats.frames
+    finally:
+        await single.aclose()
+
+
 async def test_resubscribe_applies_new_filters_and_drops_unselected_channels(
     server: Server, stream: Stream
 ) -> None:

@@ -12,9 +12,17 @@ import numpy.typing as npt
 import pandas as pd
 
 from nexus_nb.buffer.gap import GapLog
-from nexus_nb.capture import flatten_many, flatten_or_reject, write_csv, write_parquet
+from nexus_nb.capture import (
+    flatten_columns,
+    flatten_many,
+    flatten_or_reject,
+    write_csv,
+    write_parquet,
+)
 from nexus_nb.capture.column import Segments
+from nexus_nb.capture.record import Block, Rejection
 from nexus_nb.capture.table import Row, Table
+from nexus_nb.protocol import EventColumns
 
 __all__ = ["RingBuffer"]
 
@@ -77,7 +85,9 @@ class RingBuffer:
         self._evicted = 0
         self._rejected: Counter[str] = Counter()
         self._gaps = GapLog()
-        self._pending: list[Mapping[str, Any]] = []
+        self._pending: list[Mapping[str, Any] | EventColumns] = []
+        self._pending_batches = 0  # columnar batches among the staged entries
+        self._pending_extra = 0  # rows they hold beyond one each
         self.version = 0
         """Increases on every change (rows added or evicted, gap marked)."""
 
@@ -164,24 +174,64 @@ class RingBuffer:
         """
         self._pending.append(message)
         self.version += 1
-        if len(self._pending) >= _PENDING_ROWS:
+        if len(self._pending) + self._pending_extra >= _PENDING_ROWS:
             self._flush()
 
-    def extend(self, messages: Iterable[Mapping[str, Any]]) -> None:
-        """Store many event messages; the result is that of appending each in turn."""
+    def extend(self, messages: Iterable[Mapping[str, Any]] | EventColumns) -> None:
+        """Store many event messages; the result is that of appending each in turn.
+
+        A columnar batch (:class:`~nexus_nb.protocol.EventColumns`, what a client
+        subscribed with ``columns=True`` receives) is stored the same way as its
+        messages, without building them: its lists become the columns.
+        """
+        if isinstance(messages, EventColumns):
+            if not len(messages):
+                return
+            self._pending.append(messages)
+            self._pending_batches += 1
+            self._pending_extra += len(messages) - 1
+            self.version += 1
+            if len(self._pending) + self._pending_extra >= _PENDING_ROWS:
+                self._flush()
+            return
         before = len(self._pending)
         self._pending.extend(messages)
         if len(self._pending) > before:
             self.version += 1
-            if len(self._pending) >= _PENDING_ROWS:
+            if len(self._pending) + self._pending_extra >= _PENDING_ROWS:
                 self._flush()
 
     def _flush(self) -> None:
-        """Flatten the staged messages into the columns, one conversion per column."""
-        messages, self._pending = self._pending, []
-        if not messages:
+        """Flatten the staged events into the columns, one conversion per column."""
+        staged, self._pending = self._pending, []
+        if not staged:
             return
-        block, rejections = flatten_many(messages, expected=self._table.order)
+        if not self._pending_batches:
+            self._store(staged)  # type: ignore[arg-type]
+            return
+        self._pending_batches = self._pending_extra = 0
+        start = 0
+        for end in range(1, len(staged) + 1):
+            # Runs of one kind: messages together, columnar batches joined.
+            if end == len(staged) or (type(staged[end]) is EventColumns) != (
+                type(staged[start]) is EventColumns
+            ):
+                run = staged[start:end]
+                if type(run[0]) is EventColumns:
+                    self._store(EventColumns.concat(run))  # type: ignore[arg-type]
+                else:
+                    self._store(run)  # type: ignore[arg-type]
+                start = end
+
+    def _store(self, events: list[Mapping[str, Any]] | EventColumns) -> None:
+        """Write events into the columns: one conversion per column, else row by row."""
+        expected = self._table.order
+        block: Block
+        rejections: list[Rejection]
+        if isinstance(events, EventColumns):
+            block, rejections = flatten_columns(events, expected=expected)
+        else:
+            block, rejections = flatten_many(events, expected=expected)
         for rejection in rejections:
             self._rejected[rejection.value] += 1
         channels = block.columns["channel"] if len(block.times) else []
@@ -190,6 +240,7 @@ class RingBuffer:
         count = len(block.times)
         batch = self._table.plan(block) if count else None
         if batch is None:  # a column changes kind: apply the rule row by row, in order
+            messages = events.messages() if isinstance(events, EventColumns) else events
             for message in messages:
                 row = flatten_or_reject(message)
                 if isinstance(row, dict):

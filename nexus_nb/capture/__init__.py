@@ -9,6 +9,7 @@ from nexus_nb.capture.file import read_capture, write_csv, write_parquet
 from nexus_nb.capture.record import (
     Rejection,
     flatten,
+    flatten_columns,
     flatten_many,
     flatten_or_reject,
     unflatten,
@@ -23,6 +24,7 @@ __all__ = [
     "Rejection",
     "ReplayEvent",
     "flatten",
+    "flatten_columns",
     "flatten_many",
     "flatten_or_reject",
     "format_timestamp",

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import enum
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import Any
@@ -40,11 +40,13 @@ import orjson
 
 from nexus_nb.capture.timestamp import parse_timestamp, parse_timestamps
 from nexus_nb.exceptions import SchemaError
+from nexus_nb.protocol import EventColumns
 
 __all__ = [
     "Block",
     "Rejection",
     "flatten",
+    "flatten_columns",
     "flatten_many",
     "flatten_or_reject",
     "to_text",
@@ -255,12 +257,9 @@ def _flatten_flat(messages: Sequence[object], expected: Sequence[str]) -> Block 
     stamps: list[Any] = list(map(dict.get, datas, repeat("timestamp")))
     if set(map(type, stamps)) != {str}:
         return None
-    times = parse_timestamps(stamps)
+    times = _event_times(stamps)
     if times is None:
-        parsed = list(map(parse_timestamp, stamps))
-        if None in parsed:
-            return None
-        times = np.array(parsed, dtype=np.int64)
+        return None
     channels: list[Any] = list(map(dict.get, messages, repeat("channel")))  # type: ignore[arg-type]
     if set(map(type, channels)) != {str}:
         return None
@@ -268,10 +267,10 @@ def _flatten_flat(messages: Sequence[object], expected: Sequence[str]) -> Block 
     known, cached = len(datas), {}
     for name in expected:
         if name not in _RESERVED:
-            values = list(map(dict.get, datas, repeat(name)))
-            present = len(values) - values.count(None)
+            found = list(map(dict.get, datas, repeat(name)))
+            present = len(found) - found.count(None)
             if present:
-                cached[name] = values
+                cached[name] = found
                 known += present
     if known == sum(map(len, datas)):  # the expected names cover every key
         names: list[Any] = list(cached)
@@ -279,33 +278,98 @@ def _flatten_flat(messages: Sequence[object], expected: Sequence[str]) -> Block 
         keys = dict.fromkeys(chain.from_iterable(datas))
         keys.pop("timestamp", None)
         names = list(keys)
-    if "channel" in names or set(map(type, names)) - {str}:
+    values = {name: cached.get(name) or list(map(dict.get, datas, repeat(name))) for name in names}
+    return _scalar_block(
+        times, channels, values, lambda name: _first_seen(datas, name, values[name])
+    )
+
+
+def flatten_columns(
+    columns: EventColumns, *, expected: Sequence[str] = ()
+) -> tuple[Block, list[Rejection]]:
+    """Flatten a columnar batch, by the same rule as :func:`flatten`.
+
+    When every event's data has an ISO ``timestamp`` and only scalar fields, the
+    lists become the block's columns as they are (no dict per event: about a
+    third of the cost of :func:`flatten_many` on the same events as messages).
+    Otherwise the events are rebuilt as messages and flattened one by one.
+
+    One difference from flattening the messages: when a field's first value in
+    the batch is ``null``, its column's position among the new columns follows
+    the batch's field order rather than that event's own key order.
+
+    Args:
+        columns: The batch.
+        expected: As for :func:`flatten_many` (used on the general path only).
+    """
+    count = len(columns)
+    stamps = columns.data.get("timestamp")
+    if count and stamps is not None and set(map(type, stamps)) == {str}:
+        times = _event_times(stamps)
+        if times is not None:
+            values = {name: v for name, v in columns.data.items() if name != "timestamp"}
+            order = {name: i for i, name in enumerate(values)}
+            block = _scalar_block(
+                times,
+                [columns.channel] * count,
+                values,
+                lambda name: (_first_value(values[name], count), order[name]),
+            )
+            if block is not None:
+                return block, []
+    return flatten_many(columns.messages(), expected=expected)
+
+
+def _event_times(stamps: list[str]) -> npt.NDArray[np.int64] | None:
+    """Parse ISO timestamps into int ns, or ``None`` when one is not a time."""
+    times = parse_timestamps(stamps)
+    if times is None:
+        parsed = list(map(parse_timestamp, stamps))
+        if None in parsed:
+            return None
+        times = np.array(parsed, dtype=np.int64)
+    return times
+
+
+def _scalar_block(
+    times: npt.NDArray[np.int64],
+    channels: list[Any],
+    values: dict[str, list[Any]],
+    first_seen: Callable[[str], tuple[int, int]],
+) -> Block | None:
+    """Check columns of scalar fields and make them a block, or ``None`` if they are not.
+
+    ``first_seen(name)`` orders the columns when some value is missing (only then).
+    """
+    if "channel" in values or set(map(type, values)) - {str}:
         return None
     columns: dict[str, list[Scalar | None]] = {"channel": channels}
     found: dict[str, set[type]] = {"channel": {str}}
-    for name in names:
-        values = cached.get(name) or list(map(dict.get, datas, repeat(name)))
-        types = set(map(type, values))
+    for name, column in values.items():
+        types = set(map(type, column))
         if not types <= _FIELD_TYPES:
             return None
         if int in types and not all(
-            _INT64_MIN <= value <= _INT64_MAX for value in values if type(value) is int
+            _INT64_MIN <= value <= _INT64_MAX for value in column if type(value) is int
         ):
             return None
-        columns[name] = values
+        columns[name] = column
         found[name] = types
-    if len(names) > 1 and any(type(None) in types for types in found.values()):
+    if len(values) > 1 and any(type(None) in types for types in found.values()):
         # A null is no field: order by each field's first non-null value, as
         # flattening event by event would (it matters for new columns only).
-        order = sorted(names, key=lambda name: _first_seen(datas, name, columns[name]))
+        order = sorted(values, key=first_seen)
         columns = {"channel": channels, **{name: columns[name] for name in order}}
     return Block(times, columns, found)
 
 
+def _first_value(values: list[Any], count: int) -> int:
+    """The row of the first non-null value (``count`` when there is none)."""
+    present = list(map(operator.is_not, values, repeat(None)))
+    return present.index(True) if True in present else count
+
+
 def _first_seen(datas: list[dict[str, Any]], name: str, values: list[Any]) -> tuple[int, int]:
     """(row, position in that row) of a field's first non-null value."""
-    present = list(map(operator.is_not, values, repeat(None)))
-    if True not in present:
-        return (len(datas), 0)
-    row = present.index(True)
-    return (row, list(datas[row]).index(name))
+    row = _first_value(values, len(datas))
+    return (row, list(datas[row]).index(name) if row < len(datas) else 0)

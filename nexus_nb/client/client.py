@@ -16,7 +16,7 @@ from nexus_nb import protocol
 from nexus_nb.client.backoff import Backoff
 from nexus_nb.client.inbox import Inbox
 from nexus_nb.client.link import Link
-from nexus_nb.client.listeners import Handler, Listeners, Sink
+from nexus_nb.client.listeners import ColumnSink, Handler, Listeners, Sink
 from nexus_nb.client.registry import Registry
 from nexus_nb.client.state import ClientStats, State
 from nexus_nb.client.stream import EventStream
@@ -161,6 +161,19 @@ class Client:
         """
         return self._listeners.add_sink(fn)
 
+    def add_column_sink(self, fn: ColumnSink) -> Callable[[], None]:
+        """Like :meth:`add_sink`, but a columnar batch comes as it was decoded.
+
+        ``fn(channel, events)`` gets either a list of event messages or, for a
+        frame of a subscription made with ``columns=True``, one
+        :class:`~nexus_nb.protocol.EventColumns`. Nothing is rebuilt for it: the
+        fastest way from the socket into typed columns.
+
+        Returns:
+            A callable that removes the sink.
+        """
+        return self._listeners.add_column_sink(fn)
+
     def __aiter__(self) -> EventStream:
         """A new iterator over event messages from now on.
 
@@ -217,6 +230,7 @@ class Client:
         *,
         batch: int | None = None,
         batch_interval: float = 0.005,
+        columns: bool = False,
     ) -> dict[str, Any]:
         """Subscribe to ``channels`` with optional ``filters``; kept across reconnects.
 
@@ -226,6 +240,10 @@ class Client:
             batch: Ask for ``event_batch`` frames of up to this many events
                 (servers without the extension ignore it).
             batch_interval: Longest wait before a partial batch is sent, seconds.
+            columns: Ask for the batches in columnar form (fastest into buffers;
+                see :mod:`nexus_nb.protocol.columns`). Sinks added with
+                ``columns=True`` get them as they come; everything else gets
+                event messages rebuilt from them.
 
         Returns:
             The ``subscription_confirmed`` message.
@@ -235,7 +253,7 @@ class Client:
             TransportError: Not connected within ``open_timeout``, or no reply in time.
         """
         names = [channels] if isinstance(channels, str) else list(channels)
-        spec = protocol.Batch(batch, batch_interval) if batch is not None else None
+        spec = protocol.Batch(batch, batch_interval, columns) if batch is not None else None
         try:
             reply = await self._request(
                 lambda rid: protocol.subscribe(names, filters, request_id=rid, batch=spec)

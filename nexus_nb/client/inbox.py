@@ -9,11 +9,12 @@ from typing import Any
 
 import orjson
 
-from nexus_nb.client.listeners import Listeners
+from nexus_nb.client.listeners import Events, Listeners
 from nexus_nb.client.reply import Replies
 from nexus_nb.client.sequence import SeqTracker
 from nexus_nb.client.state import ClientStats
 from nexus_nb.client.stream import EventStream
+from nexus_nb.protocol import EventColumns
 
 __all__ = ["Inbox"]
 
@@ -61,6 +62,7 @@ class Inbox:
         """
         stats = self.stats
         stats.messages_received += 1
+        events: Events
         try:
             message = orjson.loads(raw)
             kind = message["type"]
@@ -76,14 +78,19 @@ class Inbox:
                 events = [message]
             elif kind == "event_batch":
                 channel = message["channel"]
-                events = self.seq.accept_batch(channel, message["events"])
-                stats.duplicates += len(message["events"]) - len(events)
-                if not events:
+                if message.get("format") == "columns":
+                    columns = EventColumns.from_message(message)
+                    events = self.seq.accept_columns(columns)
+                    stats.duplicates += len(columns) - len(events)
+                else:
+                    events = self.seq.accept_batch(channel, message["events"])
+                    stats.duplicates += len(message["events"]) - len(events)
+                if not len(events):
                     return
             else:
                 self._control(kind, message)
                 return
-        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError) as exc:
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
             stats.last_error = f"malformed message from the server: {exc!r}"
             log.warning("nexus_nb client: %s", stats.last_error)
             return
@@ -92,11 +99,14 @@ class Inbox:
         counts = stats.channels
         counts[channel] = counts.get(channel, 0) + n
         listeners = self.listeners
-        if listeners.sinks or listeners.handlers.get("event"):
-            listeners.emit_events(channel, events)
+        messages = None
+        if listeners.sinks or listeners.column_sinks or listeners.handlers.get("event"):
+            messages = listeners.emit_events(channel, events)
         if self.streams:
+            if messages is None:
+                messages = events.messages() if isinstance(events, EventColumns) else events
             for stream in self.streams:
-                stream.put(events)
+                stream.put(messages)
 
     def _control(self, kind: object, message: dict[str, Any]) -> None:
         if not isinstance(kind, str):

@@ -7,12 +7,17 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Handler", "Listeners", "Sink"]
+from nexus_nb.protocol import EventColumns
+
+__all__ = ["ColumnSink", "Events", "Handler", "Listeners", "Sink"]
 
 log = logging.getLogger("nexus_nb.client")
 
 Handler = Callable[[dict[str, Any]], object]
 Sink = Callable[[str, list[dict[str, Any]]], object]
+Events = list[dict[str, Any]] | EventColumns
+"""One frame's events: event messages, or the columns of a columnar batch."""
+ColumnSink = Callable[[str, Events], object]
 
 
 class Listeners:
@@ -26,6 +31,7 @@ class Listeners:
     def __init__(self) -> None:
         self.handlers: dict[str, list[Handler]] = {}
         self.sinks: list[Sink] = []
+        self.column_sinks: list[ColumnSink] = []
         self.errors = 0
         self.last_error: str | None = None
 
@@ -44,7 +50,7 @@ class Listeners:
         return remove
 
     def add_sink(self, fn: Sink) -> Callable[[], None]:
-        """Call ``fn(channel, events)`` once per event frame; return the remover."""
+        """Call ``fn(channel, messages)`` once per event frame; return the remover."""
         self.sinks = [*self.sinks, fn]
 
         def remove() -> None:
@@ -52,6 +58,18 @@ class Listeners:
                 kept = list(self.sinks)
                 kept.remove(fn)
                 self.sinks = kept
+
+        return remove
+
+    def add_column_sink(self, fn: ColumnSink) -> Callable[[], None]:
+        """Call ``fn(channel, events)`` once per event frame, columns as they came."""
+        self.column_sinks = [*self.column_sinks, fn]
+
+        def remove() -> None:
+            if fn in self.column_sinks:
+                kept = list(self.column_sinks)
+                kept.remove(fn)
+                self.column_sinks = kept
 
         return remove
 
@@ -71,16 +89,30 @@ class Listeners:
                     result.close()
                     self._failed(fn, TypeError("handlers must be synchronous functions"))
 
-    def emit_events(self, channel: str, events: list[dict[str, Any]]) -> None:
-        """Hand one frame's events to the sinks, then to the ``event`` handlers."""
+    def emit_events(self, channel: str, events: Events) -> list[dict[str, Any]] | None:
+        """Hand one frame's events to the sinks, then to the ``event`` handlers.
+
+        Returns:
+            The events as messages when they had to be rebuilt from columns for
+            a sink or handler (so the caller need not rebuild them again).
+        """
+        for column_sink in self.column_sinks:
+            try:
+                column_sink(channel, events)
+            except Exception as exc:
+                self._failed(column_sink, exc)
+        if not self.sinks and not self.handlers.get("event"):
+            return None
+        messages = events.messages() if isinstance(events, EventColumns) else events
         for sink in self.sinks:
             try:
-                sink(channel, events)
+                sink(channel, messages)
             except Exception as exc:
                 self._failed(sink, exc)
         if self.handlers.get("event"):
-            for message in events:
+            for message in messages:
                 self.emit("event", message)
+        return messages
 
     def _failed(self, fn: object, exc: BaseException) -> None:
         self.errors += 1

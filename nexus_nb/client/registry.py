@@ -11,8 +11,8 @@ from nexus_nb import protocol
 
 __all__ = ["Registry"]
 
-# (filters as canonical JSON, batch maxlen, batch interval): one subscribe per key.
-_Key = tuple[bytes, int | None, float]
+# (filters as canonical JSON, batch or None): one subscribe per key.
+_Key = tuple[bytes, protocol.Batch | None]
 
 
 class Registry:
@@ -33,11 +33,7 @@ class Registry:
         batch: protocol.Batch | None,
     ) -> None:
         """Record a confirmed subscription."""
-        key: _Key = (
-            orjson.dumps(dict(filters or {})),
-            batch.maxlen if batch else None,
-            batch.interval if batch else 0.0,
-        )
+        key: _Key = (orjson.dumps(dict(filters or {})), batch)
         self._groups.setdefault(key, {}).update(dict.fromkeys(channels))
 
     def remove(self, channels: Sequence[str]) -> None:
@@ -52,7 +48,7 @@ class Registry:
     def view(self) -> dict[str, list[dict[str, Any] | None]]:
         """Channel -> the filters subscribed on it (``None`` for no filter)."""
         out: dict[str, list[dict[str, Any] | None]] = {}
-        for (filters, _, _), channels in self._groups.items():
+        for (filters, _), channels in self._groups.items():
             for channel in channels:
                 out.setdefault(channel, []).append(orjson.loads(filters) or None)
         return out
@@ -60,10 +56,6 @@ class Registry:
     def plan(self) -> list[tuple[list[str], dict[str, Any], protocol.Batch | None]]:
         """The ``subscribe`` requests that restore everything: (channels, filters, batch)."""
         return [
-            (
-                list(channels),
-                orjson.loads(filters),
-                protocol.Batch(maxlen, interval) if maxlen is not None else None,
-            )
-            for (filters, maxlen, interval), channels in self._groups.items()
+            (list(channels), orjson.loads(filters), batch)
+            for (filters, batch), channels in self._groups.items()
         ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from nexus_nb.protocol import EventColumns
+
 __all__ = ["SeqTracker"]
 
 
@@ -58,6 +60,14 @@ class SeqTracker:
         elif first is None and final is None:
             return events
         return [e for e in events if self.accept(channel, e)]
+
+    def accept_columns(self, columns: EventColumns) -> EventColumns:
+        """The new events of one columnar ``event_batch`` frame; records their seqs."""
+        if not columns.seq:
+            return columns
+        last = self.last.get(columns.channel, 0)
+        self.last[columns.channel] = max(last, columns.seq[-1])
+        return columns.after(last)
 
     def resume_point(self, channels: list[str]) -> dict[str, int]:
         """The ``resume.seq`` object for ``channels``: the last seq seen on each.

@@ -13,7 +13,7 @@ action        fields                                                    reply
 ============  ========================================================  ==========
 subscribe     ``channels`` (list), ``filters`` (object, optional);      subscription_confirmed
               ext: ``id``, ``resume`` {epoch, seq: {channel: n}},       or subscription_error
-              ``batch`` {maxlen, interval}
+              ``batch`` {maxlen, interval, format}
 unsubscribe   ``channels`` (list); ext: ``id``                          unsubscription_confirmed
 ping          ext: ``id``                                               pong
 publish       ext: ``channel``, ``data`` (object) or ``events`` (list   publish_ack
@@ -29,7 +29,9 @@ Server messages (server -> client)
 * ``event`` {channel, timestamp, data}; ext: seq (per channel, from 1, in the epoch)
 * ``error`` {message, code}; ext: id
 * ``pong`` {timestamp}; ext: id
-* ext ``event_batch`` {channel, events: [event, ...]}: only to clients that asked
+* ext ``event_batch`` {channel, events: [event, ...]}: only to clients that asked;
+  with ``batch.format = "columns"``: {channel, format, count, seq: [...],
+  timestamp: [...], data: {field: [...]}} (:mod:`nexus_nb.protocol.columns`)
 * ext ``publish_ack`` {channel, count, seq}; ``gap`` {channel, missed, from_seq,
   to_seq, reason}: events the client will never get (retention or overflow)
 
@@ -44,6 +46,7 @@ equality (``true`` is not ``1``; a missing key matches nothing, not even null).
 
 from __future__ import annotations
 
+from nexus_nb.protocol.columns import EventColumns, event_columns
 from nexus_nb.protocol.filter import (
     Filter,
 )
@@ -89,6 +92,7 @@ __all__ = [
     "Action",
     "Batch",
     "ErrorCode",
+    "EventColumns",
     "Filter",
     "Limits",
     "Ping",
@@ -101,6 +105,7 @@ __all__ = [
     "error",
     "event",
     "event_batch",
+    "event_columns",
     "gap",
     "isotime",
     "loads",

@@ -182,6 +182,8 @@ def subscribe(
         message["resume"] = {"epoch": resume[0], "seq": dict(resume[1])}
     if batch is not None:
         message["batch"] = {"maxlen": batch.maxlen, "interval": batch.interval}
+        if batch.columns:
+            message["batch"]["format"] = "columns"
     return dumps(message)
 
 

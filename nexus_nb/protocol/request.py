@@ -17,10 +17,15 @@ __all__ = ["Batch", "Ping", "Publish", "Request", "Subscribe", "Unsubscribe", "p
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """A client's request for batched delivery: flush after ``maxlen`` events or ``interval`` s."""
+    """A client's request for batched delivery: flush after ``maxlen`` events or ``interval`` s.
+
+    ``columns`` asks for columnar frames (``format: "columns"``, see
+    :mod:`nexus_nb.protocol.columns`) instead of a list of event messages.
+    """
 
     maxlen: int
     interval: float
+    columns: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +149,10 @@ def _batch(message: Mapping[str, Any], limits: Limits) -> Batch | None:
         or not 0 <= interval <= 1
     ):
         raise ProtocolError(ErrorCode.INVALID_FIELD, "batch.interval must be 0..1 seconds")
-    return Batch(maxlen, float(interval))
+    form = batch.get("format", "events")
+    if form not in ("events", "columns"):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, 'batch.format must be "events" or "columns"')
+    return Batch(maxlen, float(interval), form == "columns")
 
 
 def _publish(message: Mapping[str, Any], known: Collection[str], limits: Limits) -> Publish:

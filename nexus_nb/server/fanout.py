@@ -134,9 +134,7 @@ class Fanout:
         """Queue retained ``entries`` that match ``filter_`` for one peer; return how many."""
         count = 0
         for entry in entries:
-            if filter_.matches(entry.data) and peer.push(
-                entry.channel, entry.seq, entry.payload, text_frame(entry.payload)
-            ):
+            if filter_.matches(entry.data) and peer.push(entry, text_frame(entry.payload)):
                 count += 1
         return count
 
@@ -173,7 +171,7 @@ class Fanout:
                     or peer.floors
                     or peer.outbox_bytes + size > peer.budget
                 ):
-                    delivered += peer.push(channel, entry.seq, payload, frame)
+                    delivered += peer.push(entry, frame)
                     continue
                 peer.outbox.append(frame)
                 peer.outbox_bytes += size

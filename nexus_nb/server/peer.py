@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from nexus_nb.protocol import Filter
     from nexus_nb.server.auth import Principal
+    from nexus_nb.server.eventlog import Entry
     from nexus_nb.server.metrics import Counters
 
 __all__ = ["Batcher", "Flow", "Peer", "TokenBucket"]
@@ -54,38 +55,47 @@ class Batcher:
     """Collects one peer's events on one channel into ``event_batch`` frames.
 
     Flushes after ``maxlen`` events or ``interval`` seconds after the first
-    queued one, whichever comes first. Owned by its :class:`Peer`, which cancels
-    its timer through :meth:`flush` or :meth:`cancel`.
+    queued one, whichever comes first. A row batch joins the events' encoded
+    messages; a columnar one (``batch.columns``) transposes their data once, at
+    flush. Owned by its :class:`Peer`, which cancels its timer through
+    :meth:`flush` or :meth:`cancel`.
     """
 
-    __slots__ = ("_first", "_last", "_payloads", "_peer", "_timer", "channel", "interval", "maxlen")
+    __slots__ = ("_entries", "_peer", "_timer", "channel", "columns", "interval", "maxlen")
 
     def __init__(self, peer: Peer, channel: str, batch: protocol.Batch) -> None:
         self._peer = peer
         self.channel = channel
         self.maxlen = batch.maxlen
         self.interval = batch.interval
-        self._payloads: list[bytes] = []
-        self._first = self._last = 0
+        self.columns = batch.columns
+        self._entries: list[Entry] = []
         self._timer: asyncio.TimerHandle | None = None
 
-    def add(self, seq: int, payload: bytes) -> None:
-        """Queue one encoded event message."""
-        if not self._payloads:
-            self._first = seq
+    def add(self, entry: Entry) -> None:
+        """Queue one logged event."""
+        if not self._entries:
             self._timer = asyncio.get_running_loop().call_later(self.interval, self.flush)
-        self._payloads.append(payload)
-        self._last = seq
-        if len(self._payloads) >= self.maxlen:
+        self._entries.append(entry)
+        if len(self._entries) >= self.maxlen:
             self.flush()
 
     def flush(self) -> None:
         """Send what is queued as one ``event_batch`` frame (subject to the byte budget)."""
         self.cancel()
-        if self._payloads:
-            payloads, self._payloads = self._payloads, []
-            frame = text_frame(protocol.event_batch(self.channel, payloads))
-            self._peer.push_batch(self.channel, frame, len(payloads), self._first, self._last)
+        if self._entries:
+            entries, self._entries = self._entries, []
+            if self.columns:
+                message = protocol.event_columns(
+                    self.channel,
+                    [entry.seq for entry in entries],
+                    [entry.timestamp for entry in entries],
+                    [entry.data for entry in entries],
+                )
+            else:
+                message = protocol.event_batch(self.channel, [entry.payload for entry in entries])
+            first, last = entries[0].seq, entries[-1].seq
+            self._peer.push_batch(self.channel, text_frame(message), len(entries), first, last)
 
     def cancel(self) -> None:
         """Stop the interval timer."""
@@ -196,8 +206,9 @@ class Peer:
             self.overflow_since = time.monotonic()
             self.on_overflow(self)
 
-    def push(self, channel: str, seq: int, payload: bytes, frame: bytes) -> bool:
-        """Queue one event (or add it to the channel's batch); ``False`` if skipped."""
+    def push(self, entry: Entry, frame: bytes) -> bool:
+        """Queue one event, framed (or add it to the channel's batch); ``False`` if skipped."""
+        channel, seq = entry.channel, entry.seq
         if self.floors:
             floor = self.floors.get(channel, 0)
             if seq <= floor:
@@ -209,7 +220,7 @@ class Peer:
             return False
         batcher = self.batchers.get(channel) if self.batchers else None
         if batcher is not None:
-            batcher.add(seq, payload)
+            batcher.add(entry)
             return True
         if self.outbox_bytes + len(frame) > self.budget:
             self.overflow()

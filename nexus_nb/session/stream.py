@@ -2,9 +2,10 @@
 
 This is the only module that knows the client, the buffers and the views
 together. The client hands every frame to :meth:`Stream._sink` (a list of event
-messages per frame); the stream parks them in a bounded pending queue and drains
-it into the buffers once per event-loop iteration, one ``extend`` per channel, so
-single-event frames get the batch path's per-event cost too.
+messages per frame, or the columns of a columnar batch as decoded); the stream
+parks them in a bounded pending queue and drains it into the buffers once per
+event-loop iteration, so single-event frames get the batch path's per-event cost
+too, and columnar batches reach the buffers' columns without a dict per event.
 
 Pending queue policy (``max_pending`` events, default 50,000): when a frame would
 overflow it, the queue is drained into the buffers at once, inside the reader, so
@@ -26,6 +27,8 @@ from nexus_nb.buffer import RingBuffer
 from nexus_nb.capture import Recorder
 from nexus_nb.client import Client, State
 from nexus_nb.client import connect as connect_client
+from nexus_nb.client.listeners import Events
+from nexus_nb.protocol import EventColumns
 from nexus_nb.session.recording import Recording
 from nexus_nb.widgets import ChannelStatus, StatusSnapshot
 
@@ -67,14 +70,15 @@ class Stream:
         self.max_pending = max_pending
         self.stats = StreamStats()
         self._buffers: dict[str, RingBuffer] = {}
-        self._pending: dict[str, list[dict[str, Any]]] = {}
+        # channel -> frames in arrival order: runs of messages joined, batches as they came.
+        self._pending: dict[str, list[list[dict[str, Any]] | EventColumns]] = {}
         self._pending_count = 0
         self._drain_handle: asyncio.Handle | None = None
         self._waiters: list[tuple[str, int, asyncio.Future[None]]] = []
         self._rates: dict[str, tuple[float, int, float]] = {}
         self._missed: dict[str, int] = {}
         self._detach = [
-            client.add_sink(self._sink),
+            client.add_column_sink(self._sink),
             client.on("gap", self._on_gap),
             client.on("reconnected", self._on_reconnected),
         ]
@@ -119,13 +123,20 @@ class Stream:
     ) -> dict[str, Any]:
         """Subscribe and buffer ``channels``; returns the server's confirmation.
 
+        Args:
+            channels: Channel names (a single string is one channel).
+            filters: The reference's filters: ``{key: value or [values]}``.
+            batch: Ask for batches of up to this many events, in columnar form:
+                the fastest way into the buffers at high rates (servers without
+                the extension, such as the reference, ignore it).
+
         Raises:
             SubscriptionError: The server refused (unknown channel, bad filter...).
         """
         names = [channels] if isinstance(channels, str) else list(channels)
         for name in names:
             self.buffer(name)
-        return await self.client.subscribe(names, filters, batch=batch)
+        return await self.client.subscribe(names, filters, batch=batch, columns=batch is not None)
 
     async def unsubscribe(self, channels: str | Sequence[str]) -> dict[str, Any]:
         """Stop receiving ``channels``; their buffers keep what they hold."""
@@ -201,14 +212,21 @@ class Stream:
 
     # -- the pending queue -----------------------------------------------------------------
 
-    def _sink(self, channel: str, messages: list[dict[str, Any]]) -> None:
+    def _sink(self, channel: str, events: Events) -> None:
+        count = len(events)
         self.stats.frames += 1
-        self.stats.events += len(messages)
-        if self._pending_count + len(messages) > self.max_pending:
+        self.stats.events += count
+        if self._pending_count + count > self.max_pending:
             self.stats.inline_drains += 1
             self._drain()
-        self._pending.setdefault(channel, []).extend(messages)
-        self._pending_count += len(messages)
+        parts = self._pending.setdefault(channel, [])
+        if isinstance(events, EventColumns):
+            parts.append(events)
+        elif parts and type(parts[-1]) is list:
+            parts[-1].extend(events)
+        else:
+            parts.append(list(events))
+        self._pending_count += count
         if self._drain_handle is None:
             self._drain_handle = asyncio.get_running_loop().call_soon(self._drain)
 
@@ -218,8 +236,10 @@ class Stream:
             return
         pending, self._pending, self._pending_count = self._pending, {}, 0
         self.stats.drains += 1
-        for channel, messages in pending.items():
-            self.buffer(channel).extend(messages)
+        for channel, parts in pending.items():
+            buffer = self.buffer(channel)
+            for part in parts:
+                buffer.extend(part)
         if self._waiters:
             for channel, rows, future in list(self._waiters):
                 if not future.done() and len(self.buffer(channel)) >= rows:
