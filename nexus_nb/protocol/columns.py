@@ -153,6 +153,8 @@ def event_columns(
         datas: Their ``data`` objects.
     """
     names = dict.fromkeys(chain.from_iterable(datas))
+    # map(dict.get, ...) runs in C: about a third of a comprehension's cost.
+    get: Any = dict.get if set(map(type, datas)) == {dict} else Mapping.get
     message = {
         "type": "event_batch",
         "channel": channel,
@@ -160,6 +162,6 @@ def event_columns(
         "count": len(timestamps),
         "seq": list(seqs),
         "timestamp": list(timestamps),
-        "data": {name: [data.get(name) for data in datas] for name in names},
+        "data": {name: list(map(get, datas, repeat(name))) for name in names},
     }
     return orjson.dumps(message)

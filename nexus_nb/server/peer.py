@@ -85,17 +85,14 @@ class Batcher:
         self.cancel()
         if self._entries:
             entries, self._entries = self._entries, []
+            _, seqs, stamps, datas, payloads = zip(*entries, strict=True)
             if self.columns:
-                message = protocol.event_columns(
-                    self.channel,
-                    [entry.seq for entry in entries],
-                    [entry.timestamp for entry in entries],
-                    [entry.data for entry in entries],
-                )
+                message = protocol.event_columns(self.channel, seqs, stamps, datas)
             else:
-                message = protocol.event_batch(self.channel, [entry.payload for entry in entries])
-            first, last = entries[0].seq, entries[-1].seq
-            self._peer.push_batch(self.channel, text_frame(message), len(entries), first, last)
+                message = protocol.event_batch(self.channel, payloads)
+            self._peer.push_batch(
+                self.channel, text_frame(message), len(entries), seqs[0], seqs[-1]
+            )
 
     def cancel(self) -> None:
         """Stop the interval timer."""
