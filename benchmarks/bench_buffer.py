@@ -143,12 +143,13 @@ def concat_cost(pool: list[dict[str, Any]], *, maxlen: int, count: int) -> Timin
         for row in new:
             frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True).iloc[-maxlen:]
 
-    return median_time(run, repeats=1) / count
+    pd.concat([start, pd.DataFrame(new[:1])], ignore_index=True)  # warm-up, untimed
+    return median_time(run) / count
 
 
 SIZES = (10_000, 100_000, 1_000_000)
-#: Naive concats timed per size: enough for a stable median, few enough at 1M rows.
-CONCATS = {10_000: 300, 100_000: 100, 1_000_000: 20}
+#: Naive concats timed per size (median of 3 runs): few enough at 1M rows.
+CONCATS = {10_000: 200, 100_000: 50, 1_000_000: 10}
 
 
 def main() -> None:

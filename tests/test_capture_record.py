@@ -175,6 +175,11 @@ def test_parse_timestamps_agrees_with_parse_timestamp(nanos: list[int]) -> None:
         assert parsed.tolist() == [parse_timestamp(t) for t in texts]
 
 
+@pytest.mark.parametrize("item", [None, 5, TS.encode(), list(TS), ["x"] * 24])
+def test_parse_timestamps_of_anything_but_text_returns_none(item: object) -> None:
+    assert parse_timestamps([TS, item]) is None  # type: ignore[list-item]
+
+
 @pytest.mark.parametrize(
     "text",
     ["2025-02-29T00:00:00.000Z", "2025-11-03T24:00:00.000Z", "2025-11-03T01:54:00.000+", "short"],

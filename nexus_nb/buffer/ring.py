@@ -87,7 +87,7 @@ class RingBuffer:
         self._gaps = GapLog()
         self._pending: list[Mapping[str, Any] | EventColumns] = []
         self._pending_batches = 0  # columnar batches among the staged entries
-        self._pending_extra = 0  # rows they hold beyond one each
+        self._flush_at = _PENDING_ROWS  # staged entries that make a flush (fewer with batches)
         self.version = 0
         """Increases on every change (rows added or evicted, gap marked)."""
 
@@ -172,9 +172,10 @@ class RingBuffer:
         costs about as much per event as :meth:`extend`. The buffer may read the
         message until then: do not mutate it after appending.
         """
-        self._pending.append(message)
+        pending = self._pending
+        pending.append(message)
         self.version += 1
-        if len(self._pending) + self._pending_extra >= _PENDING_ROWS:
+        if len(pending) >= self._flush_at:
             self._flush()
 
     def extend(self, messages: Iterable[Mapping[str, Any]] | EventColumns) -> None:
@@ -189,16 +190,16 @@ class RingBuffer:
                 return
             self._pending.append(messages)
             self._pending_batches += 1
-            self._pending_extra += len(messages) - 1
+            self._flush_at -= len(messages) - 1
             self.version += 1
-            if len(self._pending) + self._pending_extra >= _PENDING_ROWS:
+            if len(self._pending) >= self._flush_at:
                 self._flush()
             return
         before = len(self._pending)
         self._pending.extend(messages)
         if len(self._pending) > before:
             self.version += 1
-            if len(self._pending) + self._pending_extra >= _PENDING_ROWS:
+            if len(self._pending) >= self._flush_at:
                 self._flush()
 
     def _flush(self) -> None:
@@ -209,7 +210,7 @@ class RingBuffer:
         if not self._pending_batches:
             self._store(staged)  # type: ignore[arg-type]
             return
-        self._pending_batches = self._pending_extra = 0
+        self._pending_batches, self._flush_at = 0, _PENDING_ROWS
         start = 0
         for end in range(1, len(staged) + 1):
             # Runs of one kind: messages together, columnar batches joined.

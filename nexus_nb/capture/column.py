@@ -188,19 +188,20 @@ class Column:
         if self.kind is Kind.TEXT:
             lookup = self._lookup
             first = values[0] if values else None
-            if first is not None and values.count(first) == len(values):
+            # values[-1] first: a one-element probe saves the count on varied columns.
+            if first is not None and values[-1] == first and values.count(first) == len(values):
                 # One repeated text (a channel, an event type): no per-row lookups.
                 code = lookup.get(first)
                 return np.full(
                     len(values), self._add(first) if code is None else code, np.int32
                 ), None
-            codes = list(map(lookup.get, values))
-            if None in codes:  # new labels: add them in first-seen order, then look up again
+            try:
+                return np.array(list(map(lookup.get, values)), dtype=np.int32), None
+            except TypeError:  # a None code: new labels, added in first-seen order
                 for label in dict.fromkeys(values):
                     if label not in lookup:
                         self._add(label)
-                codes = list(map(lookup.get, values))
-            return np.array(codes, dtype=np.int32), None
+            return np.array(list(map(lookup.get, values)), dtype=np.int32), None
         valid = np.fromiter((value is not None for value in values), np.bool_, len(values))
         filled = values if valid.all() else [False if v is None else v for v in values]
         dtype = np.int64 if self.kind is Kind.INT else np.bool_

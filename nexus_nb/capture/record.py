@@ -59,7 +59,8 @@ _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _RESERVED = frozenset({"timestamp", "channel"})
 _SCALARS = frozenset({str, float, bool, int})
-_FIELD_TYPES = frozenset({str, float, bool, int, type(None)})
+_NONE = type(None)
+_FIELD_TYPES = frozenset({str, float, bool, int, _NONE})
 
 
 class Rejection(enum.StrEnum):
@@ -249,28 +250,30 @@ def _flatten_flat(messages: Sequence[object], expected: Sequence[str]) -> Block 
     """The column-at-a-time path, or ``None`` when the batch needs the general one."""
     # map(dict.get, ...) and set(map(type, ...)) run in C: a few tens of ns per
     # event and field, where a dict built per event costs about a microsecond.
-    if set(map(type, messages)) != {dict}:
-        return None
-    datas: list[Any] = list(map(dict.get, messages, repeat("data")))  # type: ignore[arg-type]
-    if set(map(type, datas)) != {dict}:
-        return None
-    stamps: list[Any] = list(map(dict.get, datas, repeat("timestamp")))
-    if set(map(type, stamps)) != {str}:
+    # dict.get raises TypeError on anything but a dict: that is the type check.
+    try:
+        datas: list[Any] = list(map(dict.get, messages, repeat("data")))  # type: ignore[arg-type]
+        stamps: list[Any] = list(map(dict.get, datas, repeat("timestamp")))
+    except TypeError:
         return None
     times = _event_times(stamps)
     if times is None:
         return None
     channels: list[Any] = list(map(dict.get, messages, repeat("channel")))  # type: ignore[arg-type]
-    if set(map(type, channels)) != {str}:
+    first = channels[0]
+    if (type(first) is not str or channels.count(first) != len(channels)) and set(
+        map(type, channels)
+    ) != {str}:
         return None
     # Every data has a timestamp (checked above): count those keys as known.
-    known, cached = len(datas), {}
+    known, cached, kinds = len(datas), {}, {}
     for name in expected:
         if name not in _RESERVED:
             found = list(map(dict.get, datas, repeat(name)))
-            present = len(found) - found.count(None)
+            types = set(map(type, found))
+            present = len(found) - found.count(None) if _NONE in types else len(found)
             if present:
-                cached[name] = found
+                cached[name], kinds[name] = found, types
                 known += present
     if known == sum(map(len, datas)):  # the expected names cover every key
         names: list[Any] = list(cached)
@@ -280,7 +283,7 @@ def _flatten_flat(messages: Sequence[object], expected: Sequence[str]) -> Block 
         names = list(keys)
     values = {name: cached.get(name) or list(map(dict.get, datas, repeat(name))) for name in names}
     return _scalar_block(
-        times, channels, values, lambda name: _first_seen(datas, name, values[name])
+        times, channels, values, lambda name: _first_seen(datas, name, values[name]), kinds
     )
 
 
@@ -304,7 +307,7 @@ def flatten_columns(
     """
     count = len(columns)
     stamps = columns.data.get("timestamp")
-    if count and stamps is not None and set(map(type, stamps)) == {str}:
+    if count and stamps is not None:
         times = _event_times(stamps)
         if times is not None:
             values = {name: v for name, v in columns.data.items() if name != "timestamp"}
@@ -320,10 +323,12 @@ def flatten_columns(
     return flatten_many(columns.messages(), expected=expected)
 
 
-def _event_times(stamps: list[str]) -> npt.NDArray[np.int64] | None:
-    """Parse ISO timestamps into int ns, or ``None`` when one is not a time."""
+def _event_times(stamps: list[Any]) -> npt.NDArray[np.int64] | None:
+    """Parse ISO timestamps into int ns, or ``None`` when one is not a time (or not text)."""
     times = parse_timestamps(stamps)
     if times is None:
+        if set(map(type, stamps)) != {str}:
+            return None
         parsed = list(map(parse_timestamp, stamps))
         if None in parsed:
             return None
@@ -336,17 +341,19 @@ def _scalar_block(
     channels: list[Any],
     values: dict[str, list[Any]],
     first_seen: Callable[[str], tuple[int, int]],
+    kinds: Mapping[str, set[type]] | None = None,
 ) -> Block | None:
     """Check columns of scalar fields and make them a block, or ``None`` if they are not.
 
-    ``first_seen(name)`` orders the columns when some value is missing (only then).
+    ``first_seen(name)`` orders the columns when some value is missing (only
+    then); ``kinds`` holds the value types of columns the caller already typed.
     """
     if "channel" in values or set(map(type, values)) - {str}:
         return None
     columns: dict[str, list[Scalar | None]] = {"channel": channels}
     found: dict[str, set[type]] = {"channel": {str}}
     for name, column in values.items():
-        types = set(map(type, column))
+        types = kinds[name] if kinds and name in kinds else set(map(type, column))
         if not types <= _FIELD_TYPES:
             return None
         if int in types and not all(

@@ -143,7 +143,7 @@ class Table:
         skip = len(batch.times) - stored
         times = batch.times[skip:]
         encoded = {
-            name: column.encode(batch.values[name][skip:])
+            name: column.encode(batch.values[name][skip:] if skip else batch.values[name])
             for name, column in self.columns.items()
             if name in batch.values
         }

@@ -70,19 +70,21 @@ def parse_timestamps(texts: Sequence[str]) -> npt.NDArray[np.int64] | None:
     """Parse many ``YYYY-MM-DDTHH:MM:SS.sssZ`` timestamps at once into int ns, UTC.
 
     One shape check over the bytes, then numpy's own ISO-8601 parser (in C, which
-    also checks ranges): ~70 ns per event in batches of 1000, a fifth of
+    also checks ranges): ~60 ns per event in batches of 1000, a sixth of
     :func:`parse_timestamp` called per event.
 
     Returns:
-        The nanoseconds, or ``None`` when any text is not exactly that shape and a
-        valid time (the caller then parses one by one). Never raises.
+        The nanoseconds, or ``None`` when any item is not text of exactly that
+        shape and a valid time (the caller then parses one by one). Never raises.
     """
-    if not texts or set(map(len, texts)) != {24}:
-        return None
     try:
-        raw = np.array(texts, dtype="S24")
-    except UnicodeEncodeError:
+        if not texts or set(map(len, texts)) != {24}:
+            return None
+        # One join and one encode: a sixth of what np.array(texts, "S24") costs.
+        joined = "".join(texts).encode("ascii")
+    except (TypeError, UnicodeEncodeError):  # not all text
         return None
+    raw = np.frombuffer(joined, dtype="S24")
     chars = raw.view(np.uint8).reshape(-1, 24)
     if not (chars[:, _SEPARATOR_AT] == _SEPARATORS).all():
         return None
