@@ -149,7 +149,7 @@ async def _stream(args: argparse.Namespace, write: Any) -> tuple[int, Client, fl
     client.on("state", lambda m: stop.set() if client.error is not None else None)
     start = time.monotonic()
     try:
-        await client.subscribe(args.channel, _filters(args.filter))
+        await client.subscribe(args.channel, _filters(args.filter), batch=args.batch)
         finished = await _wait(stop, args.timeout)
     finally:
         await client.close()
@@ -309,6 +309,14 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--channel", action="append", required=True, help="repeatable")
         p.add_argument("--filter", action="append", default=[], metavar="KEY=V1,V2")
         p.add_argument("--count", type=int, default=None, help="stop after N events")
+        p.add_argument(
+            "--batch",
+            type=int,
+            default=None,
+            metavar="N",
+            help="ask for frames of up to N events (faster at high rates; ignored by servers "
+            "without the extension)",
+        )
         if name == "tail":
             p.add_argument("--timeout", type=float, default=None, help="seconds; then exit 3")
             p.set_defaults(run=cmd_tail)

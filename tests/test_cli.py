@@ -147,6 +147,14 @@ async def test_tail_of_an_unknown_channel_exits_6(server: Server) -> None:
     assert "INVALID_CHANNEL" in err
 
 
+async def test_a_batch_over_the_server_limit_exits_6_naming_the_field(server: Server) -> None:
+    code, _, err = await run(
+        "tail", server.url, "--api-key", KEY, "--channel", "tasks.updates", "--batch", "5000"
+    )
+    assert code == 6
+    assert "batch.maxlen must be 1..1000" in err
+
+
 async def test_a_bad_filter_is_a_usage_error(server: Server) -> None:
     code, _, err = await run(
         "tail", server.url, "--api-key", KEY, "--channel", "tasks.updates", "--filter", "oops"
@@ -169,11 +177,14 @@ async def test_publish_data_file_and_stdin_reach_subscribers(
     assert [m["data"]["n"] for m in seen] == [1, 2, 3, 4, 5]
 
 
-async def test_record_to_parquet_reads_back_every_event(server: Server, tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch", [[], ["--batch", "16"]], ids=["events", "batches"])
+async def test_record_to_parquet_reads_back_every_event(
+    server: Server, tmp_path: Path, batch: list[str]
+) -> None:
     out = tmp_path / "capture.parquet"
     record = asyncio.create_task(
         run("record", server.url, "--api-key", KEY, "--channel", "telemetry.metrics",
-            "--out", str(out), "--count", "30", "--duration", "20")
+            "--out", str(out), "--count", "30", "--duration", "20", *batch)
     )  # fmt: skip
     await until(lambda: server.metrics()["messagesReceived"] >= 1, limit=20)
     for n in range(40):
