@@ -35,8 +35,7 @@ import time
 import orjson
 from websockets.asyncio.client import connect as ws_connect
 
-from nexus_nb.client import connect
-from nexus_nb.client.listeners import Events
+from nexus_nb.client import Events, connect
 from nexus_nb.protocol import event_columns
 from nexus_nb.session import Stream
 

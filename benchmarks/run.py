@@ -13,7 +13,15 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHES = ["bench_buffer", "bench_widgets", "bench_client", "bench_fanout", "bench_redis", "soak"]
+BENCHES = [
+    "bench_buffer",
+    "bench_widgets",
+    "bench_client",
+    "bench_batch",
+    "bench_fanout",
+    "bench_redis",
+    "soak",
+]
 
 
 def main(names: list[str]) -> int:

@@ -11,9 +11,10 @@ import ssl as ssl_module
 from collections.abc import Mapping
 
 from nexus_nb.client.client import Client
+from nexus_nb.client.listeners import Events
 from nexus_nb.client.state import ClientStats, State
 
-__all__ = ["Client", "ClientStats", "State", "connect"]
+__all__ = ["Client", "ClientStats", "Events", "State", "connect"]
 
 
 async def connect(

@@ -25,9 +25,8 @@ from typing import Any
 
 from nexus_nb.buffer import RingBuffer
 from nexus_nb.capture import Recorder
-from nexus_nb.client import Client, State
+from nexus_nb.client import Client, Events, State
 from nexus_nb.client import connect as connect_client
-from nexus_nb.client.listeners import Events
 from nexus_nb.protocol import EventColumns
 from nexus_nb.session.recording import Recording
 from nexus_nb.widgets import ChannelStatus, StatusSnapshot
