@@ -20,6 +20,7 @@ import pytest
 
 from nexus_nb.client import Client, State, connect
 from nexus_nb.exceptions import AuthError, ProtocolError, SubscriptionError
+from nexus_nb.session import Stream
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "interop"))
 from nodeenv import HERE, node_env
@@ -169,3 +170,17 @@ async def test_every_subscription_is_restored_after_the_reference_restarts(
         "telemetry.metrics": [{"metric_name": "cpu_usage"}],
         "tasks.updates": [None],
     }
+
+
+async def test_a_stream_asking_for_columnar_batches_still_buffers_the_reference_events(
+    client: Client,
+) -> None:
+    # The reference ignores the batch request and keeps sending single events.
+    stream = Stream(client, maxlen=1000)
+    reply = await stream.subscribe("telemetry.metrics", batch=100)
+    assert reply["type"] == "subscription_confirmed"
+    buffer = await stream.wait_for("telemetry.metrics", rows=3, timeout=10)
+    frame = buffer.to_dataframe()
+    assert {"source", "metric_name", "value"} <= set(frame.columns)
+    assert str(frame["timestamp"].dtype) == "datetime64[ns, UTC]"
+    assert stream.stats.frames == stream.stats.events  # one event per frame
