@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nexus_nb.capture import Recorder, format_timestamp, read_capture, rows_to_frame
+from nexus_nb.capture import Recorder, format_timestamp, iter_events, read_capture, rows_to_frame
+from nexus_nb.capture.layout import ColumnOrders
 from nexus_nb.capture.record import flatten
 from nexus_nb.exceptions import CaptureError
 
@@ -185,3 +186,43 @@ def test_a_recorder_closed_without_events_leaves_an_empty_readable_capture(
     assert frame.empty
     assert list(frame.columns) == ["timestamp", "channel"]
     assert str(frame["timestamp"].dtype) == "datetime64[ns, UTC]"
+
+
+def on(channel: str, i: int, **data: Any) -> dict[str, Any]:
+    return {**message(i, **data), "channel": channel}
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_a_capture_of_several_channels_keeps_each_channels_own_column_order(
+    tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"c{suffix}"
+    with Recorder(path, row_group_size=3) as recorder:
+        recorder.write(on("a", 0, z=1, y=2))
+        recorder.write(on("b", 1, y=1.5, x="u", m={"k": 1}))
+        recorder.write(on("a", 2, z=3, y=4, w=True))
+        recorder.write(on("b", 3, x="v", n=1, m={"j": 2}))  # a new column: a new part
+    frame = read_capture(path)
+    assert list(frame.columns) == ["timestamp", "channel", "z", "y", "x", "m.k", "m.j", "w", "n"]
+    assert frame.attrs["nexus_nb.columns"] == {
+        "a": ["z", "y", "w"],
+        "b": ["y", "x", "m.k", "m.j", "n"],
+    }
+    events = list(iter_events(frame))
+    assert [list(e.data) for e in events] == [
+        ["z", "y", "timestamp"],
+        ["y", "x", "m", "timestamp"],
+        ["z", "y", "w", "timestamp"],
+        ["x", "m", "n", "timestamp"],
+    ]
+
+
+def test_column_orders_read_garbage_as_none_and_keep_known_columns_put() -> None:
+    assert not ColumnOrders.decode(b"not json")
+    assert not ColumnOrders.decode(b"[1, 2]")
+    assert ColumnOrders.decode(b'{"a": ["x", 3], "b": "y"}').as_dict() == {"a": ["x"]}
+    orders = ColumnOrders({"a": ["x", "y"]})
+    orders.add("a", ["y", "x", "p.q", "timestamp", "channel"])
+    orders.merge(ColumnOrders({"a": ["p.r"], "b": ["z"]}))
+    assert orders.as_dict() == {"a": ["x", "y", "p.q", "p.r"], "b": ["z"]}
+    assert ColumnOrders.decode(orders.encode()).as_dict() == orders.as_dict()

@@ -246,9 +246,8 @@ async def test_a_live_capture_read_back_and_replayed_gives_the_same_frames(
         await replayed.client.ping()
         replayed.flush()
         for channel in nnb.CHANNELS:
-            # A capture of several channels is one table, so a channel's own column
-            # order is not kept; names, dtypes and values are.
+            # Column order included: the capture keeps each channel's own.
             pd.testing.assert_frame_equal(
-                replayed[channel].to_dataframe(), original[channel].to_dataframe(), check_like=True
+                replayed[channel].to_dataframe(), original[channel].to_dataframe()
             )
         await replayed.aclose()

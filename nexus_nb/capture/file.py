@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nexus_nb.capture.frame import join_parts, normalize
+from nexus_nb.capture.layout import ATTRS_KEY, METADATA_KEY, ColumnOrders
 from nexus_nb.capture.table import messages_to_frame
 from nexus_nb.exceptions import CaptureError
 
@@ -135,22 +136,34 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 def read_capture(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a capture, with its part files, as one DataFrame in the buffer's column order.
 
+    When the capture knows each channel's own column order (Parquet written by a
+    recorder, JSONL), the frame carries it in ``attrs["nexus_nb.columns"]``
+    ({channel: [column, ...]}), which replay follows.
+
     Raises:
         CaptureError: The extension is unknown, or the file is missing or unreadable.
     """
     fmt = format_of(path)
     if not Path(path).is_file():
         raise CaptureError(f"capture {str(path)!r} does not exist or is not a file")
-    frames = [_read_part(part, fmt) for part in part_paths(path)]
-    return join_parts(frames)
+    orders = ColumnOrders()
+    frames = []
+    for part in part_paths(path):
+        frame, part_orders = _read_part(part, fmt)
+        frames.append(frame)
+        orders.merge(part_orders)
+    joined = join_parts(frames)
+    if orders:
+        joined.attrs[ATTRS_KEY] = orders.as_dict()
+    return joined
 
 
-def _read_part(path: Path, fmt: Format) -> pd.DataFrame:
+def _read_part(path: Path, fmt: Format) -> tuple[pd.DataFrame, ColumnOrders]:
     try:
         if fmt is Format.PARQUET:
             return _read_parquet(path)
         if fmt is Format.CSV:
-            return normalize(pd.read_csv(path))
+            return normalize(pd.read_csv(path)), ColumnOrders()
         return _read_jsonl(path)
     except CaptureError:
         raise
@@ -158,19 +171,21 @@ def _read_part(path: Path, fmt: Format) -> pd.DataFrame:
         raise CaptureError(f"cannot read capture {str(path)!r}: {exc}") from exc
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
-    table = pq.read_table(path)
+def _read_parquet(path: Path) -> tuple[pd.DataFrame, ColumnOrders]:
+    file = pq.ParquetFile(path)
+    table = file.read()
     metadata = table.schema.metadata or {}
     if RECORDER_KEY in metadata:
+        orders = ColumnOrders.decode((file.metadata.metadata or {}).get(METADATA_KEY.encode()))
         # Nullable pandas types keep ints and bools from turning into floats
         # where a row group lacked a column; normalize() narrows them again.
         nullable = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
-        return normalize(table.to_pandas(types_mapper=nullable.get))
+        return normalize(table.to_pandas(types_mapper=nullable.get)), orders
     frame: pd.DataFrame = table.to_pandas()
-    return frame
+    return frame, ColumnOrders()
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
+def _read_jsonl(path: Path) -> tuple[pd.DataFrame, ColumnOrders]:
     messages: list[Any] = []
     with path.open("rb") as lines:
         for number, line in enumerate(lines, 1):
@@ -180,4 +195,6 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
                 messages.append(orjson.loads(line))
             except orjson.JSONDecodeError as exc:
                 raise CaptureError(f"{str(path)!r} line {number} is not JSON: {exc}") from exc
-    return messages_to_frame(messages)[0]
+    orders = ColumnOrders()
+    orders.add_messages(messages)
+    return messages_to_frame(messages)[0], orders

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nexus_nb.capture.file import RECORDER_KEY, Format, format_of, part_path, part_paths
+from nexus_nb.capture.layout import METADATA_KEY, ColumnOrders
 from nexus_nb.capture.table import messages_to_frame
 from nexus_nb.exceptions import CaptureError
 
@@ -38,7 +39,10 @@ class Recorder:
     lacks a column gets it missing; ints into a float column are widened. A later
     row group with a new column or a type the schema cannot hold starts a new part
     file, ``<stem>.part-0001<suffix>`` and up; :func:`nexus_nb.capture.read_capture`
-    joins the parts. JSONL keeps raw messages, so it has one part only.
+    joins the parts. JSONL keeps raw messages, so it has one part only. A Parquet
+    capture of several channels also keeps each channel's own column order (see
+    :mod:`nexus_nb.capture.layout`), so a replayed channel gets its columns back
+    in the order it had.
 
     A Parquet file is readable only once closed. An existing capture at ``path``,
     with its part files, is replaced.
@@ -72,6 +76,7 @@ class Recorder:
         self._files: list[Path] = []
         self._rows_written = 0
         self._rejected: Counter[str] = Counter()
+        self._orders = ColumnOrders()
         self._closed = False
         try:
             for stale in part_paths(self._path):
@@ -152,6 +157,7 @@ class Recorder:
                 written = len(self._pending)
             else:
                 frame, rejections = messages_to_frame(self._pending)
+                self._note_orders(frame)
                 if len(frame):
                     if self._format is Format.CSV:
                         self._write_csv(frame)
@@ -179,12 +185,28 @@ class Recorder:
                 self._write_empty()
         finally:
             self._closed = True
-            if self._writer is not None:
-                writer, self._writer = self._writer, None
-                try:
-                    writer.close()
-                except (OSError, pa.ArrowException) as exc:
-                    raise CaptureError(f"cannot finish {str(self._path)!r}: {exc}") from exc
+            try:
+                self._close_writer()
+            except (OSError, pa.ArrowException) as exc:
+                raise CaptureError(f"cannot finish {str(self._path)!r}: {exc}") from exc
+
+    def _note_orders(self, frame: pd.DataFrame) -> None:
+        """Keep each channel's own column order (only Parquet has room for it)."""
+        if self._format is not Format.PARQUET or not len(frame):
+            return
+        channels = frame["channel"].unique()
+        if len(channels) == 1:
+            self._orders.add(str(channels[0]), frame.columns)
+        else:
+            self._orders.add_messages(self._pending)
+
+    def _close_writer(self) -> None:
+        """Finish the current Parquet part, with the column orders known so far."""
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            if self._orders:
+                writer.add_key_value_metadata({METADATA_KEY: self._orders.encode().decode()})
+            writer.close()
 
     def _write_empty(self) -> None:
         try:
@@ -226,7 +248,7 @@ class Recorder:
             if fitted is not None:
                 self._writer.write_table(fitted)  # type: ignore[union-attr]
                 return
-            self._writer.close()  # type: ignore[union-attr]
+            self._close_writer()
         self._schema = table.schema
         self._writer = pq.ParquetWriter(self._next_file(), table.schema)
         self._writer.write_table(table)

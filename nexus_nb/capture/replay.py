@@ -12,6 +12,7 @@ import pandas as pd
 
 from nexus_nb.capture.file import read_capture
 from nexus_nb.capture.frame import python_values
+from nexus_nb.capture.layout import ATTRS_KEY
 from nexus_nb.capture.record import unflatten
 from nexus_nb.exceptions import CaptureError
 
@@ -42,7 +43,9 @@ def iter_events(
     """Yield the events of a capture frame or file in row order, for replay.
 
     Fields are un-flattened (``a.b`` -> ``{"a": {"b": ...}}``), missing values
-    dropped, numpy scalars turned into Python ones. Times keep millisecond
+    dropped, numpy scalars turned into Python ones; their order is the
+    channel's own when the frame carries it (``attrs["nexus_nb.columns"]``, set
+    by :func:`~nexus_nb.capture.read_capture`), else the frame's. Times keep millisecond
     precision only (as ``toISOString()`` prints them). Pacing is the caller's:
     sleep until each ``offset``.
 
@@ -66,7 +69,9 @@ def iter_events(
     else:
         channels = [""] * len(frame)
     names = [name for name in frame.columns if name not in ("timestamp", "channel")]
-    values = [python_values(frame[name]) for name in names]
+    values = {name: python_values(frame[name]) for name in names}
+    orders: dict[str, Any] = frame.attrs.get(ATTRS_KEY) or {}
+    layouts: dict[str, list[tuple[str, list[Any]]]] = {}
     first: int | None = None
     for index, event_channel in enumerate(channels):
         if channel is not None and event_channel != channel:
@@ -74,7 +79,12 @@ def iter_events(
         moment = int(nanos[index])
         if first is None:
             first = moment
-        data = unflatten({name: column[index] for name, column in zip(names, values, strict=True)})
+        layout = layouts.get(event_channel)
+        if layout is None:
+            own = [name for name in orders.get(event_channel, ()) if name in values]
+            order = own + [name for name in names if name not in own]
+            layout = layouts[event_channel] = [(name, values[name]) for name in order]
+        data = unflatten({name: column[index] for name, column in layout})
         text = str(texts[index])
         data["timestamp"] = text
         yield ReplayEvent((moment - first) / 1e9, str(event_channel), text, data)
