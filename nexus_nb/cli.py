@@ -31,6 +31,7 @@ from typing import Any, Final, NoReturn
 
 import orjson
 
+from nexus_nb import protocol
 from nexus_nb.client import Client, connect
 from nexus_nb.exceptions import AuthError, NexusError, ProtocolError, TransportError
 
@@ -55,18 +56,13 @@ def _usage(message: str) -> NoReturn:
 
 
 def _filters(items: Sequence[str]) -> dict[str, Any] | None:
-    """``key=v1,v2`` pairs as a filter object; each value JSON if it parses, else a string."""
+    """``key=v1,v2`` pairs as a filter object (values read by :func:`protocol.filter_value`)."""
     filters: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             _usage(f"--filter needs key=value[,value...], got {item!r}")
-        values: list[Any] = []
-        for text in raw.split(","):
-            try:
-                values.append(orjson.loads(text))
-            except orjson.JSONDecodeError:
-                values.append(text)
+        values = [protocol.filter_value(text) for text in raw.split(",")]
         filters[key] = values[0] if len(values) == 1 else values
     return filters or None
 

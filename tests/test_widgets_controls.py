@@ -54,6 +54,20 @@ def test_format_filters_round_trips_through_parse() -> None:
     }
 
 
+def test_filter_values_are_typed_as_the_cli_types_them() -> None:
+    # Filters compare with JSON strict equality: the text "3" never matches 3.
+    assert parse_filters('n=3, 2.5; ok=true; code="3"; who=null, none') == {
+        "n": [3, 2.5],
+        "ok": [True],
+        "code": ["3"],
+        "who": [None, "none"],
+    }
+    typed = {"n": [3, "3", 2.5], "ok": [False], "label": ['"quoted"', "plain"]}
+    text = format_filters(typed)
+    assert text == 'n=3,"3",2.5; ok=false; label="\\"quoted\\"",plain'
+    assert parse_filters(text) == typed
+
+
 def test_apply_calls_on_change_with_checked_channels_and_their_filters() -> None:
     calls: list[dict[str, Any]] = []
     controls = ChannelControls(

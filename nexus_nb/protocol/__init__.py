@@ -47,9 +47,7 @@ equality (``true`` is not ``1``; a missing key matches nothing, not even null).
 from __future__ import annotations
 
 from nexus_nb.protocol.columns import EventColumns, event_columns
-from nexus_nb.protocol.filter import (
-    Filter,
-)
+from nexus_nb.protocol.filter import Filter, filter_text, filter_value
 from nexus_nb.protocol.message import (
     connection_established,
     dumps,
@@ -106,6 +104,8 @@ __all__ = [
     "event",
     "event_batch",
     "event_columns",
+    "filter_text",
+    "filter_value",
     "gap",
     "isotime",
     "loads",

@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from nexus_nb.exceptions import ProtocolError
 from nexus_nb.protocol.spec import ErrorCode, Limits
 
-__all__ = ["Filter"]
+__all__ = ["Filter", "filter_text", "filter_value"]
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -89,3 +91,24 @@ class Filter:
 
 
 _MISSING = object()
+
+
+def filter_value(text: str) -> Any:
+    """Read one filter value as a person types it (CLI ``--filter``, the channel controls).
+
+    JSON scalars are typed (``3``, ``2.5``, ``true``, ``null``, ``"3"`` for the
+    text 3), because filters compare with JSON strict equality and ``"3"`` does
+    not match the number 3; anything else is the text itself.
+    """
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+    return value if isinstance(value, _SCALARS) else text
+
+
+def filter_text(value: Any) -> str:
+    """Write a filter value so that :func:`filter_value` reads it back."""
+    if isinstance(value, str) and filter_value(value) == value:
+        return value
+    return orjson.dumps(value).decode()

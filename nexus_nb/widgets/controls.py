@@ -11,17 +11,21 @@ from typing import Any
 
 import ipywidgets
 
+from nexus_nb.protocol import filter_text, filter_value
+
 __all__ = ["ChannelControls", "format_filters", "parse_filters"]
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
 MAX_FILTER_LENGTH = 2000
 
 
-def parse_filters(text: str) -> dict[str, list[str]] | None:
-    """Parse ``"key=v1,v2; key2=v"`` into ``{"key": ["v1", "v2"], "key2": ["v"]}``.
+def parse_filters(text: str) -> dict[str, list[Any]] | None:
+    """Parse ``"key=v1,v2; key2=3"`` into ``{"key": ["v1", "v2"], "key2": [3]}``.
 
     Blank text means no filter (``None``). Whitespace around keys and values is
-    ignored; an empty clause (``"a=1;"``) is allowed.
+    ignored; an empty clause (``"a=1;"``) is allowed. Values are typed as the
+    CLI's ``--filter`` types them (:func:`nexus_nb.protocol.filter_value`): ``3``
+    is a number, ``true`` a boolean, ``"3"`` the text 3, anything else text.
 
     Raises:
         ValueError: On text longer than 2000 characters, a clause without ``=``,
@@ -30,7 +34,7 @@ def parse_filters(text: str) -> dict[str, list[str]] | None:
     """
     if len(text) > MAX_FILTER_LENGTH:
         raise ValueError(f"filter longer than {MAX_FILTER_LENGTH} characters")
-    filters: dict[str, list[str]] = {}
+    filters: dict[str, list[Any]] = {}
     for clause in text.split(";"):
         if not clause.strip():
             continue
@@ -45,7 +49,7 @@ def parse_filters(text: str) -> dict[str, list[str]] | None:
         items = [v.strip() for v in values.split(",")]
         if not all(items):
             raise ValueError(f"{key!r}: empty value")
-        filters[key] = items
+        filters[key] = [filter_value(item) for item in items]
     return filters or None
 
 
@@ -56,7 +60,7 @@ def format_filters(filters: Mapping[str, Any] | None) -> str:
     clauses = []
     for key, values in filters.items():
         items = values if isinstance(values, list | tuple) else [values]
-        clauses.append(f"{key}={','.join(str(v) for v in items)}")
+        clauses.append(f"{key}={','.join(filter_text(v) for v in items)}")
     return "; ".join(clauses)
 
 
