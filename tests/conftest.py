@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 from proxy import Proxy
 from redis_fixture import RedisProcess
 
 from nexus_nb.server import Server, serve
+
+# Property tests check behaviour, not speed: on a shared two-core machine a slow
+# draw or example is noise, so hypothesis' timing checks are off everywhere.
+settings.register_profile("nexus_nb", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("nexus_nb")
 
 
 @pytest.fixture
