@@ -10,6 +10,7 @@ from subprocess import PIPE
 import orjson
 import pytest
 import redis.asyncio as aioredis
+from proxy import Proxy
 from redis_fixture import RedisProcess
 
 from nexus_nb import protocol
@@ -29,6 +30,7 @@ class Sink:
     def __init__(self) -> None:
         self.entries: list[Entry] = []
         self.epochs: list[str] = []
+        self.gaps: list[tuple[str, Missed]] = []
         self.changed = asyncio.Event()
 
     def deliver(self, entry: Entry) -> None:
@@ -37,6 +39,10 @@ class Sink:
 
     def on_epoch(self, epoch: str) -> None:
         self.epochs.append(epoch)
+        self.changed.set()
+
+    def on_gap(self, channel: str, missed: Missed) -> None:
+        self.gaps.append((channel, missed))
         self.changed.set()
 
     async def wait(self, predicate: Callable[[], bool]) -> None:
@@ -50,7 +56,7 @@ class Sink:
 async def started(url: str, **kwargs: object) -> AsyncIterator[tuple[RedisEventLog, Sink]]:
     log = RedisEventLog(url, CHANNELS, **kwargs)  # type: ignore[arg-type]
     sink = Sink()
-    await log.start(sink.deliver, sink.on_epoch)
+    await log.start(sink.deliver, sink.on_epoch, sink.on_gap)
     try:
         yield log, sink
     finally:
@@ -205,7 +211,7 @@ async def test_unreachable_redis_at_start_raises_transport_error() -> None:
         url = redis_server.url
     log = RedisEventLog(url, CHANNELS, timeout=1.0)
     with pytest.raises(TransportError, match="cannot reach Redis"):
-        await log.start(lambda entry: None, lambda epoch: None)
+        await log.start(lambda entry: None, lambda epoch: None, lambda channel, missed: None)
 
 
 async def test_close_fails_queued_publishes_with_transport_error(
@@ -242,7 +248,7 @@ async def test_a_failing_deliver_callback_stops_the_link_and_is_surfaced(
         raise RuntimeError("boom")
 
     log = RedisEventLog(redis_server.url, CHANNELS)
-    await log.start(deliver, lambda epoch: None)
+    await log.start(deliver, lambda epoch: None, lambda channel, missed: None)
     try:
         # Its own outcome is unknown: the failure interrupts the write too.
         await asyncio.wait([log.submit("a", [{}], TS)])
@@ -253,3 +259,33 @@ async def test_a_failing_deliver_callback_stops_the_link_and_is_surfaced(
             log.submit("a", [{}], TS)
     finally:
         await log.aclose()
+
+
+async def test_entries_trimmed_while_a_reader_was_cut_off_are_reported_as_a_gap(
+    redis_server: RedisProcess,
+) -> None:
+    relay = Proxy(redis_server.port)
+    await relay.start()
+    try:
+        async with (
+            started(redis_server.url, retention=20) as (writer, _),
+            started(f"redis://127.0.0.1:{relay.port}", retention=20) as (reader, sink),
+        ):
+            await writer.submit("a", [{"n": n} for n in range(1, 6)], TS)
+            await sink.wait(lambda: len(sink.entries) == 5)
+            relay.cut()
+            await wait_state(reader, LinkState.DISCONNECTED)
+            # MAXLEN ~ trims whole stream nodes (100 entries): 500 is enough to trim.
+            for start in range(6, 506, 50):
+                await writer.submit("a", [{"n": n} for n in range(start, start + 50)], TS)
+            relay.restore()
+            await sink.wait(lambda: bool(sink.entries) and sink.entries[-1].seq == 505)
+    finally:
+        await relay.close()
+    assert len(sink.gaps) == 1
+    channel, missed = sink.gaps[0]
+    after = [entry.seq for entry in sink.entries[5:]]
+    assert channel == "a"
+    assert (missed.from_seq, missed.to_seq, missed.count) == (6, after[0] - 1, after[0] - 6)
+    assert after == list(range(after[0], 506))
+    assert reader.metrics()["skipped"] == missed.count

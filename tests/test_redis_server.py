@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from proxy import Proxy
 from redis_fixture import RedisProcess
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -270,3 +271,34 @@ async def test_the_demo_pauses_while_redis_is_away_and_goes_on_after() -> None:
             await wait_until(lambda: srv.metrics()["log"]["read"] >= before + 20)
             assert srv.metrics()["demo"] == "running"
             assert srv.metrics()["log"]["pending"] <= 1
+
+
+async def test_an_instance_cut_off_from_redis_past_retention_tells_its_clients_the_gap(
+    redis_server: RedisProcess,
+) -> None:
+    relay = Proxy(redis_server.port)
+    await relay.start()
+    try:
+        direct = await serve(api_key=KEY, demo=False, redis=redis_server.url, retention=20)
+        behind = await serve(
+            api_key=KEY, demo=False, redis=f"redis://127.0.0.1:{relay.port}", retention=20
+        )
+        async with direct as a, behind as b:
+            ws, _ = await subscribe(b.url)
+            await a.submit(CHANNEL, [{"n": n} for n in range(1, 4)])
+            assert await events_until(ws, lambda s: len(s) == 3) == [1, 2, 3]
+            relay.cut()
+            await wait_health(b, 503)
+            for start in range(4, 504, 50):  # MAXLEN ~ trims whole 100-entry nodes
+                await a.submit(CHANNEL, [{"n": n} for n in range(start, start + 50)])
+            relay.restore()
+            gap = await recv(ws)
+            assert gap["type"] == "gap"
+            assert (gap["from_seq"], gap["reason"]) == (4, "retention")
+            assert gap["missed"] == gap["to_seq"] - 3
+            rest = await events_until(ws, lambda s: bool(s) and s[-1] == 503)
+            assert rest == list(range(gap["to_seq"] + 1, 504))
+            assert b.metrics()["gapsSent"] == 1
+            await ws.close()
+    finally:
+        await relay.close()

@@ -34,7 +34,10 @@ class FakeSharedLog:
         return self._log.epoch
 
     async def start(
-        self, deliver: Callable[[Entry], object], on_epoch: Callable[[str], object]
+        self,
+        deliver: Callable[[Entry], object],
+        on_epoch: Callable[[str], object],
+        on_gap: Callable[[str, Missed], object],
     ) -> None:
         self._deliver, self.on_epoch = deliver, on_epoch
 

@@ -152,7 +152,7 @@ async def serve(
         origins=origins,
     )
     if isinstance(log, SharedEventLog):
-        await log.start(server.deliver, server.epoch_changed)
+        await log.start(server.deliver, server.epoch_changed, server.log_gap)
     try:
         ws = await ws_serve(
             server.connection,

@@ -85,11 +85,16 @@ class SharedEventLog(Protocol):
         ...
 
     async def start(
-        self, deliver: Callable[[Entry], object], on_epoch: Callable[[str], object]
+        self,
+        deliver: Callable[[Entry], object],
+        on_epoch: Callable[[str], object],
+        on_gap: Callable[[str, Missed], object],
     ) -> None:
         """Join the log; from now on call ``deliver`` with every entry, in ``seq`` order.
 
-        ``on_epoch`` is called with the new epoch when the sequence space restarts.
+        ``on_epoch`` is called with the new epoch when the sequence space restarts;
+        ``on_gap(channel, missed)`` when entries left the log before this instance
+        read them, so its clients will never get them.
         """
         ...
 

@@ -23,7 +23,7 @@ from nexus_nb.server.peer import Batcher, Flow, Peer
 
 if TYPE_CHECKING:
     from nexus_nb.protocol import Batch, Filter
-    from nexus_nb.server.eventlog import Entry
+    from nexus_nb.server.eventlog import Entry, Missed
     from nexus_nb.server.metrics import Counters
 
 __all__ = ["Fanout", "Group"]
@@ -183,6 +183,34 @@ class Fanout:
         if dirty and self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_soon(self.flush)
         return delivered
+
+    def announce_gap(self, channel: str, missed: Missed, reason: str) -> int:
+        """Tell every local subscriber of ``channel`` that ``missed`` will never come.
+
+        A peer already overflowing counts the events among those its own ``gap``
+        will report; a peer that resumed past them (its floor) is not told. A
+        pending batch goes out first, so the gap follows the events before it.
+
+        Returns:
+            How many peers were told.
+        """
+        peers = {
+            peer: None for group in self._groups.get(channel, {}).values() for peer in group.members
+        }
+        told = 0
+        for peer in peers:
+            if missed.to_seq <= peer.floors.get(channel, 0):
+                continue
+            if peer.flow is not Flow.OPEN:
+                peer.skip(channel, missed.count, missed.from_seq, missed.to_seq)
+                continue
+            batcher = peer.batchers.get(channel)
+            if batcher is not None:
+                batcher.flush()
+            peer.send_gap(channel, missed.count, missed.from_seq, missed.to_seq, reason)
+            told += 1
+        self._counters.gaps_sent += told
+        return told
 
     def mark_dirty(self, peer: Peer) -> None:
         """Schedule ``peer``'s outbox for the next flush (the Peer ``on_dirty`` hook)."""

@@ -239,11 +239,13 @@ class Peer:
         self.flow = Flow.OPEN
         missed, self.missed = self.missed, {}
         for channel, (count, first, last) in missed.items():
-            message = protocol.gap(
-                channel, missed=count, from_seq=first, to_seq=last, reason="overflow"
-            )
-            self.send(text_frame(message))
+            self.send_gap(channel, count, first, last, "overflow")
         return len(missed)
+
+    def send_gap(self, channel: str, count: int, first: int, last: int, reason: str) -> None:
+        """Queue a ``gap`` message: events ``first``..``last`` (``count``) will never come."""
+        message = protocol.gap(channel, missed=count, from_seq=first, to_seq=last, reason=reason)
+        self.send(text_frame(message))
 
     def close_batches(self) -> None:
         """Cancel every batch timer without sending."""

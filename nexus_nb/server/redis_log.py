@@ -179,6 +179,7 @@ class RedisEventLog:
         self._epoch = ""
         self._deliver: Callable[[Entry], object] = lambda entry: None
         self._on_epoch: Callable[[str], object] = lambda epoch: None
+        self._on_gap: Callable[[str, Missed], object] = lambda channel, missed: None
         self._task: asyncio.Task[None] | None = None
         self.error: BaseException | None = None
         self.state = LinkState.CONNECTING
@@ -195,18 +196,24 @@ class RedisEventLog:
         return self._epoch
 
     async def start(
-        self, deliver: Callable[[Entry], object], on_epoch: Callable[[str], object]
+        self,
+        deliver: Callable[[Entry], object],
+        on_epoch: Callable[[str], object],
+        on_gap: Callable[[str, Missed], object],
     ) -> None:
         """Join the shared log: agree on the epoch, fill the mirror, start the link task.
 
         Args:
             deliver: Called with every entry read, in ``seq`` order per channel.
             on_epoch: Called with the new epoch when Redis lost its data.
+            on_gap: Called when the stream was trimmed past entries this instance
+                had not read yet (it was cut off from Redis, or fell behind by more
+                than ``retention``): those events never reach its clients.
 
         Raises:
             TransportError: Redis cannot be reached now.
         """
-        self._deliver, self._on_epoch = deliver, on_epoch
+        self._deliver, self._on_epoch, self._on_gap = deliver, on_epoch, on_gap
         try:
             await self._sync()
         except (*_LOST, RedisError) as exc:
@@ -384,8 +391,13 @@ class RedisEventLog:
             for key, items in reply or ():
                 channel = by_stream[key]
                 for entry_id, fields in items:
+                    last = mirror.last_seq(channel)
                     entry = mirror.take(channel, entry_id, fields)
                     if entry is not None:
+                        if last and entry.seq > last + 1:
+                            self._on_gap(
+                                channel, Missed(entry.seq - last - 1, last + 1, entry.seq - 1)
+                            )
                         self.counts["read"] += 1
                         self._deliver(entry)
 

@@ -159,17 +159,7 @@ class Router:
         entries, missed = self._log.since(channel, seq)
         if missed is not None:
             self._counters.gaps_sent += 1
-            peer.send(
-                text_frame(
-                    protocol.gap(
-                        channel,
-                        missed=missed.count,
-                        from_seq=missed.from_seq,
-                        to_seq=missed.to_seq,
-                        reason="retention",
-                    )
-                )
-            )
+            peer.send_gap(channel, missed.count, missed.from_seq, missed.to_seq, "retention")
         self._fanout.replay(peer, request.filter, entries)
 
     def _publish_events(self, peer: Peer, request: Publish) -> None:

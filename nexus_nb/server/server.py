@@ -30,7 +30,7 @@ from nexus_nb.exceptions import AuthError, TransportError
 from nexus_nb.server.auth import ApiKeyAuth, Authenticator
 from nexus_nb.server.demo import DemoSource
 from nexus_nb.server.endpoint import Admission, query_token
-from nexus_nb.server.eventlog import Entry, EventLog, MemoryEventLog, SharedEventLog
+from nexus_nb.server.eventlog import Entry, EventLog, MemoryEventLog, Missed, SharedEventLog
 from nexus_nb.server.fanout import Fanout
 from nexus_nb.server.frame import text_frame
 from nexus_nb.server.metrics import Counters
@@ -218,6 +218,17 @@ class Server:
             How many local peers it was queued for.
         """
         return self._fanout.deliver(entry)
+
+    def log_gap(self, channel: str, missed: Missed) -> None:
+        """Tell local subscribers of events the shared log lost before this instance read them."""
+        logger.warning(
+            "event log: %d events on %s (seq %d..%d) trimmed before they were read",
+            missed.count,
+            channel,
+            missed.from_seq,
+            missed.to_seq,
+        )
+        self._fanout.announce_gap(channel, missed, "retention")
 
     def epoch_changed(self, epoch: str) -> None:
         """Close every client with 1012 so it reconnects into the new ``epoch`` (log hook)."""
