@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +15,7 @@ from nexus_nb.capture import Recorder, format_timestamp, iter_events, read_captu
 from nexus_nb.capture.layout import ColumnOrders
 from nexus_nb.capture.record import flatten
 from nexus_nb.exceptions import CaptureError
+from nexus_nb.protocol import EventColumns, event_columns
 
 BASE = 1_762_134_840_000_000_000
 
@@ -226,3 +228,33 @@ def test_column_orders_read_garbage_as_none_and_keep_known_columns_put() -> None
     orders.merge(ColumnOrders({"a": ["p.r"], "b": ["z"]}))
     assert orders.as_dict() == {"a": ["x", "y", "p.q", "p.r"], "b": ["z"]}
     assert ColumnOrders.decode(orders.encode()).as_dict() == orders.as_dict()
+
+
+def as_columns(messages: list[dict[str, Any]]) -> EventColumns:
+    frame = event_columns(
+        messages[0]["channel"],
+        [],
+        [m["timestamp"] for m in messages],
+        [m["data"] for m in messages],
+    )
+    return EventColumns.from_message(orjson.loads(frame))
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_columnar_batches_record_what_their_messages_record(tmp_path: Path, suffix: str) -> None:
+    # Runs of five events per channel; every other run arrives as one columnar batch.
+    messages = [
+        on("ab"[(i // 5) % 2], i, v=i * 0.5, s=f"s{i % 2}", **({"m": {"k": i}} if i > 7 else {}))
+        for i in range(30)
+    ]
+    chunks = [messages[start : start + 5] for start in range(0, 30, 5)]
+    with Recorder(tmp_path / f"rows{suffix}", row_group_size=7) as rows:
+        rows.write_many(messages)
+    with Recorder(tmp_path / f"mixed{suffix}", row_group_size=7) as mixed:
+        for n, chunk in enumerate(chunks):
+            mixed.write_many(as_columns(chunk) if n % 2 == 0 else chunk)
+    expected_frame = read_capture(rows.path)
+    frame = read_capture(mixed.path)
+    pd.testing.assert_frame_equal(frame, expected_frame)
+    assert frame.attrs == expected_frame.attrs
+    assert mixed.rows_written == rows.rows_written == 30

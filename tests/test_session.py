@@ -148,10 +148,11 @@ async def test_resubscribe_applies_new_filters_and_drops_unselected_channels(
     assert len(stream["system.alerts"]) == 0
 
 
+@pytest.mark.parametrize("batch", [None, 8], ids=["events", "columnar-batches"])
 async def test_a_recording_writes_every_event_received_and_reads_back(
-    server: Server, stream: Stream, tmp_path: Path
+    server: Server, stream: Stream, tmp_path: Path, batch: int | None
 ) -> None:
-    await stream.subscribe("telemetry.metrics")
+    await stream.subscribe("telemetry.metrics", batch=batch)
     recording = stream.record(tmp_path / "capture.parquet", row_group_size=16)
     for i in range(50):
         server.publish("telemetry.metrics", metric(i))

@@ -12,15 +12,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from nexus_nb.buffer.gap import GapLog
-from nexus_nb.capture import (
-    flatten_columns,
-    flatten_many,
-    flatten_or_reject,
-    write_csv,
-    write_parquet,
-)
+from nexus_nb.capture import flatten_or_reject, write_csv, write_parquet
 from nexus_nb.capture.column import Segments
-from nexus_nb.capture.record import Block, Rejection
+from nexus_nb.capture.record import flatten_run, runs
 from nexus_nb.capture.table import Row, Table
 from nexus_nb.protocol import EventColumns
 
@@ -211,28 +205,12 @@ class RingBuffer:
             self._store(staged)  # type: ignore[arg-type]
             return
         self._pending_batches, self._flush_at = 0, _PENDING_ROWS
-        start = 0
-        for end in range(1, len(staged) + 1):
-            # Runs of one kind: messages together, columnar batches joined.
-            if end == len(staged) or (type(staged[end]) is EventColumns) != (
-                type(staged[start]) is EventColumns
-            ):
-                run = staged[start:end]
-                if type(run[0]) is EventColumns:
-                    self._store(EventColumns.concat(run))  # type: ignore[arg-type]
-                else:
-                    self._store(run)  # type: ignore[arg-type]
-                start = end
+        for run in runs(staged):
+            self._store(run)
 
     def _store(self, events: list[Mapping[str, Any]] | EventColumns) -> None:
         """Write events into the columns: one conversion per column, else row by row."""
-        expected = self._table.order
-        block: Block
-        rejections: list[Rejection]
-        if isinstance(events, EventColumns):
-            block, rejections = flatten_columns(events, expected=expected)
-        else:
-            block, rejections = flatten_many(events, expected=expected)
+        block, rejections = flatten_run(events, expected=self._table.order)
         for rejection in rejections:
             self._rejected[rejection.value] += 1
         channels = block.columns["channel"] if len(block.times) else []

@@ -17,8 +17,9 @@ from typing import Any
 
 import orjson
 
-from nexus_nb.capture.record import flatten_many
+from nexus_nb.capture.record import Staged, flatten_run, runs
 from nexus_nb.capture.table import insert_position
+from nexus_nb.protocol import EventColumns
 
 __all__ = ["ATTRS_KEY", "METADATA_KEY", "ColumnOrders"]
 
@@ -54,17 +55,20 @@ class ColumnOrders:
             if name not in order and name not in ("timestamp", "channel"):
                 order.insert(insert_position(order, name), name)
 
-    def add_messages(self, messages: Sequence[object]) -> None:
-        """Take note of the columns of event messages, channel by channel."""
-        groups: dict[str, list[object]] = {}
-        for message in messages:
-            if isinstance(message, Mapping):
-                channel = message.get("channel")
-                groups.setdefault(channel if type(channel) is str else "", []).append(message)
+    def add_messages(self, messages: Sequence[object | EventColumns]) -> None:
+        """Take note of the columns of event messages (or columnar batches), channel by channel."""
+        groups: dict[str, list[Staged]] = {}
+        for item in messages:
+            if isinstance(item, EventColumns):
+                groups.setdefault(item.channel, []).append(item)
+            elif isinstance(item, Mapping):
+                channel = item.get("channel")
+                groups.setdefault(channel if type(channel) is str else "", []).append(item)
         for channel, group in groups.items():
-            block, _ = flatten_many(group, expected=self._orders.get(channel, ()))
-            if len(block.times):
-                self.add(channel, block.columns)
+            for run in runs(group):
+                block, _ = flatten_run(run, expected=self._orders.get(channel, ()))
+                if len(block.times):
+                    self.add(channel, block.columns)
 
     def encode(self) -> bytes:
         """JSON, for the capture's metadata."""

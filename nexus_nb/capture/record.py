@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import enum
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import Any
@@ -49,6 +49,8 @@ __all__ = [
     "flatten_columns",
     "flatten_many",
     "flatten_or_reject",
+    "flatten_run",
+    "runs",
     "to_text",
     "unflatten",
 ]
@@ -321,6 +323,37 @@ def flatten_columns(
             if block is not None:
                 return block, []
     return flatten_many(columns.messages(), expected=expected)
+
+
+Staged = Mapping[str, Any] | EventColumns
+"""One staged item: an event message, or a columnar batch of events."""
+
+
+def runs(staged: Sequence[Staged]) -> Iterator[list[Mapping[str, Any]] | EventColumns]:
+    """Split staged items into runs of one kind, in order: messages, or one joined batch.
+
+    Each run is then flattened in one go (:func:`flatten_many`, :func:`flatten_columns`).
+    """
+    start = 0
+    for end in range(1, len(staged) + 1):
+        if end == len(staged) or (type(staged[end]) is EventColumns) != (
+            type(staged[start]) is EventColumns
+        ):
+            run = staged[start:end]
+            if type(run[0]) is EventColumns:
+                yield EventColumns.concat(run)  # type: ignore[arg-type]
+            else:
+                yield list(run)  # type: ignore[arg-type]
+            start = end
+
+
+def flatten_run(
+    run: Sequence[object] | EventColumns, *, expected: Sequence[str] = ()
+) -> tuple[Block, list[Rejection]]:
+    """Flatten one run (see :func:`runs`): :func:`flatten_columns` or :func:`flatten_many`."""
+    if isinstance(run, EventColumns):
+        return flatten_columns(run, expected=expected)
+    return flatten_many(run, expected=expected)
 
 
 def _event_times(stamps: list[Any]) -> npt.NDArray[np.int64] | None:

@@ -18,6 +18,7 @@ from nexus_nb.capture.file import RECORDER_KEY, Format, format_of, part_path, pa
 from nexus_nb.capture.layout import METADATA_KEY, ColumnOrders
 from nexus_nb.capture.table import messages_to_frame
 from nexus_nb.exceptions import CaptureError
+from nexus_nb.protocol import EventColumns
 
 __all__ = ["Recorder"]
 
@@ -69,7 +70,8 @@ class Recorder:
         self._path = Path(path)
         self._format = format_of(path, fmt)
         self._row_group_size = row_group_size
-        self._pending: list[Mapping[str, Any]] = []
+        self._pending: list[Mapping[str, Any] | EventColumns] = []
+        self._pending_rows = 0
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
         self._header: list[str] | None = None
@@ -98,7 +100,7 @@ class Recorder:
     def __repr__(self) -> str:
         return (
             f"Recorder({str(self._path)!r}, format={self._format.value}, "
-            f"rows_written={self._rows_written}, pending={len(self._pending)})"
+            f"rows_written={self._rows_written}, pending={self._pending_rows})"
         )
 
     @property
@@ -135,11 +137,25 @@ class Recorder:
         if self._closed:
             raise CaptureError(f"recorder for {str(self._path)!r} is closed")
         self._pending.append(message)
-        if len(self._pending) >= self._row_group_size:
+        self._pending_rows += 1
+        if self._pending_rows >= self._row_group_size:
             self.flush()
 
-    def write_many(self, messages: Iterable[Mapping[str, Any]]) -> None:
-        """Record many event messages (see :meth:`write`)."""
+    def write_many(self, messages: Iterable[Mapping[str, Any]] | EventColumns) -> None:
+        """Record many event messages (see :meth:`write`), or one columnar batch whole.
+
+        A batch (:class:`~nexus_nb.protocol.EventColumns`) is recorded as its
+        events, without building them, and may make a row group larger than
+        ``row_group_size`` by less than its own length.
+        """
+        if isinstance(messages, EventColumns):
+            if self._closed:
+                raise CaptureError(f"recorder for {str(self._path)!r} is closed")
+            self._pending.append(messages)
+            self._pending_rows += len(messages)
+            if self._pending_rows >= self._row_group_size:
+                self.flush()
+            return
         for message in messages:
             self.write(message)
 
@@ -153,8 +169,13 @@ class Recorder:
             return
         try:
             if self._format is Format.JSONL:
-                self._write_jsonl(self._pending)
-                written = len(self._pending)
+                messages = [
+                    message
+                    for item in self._pending
+                    for message in (item.messages() if isinstance(item, EventColumns) else [item])
+                ]
+                self._write_jsonl(messages)
+                written = len(messages)
             else:
                 frame, rejections = messages_to_frame(self._pending)
                 self._note_orders(frame)
@@ -170,6 +191,7 @@ class Recorder:
             self._rejected.update(rejection.value for rejection in rejections)
         self._rows_written += written
         self._pending = []
+        self._pending_rows = 0
 
     def close(self) -> None:
         """Write everything pending and close the file; calling it again does nothing.

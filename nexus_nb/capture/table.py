@@ -22,7 +22,15 @@ import numpy.typing as npt
 import pandas as pd
 
 from nexus_nb.capture.column import Column, Kind, Segments, kind_of, take, widen
-from nexus_nb.capture.record import Block, Rejection, flatten_many, flatten_or_reject, to_text
+from nexus_nb.capture.record import (
+    Block,
+    Rejection,
+    flatten_or_reject,
+    flatten_run,
+    runs,
+    to_text,
+)
+from nexus_nb.protocol import EventColumns
 
 __all__ = ["Batch", "Row", "Table", "insert_position", "messages_to_frame", "rows_to_frame"]
 
@@ -209,21 +217,37 @@ def rows_to_frame(rows: Iterable[Row]) -> pd.DataFrame:
     return table.frame([(0, len(rows))])
 
 
-def messages_to_frame(messages: Sequence[object]) -> tuple[pd.DataFrame, list[Rejection]]:
+def messages_to_frame(
+    messages: Sequence[object | EventColumns],
+) -> tuple[pd.DataFrame, list[Rejection]]:
     """Build the DataFrame a large enough ring buffer gives for these event messages.
+
+    Columnar batches (:class:`~nexus_nb.protocol.EventColumns`) may stand among
+    the messages for the events they hold.
 
     Returns:
         The frame, and why each message that was not a storable event was left out.
     """
-    block, rejections = flatten_many(messages)
-    count = len(block.times)
-    table = Table(count)
-    batch = table.plan(block)
-    if batch is None:
-        rows = [row for row in map(flatten_or_reject, messages) if isinstance(row, dict)]
-        return rows_to_frame(rows), rejections
-    table.write(batch, [(0, count)])
-    return table.frame([(0, count)]), rejections
+    parts: list[tuple[Block, list[Rejection], Any]] = []
+    for run in runs(messages):  # type: ignore[arg-type]
+        parts.append((*flatten_run(run), run))
+    table = Table(sum(len(block.times) for block, _, _ in parts))
+    rejections: list[Rejection] = []
+    slot = 0
+    for block, rejected, run in parts:
+        rejections.extend(rejected)
+        count = len(block.times)
+        batch = table.plan(block) if count else None
+        if batch is not None:
+            table.write(batch, [(slot, slot + count)])
+            slot += count
+            continue
+        for message in run.messages() if isinstance(run, EventColumns) else run:
+            row = flatten_or_reject(message)
+            if isinstance(row, dict):
+                table.put_row(slot, row)
+                slot += 1
+    return table.frame([(0, slot)]), rejections
 
 
 def insert_position(order: Sequence[str], name: str) -> int:

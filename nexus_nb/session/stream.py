@@ -203,11 +203,11 @@ class Stream:
         wanted = None if channels is None else frozenset(channels)
         recorder = Recorder(path, row_group_size=row_group_size)
 
-        def sink(channel: str, messages: list[dict[str, Any]]) -> None:
+        def sink(channel: str, events: Events) -> None:
             if wanted is None or channel in wanted:
-                recorder.write_many(messages)
+                recorder.write_many(events)
 
-        return Recording(recorder, self.client.add_sink(sink))
+        return Recording(recorder, self.client.add_column_sink(sink))
 
     # -- the pending queue -----------------------------------------------------------------
 
