@@ -15,6 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 BENCHES = [
     "bench_buffer",
+    "bench_capture",
     "bench_widgets",
     "bench_client",
     "bench_batch",

@@ -13,13 +13,16 @@ it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from nexus_nb.capture.record import Staged, flatten_run, runs
 from nexus_nb.capture.table import insert_position
 from nexus_nb.protocol import EventColumns
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["ATTRS_KEY", "METADATA_KEY", "ColumnOrders"]
 
@@ -69,6 +72,29 @@ class ColumnOrders:
                 block, _ = flatten_run(run, expected=self._orders.get(channel, ()))
                 if len(block.times):
                     self.add(channel, block.columns)
+
+    def add_frame(self, frame: pd.DataFrame, events: Sequence[object | EventColumns]) -> None:
+        """Take note of the channels in a frame built from ``events``.
+
+        One channel: the frame's own order is that channel's. Several: the
+        events are flattened again per channel, but only when some channel has
+        a column it never had (a few vectorized checks otherwise).
+        """
+        if not len(frame):
+            return
+        names = [name for name in frame.columns if name not in ("timestamp", "channel")]
+        unique = frame["channel"].unique()
+        if len(unique) == 1:
+            self.add(str(unique[0]), names)
+            return
+        channels = frame["channel"].to_numpy()
+        present = {name: frame[name].notna().to_numpy() for name in names}
+        for channel in unique:
+            rows = channels == channel
+            known = set(self._orders.get(str(channel), ()))
+            if any(name not in known and present[name][rows].any() for name in names):
+                self.add_messages(events)
+                return
 
     def encode(self) -> bytes:
         """JSON, for the capture's metadata."""

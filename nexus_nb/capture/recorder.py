@@ -214,13 +214,8 @@ class Recorder:
 
     def _note_orders(self, frame: pd.DataFrame) -> None:
         """Keep each channel's own column order (only Parquet has room for it)."""
-        if self._format is not Format.PARQUET or not len(frame):
-            return
-        channels = frame["channel"].unique()
-        if len(channels) == 1:
-            self._orders.add(str(channels[0]), frame.columns)
-        else:
-            self._orders.add_messages(self._pending)
+        if self._format is Format.PARQUET:
+            self._orders.add_frame(frame, self._pending)
 
     def _close_writer(self) -> None:
         """Finish the current Parquet part, with the column orders known so far."""

@@ -1,0 +1,117 @@
+"""What recording costs: Recorder to Parquet per event, and reading the capture back.
+
+Baseline in the same run: appending the same events to a RingBuffer (the cost
+of having them in memory at all). Cases: one channel as event messages; two
+interleaved channels (the recorder then also keeps each channel's own column
+order); one channel as 100-event columnar batches (``Stream.record`` on a
+``batch=`` subscription).
+
+Run: ``.venv/bin/python benchmarks/bench_capture.py`` (about 10 s, one core).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from nexus_nb.buffer import RingBuffer
+from nexus_nb.capture import Recorder, format_timestamp, read_capture
+from nexus_nb.protocol import EventColumns, event_columns
+
+EVENTS = 100_000
+BATCH = 100
+BASE = 1_762_134_840_000_000_000
+
+
+def metric(i: int, channel: str = "telemetry.metrics") -> dict[str, Any]:
+    stamp = format_timestamp(BASE + i * 1_000_000)
+    return {
+        "type": "event",
+        "channel": channel,
+        "timestamp": stamp,
+        "data": {
+            "event_type": "system.metric",
+            "source": f"server-{i % 8:02d}",
+            "metric_name": ("cpu_usage", "memory_usage", "disk_io", "network_rx")[i % 4],
+            "value": (i * 7919 % 1000) / 10,
+            "timestamp": stamp,
+        },
+        "seq": i + 1,
+    }
+
+
+def columnar(messages: list[dict[str, Any]]) -> list[EventColumns]:
+    chunks = [messages[i : i + BATCH] for i in range(0, len(messages), BATCH)]
+    return [
+        EventColumns.from_message(
+            orjson.loads(
+                event_columns(
+                    chunk[0]["channel"],
+                    [m["seq"] for m in chunk],
+                    [m["timestamp"] for m in chunk],
+                    [m["data"] for m in chunk],
+                )
+            )
+        )
+        for chunk in chunks
+    ]
+
+
+def per_event(run: Callable[[], object], repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        run()
+        times.append(time.process_time() - start)
+    return statistics.median(times) / EVENTS
+
+
+def main() -> None:
+    one = [metric(i) for i in range(EVENTS)]
+    two = [metric(i, ("telemetry.metrics", "telemetry.events")[i % 2]) for i in range(EVENTS)]
+    batches = columnar(one)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "capture.parquet"
+
+        def record(items: list[Any]) -> Callable[[], None]:
+            def run() -> None:
+                with Recorder(path) as recorder:
+                    for item in items:
+                        if isinstance(item, EventColumns):
+                            recorder.write_many(item)
+                        else:
+                            recorder.write(item)
+
+            return run
+
+        def buffer() -> None:
+            ring = RingBuffer(maxlen=EVENTS)
+            for message in one:
+                ring.append(message)
+            len(ring)
+
+        base = per_event(buffer)
+        cases = {
+            "Recorder, 1 channel, messages": per_event(record(one)),
+            "Recorder, 2 channels, messages": per_event(record(two)),
+            "Recorder, 1 channel, columnar batches": per_event(record(batches)),
+        }
+        record(one)()
+        read = per_event(lambda: read_capture(path))
+        size = path.stat().st_size
+    print(f"per event, {EVENTS:,} metric events, Parquet row groups of 10,000 (CPU):")
+    print(f"  {'RingBuffer.append (baseline)':40} {base * 1e6:6.2f} µs  (1.00x)")
+    for name, cost in cases.items():
+        print(f"  {name:40} {cost * 1e6:6.2f} µs  ({cost / base:.2f}x)")
+    print(f"  {'read_capture, 1 channel':40} {read * 1e6:6.2f} µs  ({read / base:.2f}x)")
+    print(f"capture size: {size / EVENTS:.1f} B per event")
+
+
+if __name__ == "__main__":
+    main()
