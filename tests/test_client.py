@@ -8,6 +8,7 @@ import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 from waiting import until
 
@@ -341,3 +342,48 @@ async def test_close_while_reconnecting_stops_the_retries_at_once(server: Server
     assert c.state is State.CLOSED
     assert c.error is None
     assert c.stats.next_retry_at is None
+
+
+async def test_malformed_frames_from_a_server_are_reported_and_skipped() -> None:
+    from websockets.asyncio.server import ServerConnection
+    from websockets.asyncio.server import serve as ws_serve
+
+    good = {"type": "event", "channel": "c", "timestamp": "t", "data": {"n": 1}, "seq": 1}
+    columns = {
+        "type": "event_batch",
+        "channel": "c",
+        "format": "columns",
+        "count": 2,
+        "seq": [2, 3],
+        "timestamp": ["t", "t"],
+        "data": {"n": [2, 3]},
+    }
+    frames = [
+        "not json",
+        '{"type": "event"}',
+        '{"type": "event_batch", "channel": "c", "format": "columns", "count": 2,'
+        ' "seq": [1, 2], "timestamp": ["t"], "data": {}}',
+        '{"type": "event_batch", "channel": "c", "format": "columns", "count": 1,'
+        ' "seq": ["1"], "timestamp": ["t"], "data": {}}',
+        orjson.dumps(good).decode(),
+        orjson.dumps(columns).decode(),
+    ]
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send('{"type": "connection_established", "client_id": "x", "timestamp": "t"}')
+        for frame in frames:
+            await ws.send(frame)
+        await ws.wait_closed()
+
+    async with ws_serve(handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        async with await connect(f"ws://127.0.0.1:{port}", heartbeat=None) as client:
+            seen: list[dict[str, Any]] = []
+            client.on("event", seen.append)
+            await until(lambda: len(seen) == 3)
+            assert [e["data"]["n"] for e in seen] == [1, 2, 3]
+            assert client.state is State.OPEN
+            assert client.stats.last_error is not None
+            assert "malformed message from the server" in client.stats.last_error
+            assert client.stats.malformed == 4
+            assert client.stats.events_received == 3

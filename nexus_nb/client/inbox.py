@@ -91,6 +91,7 @@ class Inbox:
                 self._control(kind, message)
                 return
         except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
+            stats.malformed += 1
             stats.last_error = f"malformed message from the server: {exc!r}"
             log.warning("nexus_nb client: %s", stats.last_error)
             return

@@ -37,6 +37,7 @@ class ClientStats:
         dropped: Events dropped by full async-iteration queues (oldest first).
         duplicates: Events dropped because their ``seq`` was already seen in this epoch.
         gaps: ``gap`` messages received (events the server says are lost).
+        malformed: Frames skipped because they were not a valid message (each is logged).
         handler_errors: Handler or sink calls that raised (each is logged).
         last_error: The last error seen, as text, or ``None``.
         next_retry_at: UNIX time of the next reconnection attempt while reconnecting.
@@ -52,6 +53,7 @@ class ClientStats:
     dropped: int = 0
     duplicates: int = 0
     gaps: int = 0
+    malformed: int = 0
     handler_errors: int = 0
     last_error: str | None = None
     next_retry_at: float | None = None
