@@ -167,6 +167,7 @@ async def test_paused_reader_skips_events_then_gets_an_overflow_gap() -> None:
         await slow.close()
     assert events + gap == published
     assert gap == srv.metrics()["dropped"]
+    assert srv.metrics()["droppedUnreported"] == 0
     assert received == list(range(1, published + 1))
     assert srv.metrics()["gapsSent"] == 1
 
@@ -239,6 +240,8 @@ async def test_stalled_consumer_stays_bounded_and_is_closed_1013_while_others_ge
         await healthy.close()
     assert srv.metrics()["slowConsumerDisconnects"] == 1
     assert srv.metrics()["dropped"] > 0
+    # The stalled client never drained, so none of its skipped events was reported.
+    assert srv.metrics()["droppedUnreported"] == srv.metrics()["dropped"]
     # One flood step (STEP x ~1.1 kB) may be queued past the bound before it is seen.
     assert peak <= limit + STEP * 1100
     assert received == list(range(1, published + 1))

@@ -91,6 +91,8 @@ class Fanout:
 
     def remove(self, peer: Peer) -> None:
         """Forget a peer: its subscriptions, batches and pending frames."""
+        self._counters.dropped_unreported += sum(record[0] for record in peer.missed.values())
+        peer.missed.clear()
         for channel in list(peer.subs):
             self.unsubscribe(peer, channel, flush=False)
         peer.close_batches()
