@@ -13,6 +13,7 @@ import pytest
 from waiting import until
 
 from nexus_nb.client import Client, State, connect
+from nexus_nb.client.transport import MAX_SIZE
 from nexus_nb.exceptions import AuthError, SubscriptionError, TransportError
 from nexus_nb.protocol import EventColumns
 from nexus_nb.server import Server, serve
@@ -387,3 +388,28 @@ async def test_malformed_frames_from_a_server_are_reported_and_skipped() -> None
             assert "malformed message from the server" in client.stats.last_error
             assert client.stats.malformed == 4
             assert client.stats.events_received == 3
+
+
+async def test_a_frame_over_the_size_limit_closes_1009_and_the_client_reconnects() -> None:
+    from websockets.asyncio.server import ServerConnection
+    from websockets.asyncio.server import serve as ws_serve
+
+    connections = 0
+
+    async def handler(ws: ServerConnection) -> None:
+        nonlocal connections
+        connections += 1
+        await ws.send('{"type": "connection_established", "client_id": "x", "timestamp": "t"}')
+        if connections == 1:
+            await ws.send('{"type": "pong", "pad": "' + "a" * (MAX_SIZE + 1) + '"}')
+        await ws.wait_closed()
+
+    async with ws_serve(handler, "127.0.0.1", 0, max_size=None) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        url = f"ws://127.0.0.1:{port}"
+        async with await connect(url, heartbeat=None, backoff=(0.01, 0.05)) as client:
+            await until(lambda: client.stats.reconnects == 1)
+            assert client.state is State.OPEN
+            assert client.stats.last_error is not None
+            assert "code=1009" in client.stats.last_error
+            assert f"a frame over {MAX_SIZE} bytes" in client.stats.last_error

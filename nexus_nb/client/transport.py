@@ -31,6 +31,8 @@ __all__ = ["MAX_SIZE", "POLICY_VIOLATION", "auth_url", "closed_error", "open_con
 MAX_SIZE: Final = 16 * 2**20
 #: The close code the reference server uses to refuse credentials.
 POLICY_VIOLATION: Final = 1008
+#: The close code for a frame over ``max_size``.
+MESSAGE_TOO_BIG: Final = 1009
 
 
 def auth_url(url: str, api_key: str) -> str:
@@ -49,6 +51,10 @@ def closed_error(exc: WsConnectionClosed) -> AuthError | ConnectionClosed:
         # also on rate-limit abuse): retrying would be refused the same way.
         return AuthError(f"server closed with 1008 (policy violation): {frame.reason}")
     if frame is None:
+        sent = exc.sent
+        if sent is not None and sent.code == MESSAGE_TOO_BIG:
+            # We closed it: the server sent a frame over MAX_SIZE.
+            return ConnectionClosed(sent.code, f"a frame over {MAX_SIZE} bytes: {sent.reason}")
         return ConnectionClosed(None, "connection lost")
     return ConnectionClosed(frame.code, frame.reason)
 
