@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -166,33 +167,67 @@ async def cmd_tail(args: argparse.Namespace) -> int:
     return code
 
 
+class _Progress:
+    """One self-overwriting stderr line while recording; a bar when the end is known.
+
+    The end is ``--count`` events or ``--duration`` seconds, whichever comes first.
+    """
+
+    WIDTH: Final = 30
+
+    def __init__(self, count: int | None, duration: float | None) -> None:
+        self.count, self.duration = count, duration
+        self.start = time.monotonic()
+        self.written = 0
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self.start
+        text = f"{self.written:,} events, {self.written / max(elapsed, 1e-9):,.0f}/s"
+        done = [
+            part
+            for part in (
+                self.written / self.count if self.count else None,
+                elapsed / self.duration if self.duration else None,
+            )
+            if part is not None
+        ]
+        if not done:
+            return text
+        fraction = min(1.0, max(done))
+        filled = round(fraction * self.WIDTH)
+        return f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {fraction:4.0%}  {text}"
+
+    async def show(self, interval: float = 0.25) -> None:
+        """Redraw the line every ``interval`` seconds until cancelled."""
+        while True:
+            print(f"\r{self.line()}\x1b[K", end="", file=sys.stderr, flush=True)
+            await asyncio.sleep(interval)
+
+
 async def cmd_record(args: argparse.Namespace) -> int:
     """Record events to a capture file; the recorder is closed whatever happens."""
     from nexus_nb.capture import Recorder
 
     args.timeout = args.duration
     recorder = Recorder(args.out)
-    tty = sys.stderr.isatty()
-    written = 0
-    last_shown = 0.0
-    start = time.monotonic()
+    progress = _Progress(args.count, args.duration)
 
     def write(events: list[dict[str, Any]]) -> None:
-        nonlocal written, last_shown
         recorder.write_many(events)
-        written += len(events)
-        now = time.monotonic()
-        if tty and now - last_shown > 0.25:
-            last_shown = now
-            rate = written / max(now - start, 1e-9)
-            print(f"\r{written} events, {rate:,.0f}/s", end="", file=sys.stderr, flush=True)
+        progress.written += len(events)
 
+    # Only for a person watching: a pipe or a log file gets the summary line alone.
+    ticker = asyncio.create_task(progress.show()) if sys.stderr.isatty() else None
     try:
         code, _, elapsed = await _stream(args, write)
     finally:
         recorder.close()
-    if tty:
-        print(file=sys.stderr)
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            print(f"\r{progress.line()}\x1b[K", file=sys.stderr)
+    written = progress.written
     rate = written / max(elapsed, 1e-9)
     print(
         f"recorded {written} events to {args.out} in {elapsed:.1f} s ({rate:,.0f}/s)",

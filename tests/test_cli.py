@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pty
 import signal
 import socket
 import sys
@@ -267,3 +268,50 @@ async def test_record_stopped_by_sigterm_keeps_what_it_received(
     written = int(summary.split()[1])
     assert written > 0
     assert list(read_capture(out)["n"]) == list(range(written))
+
+
+async def test_record_draws_a_progress_bar_on_a_terminal_and_not_on_a_pipe(
+    server: Server, tmp_path: Path
+) -> None:
+    leader, follower = pty.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "nexus_nb", "record", server.url, "--api-key", KEY,
+        "--channel", "telemetry.metrics", "--out", str(tmp_path / "c.parquet"),
+        "--count", "30", "--duration", "20",
+        stdout=asyncio.subprocess.DEVNULL, stderr=follower, env=env(),
+    )  # fmt: skip
+    os.close(follower)
+    try:
+        await until(lambda: server.metrics()["messagesReceived"] >= 1, limit=20)
+        for n in range(40):
+            server.publish("telemetry.metrics", {"metric_name": "cpu", "value": float(n)})
+        async with asyncio.timeout(20):
+            assert await proc.wait() == 0
+        shown = (await asyncio.to_thread(read_all, leader)).decode()
+    finally:
+        os.close(leader)
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert f"\r[{'#' * 30}] 100%  30 events" in shown
+    assert "recorded 30 events" in shown
+    _, _, piped = await run(
+        "record", server.url, "--api-key", KEY, "--channel", "telemetry.metrics",
+        "--out", str(tmp_path / "d.parquet"), "--duration", "0.3",
+    )  # fmt: skip
+    assert "\r" not in piped
+    assert piped.startswith("recorded 0 events")
+
+
+def read_all(fd: int) -> bytes:
+    """Read a pty leader until the other side is closed (EIO on Linux)."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
