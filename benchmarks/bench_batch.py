@@ -12,45 +12,30 @@ Run: ``.venv/bin/python benchmarks/bench_batch.py`` (a few seconds, one core).
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 
+from workload import CHANNEL, median_time, metric
+
 from nexus_nb import protocol
-from nexus_nb.capture import format_timestamp
 from nexus_nb.server.eventlog import Entry, MemoryEventLog
 from nexus_nb.server.frame import text_frame
 
-CHANNEL = "telemetry.metrics"
 EVENTS = 20_000
 BATCH = 100
-BASE = 1_762_134_840_000_000_000
 
 
 def entries() -> list[Entry]:
     log = MemoryEventLog([CHANNEL], retention=EVENTS)
     out = []
     for i in range(EVENTS):
-        stamp = format_timestamp(BASE + i * 1_000_000)
-        data = {
-            "event_type": "system.metric",
-            "source": f"server-{i % 8:02d}",
-            "metric_name": ("cpu_usage", "memory_usage", "disk_io", "network_rx")[i % 4],
-            "value": (i * 7919 % 1000) / 10,
-            "timestamp": stamp,
-        }
-        out.append(log.append(CHANNEL, data, stamp))
+        message = metric(i)
+        out.append(log.append(CHANNEL, message["data"], message["timestamp"]))
     return out
 
 
-def per_event(run: Callable[[], object], repeats: int = 7) -> float:
-    """Median seconds per event of ``run`` (which frames all EVENTS events)."""
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        run()
-        times.append(time.process_time() - start)
-    return statistics.median(times) / EVENTS
+def per_event(run: Callable[[], object]) -> float:
+    """Median CPU seconds per event of ``run`` (which frames all EVENTS events)."""
+    return median_time(run, repeats=7).cpu / EVENTS
 
 
 def main() -> None:

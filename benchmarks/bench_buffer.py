@@ -14,63 +14,16 @@ trim to ``maxlen``, measured at each size, since its cost grows with the frame);
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
-import orjson
 import pandas as pd
+from workload import Timing, columnar, median_time, metric
 
 from nexus_nb.buffer import RingBuffer
-from nexus_nb.capture import flatten, format_timestamp
-from nexus_nb.protocol import EventColumns, event_columns
+from nexus_nb.capture import flatten
 
-BASE = 1_762_134_840_000_000_000
-NAMES = ("cpu_usage", "memory_usage", "disk_io", "network_rx")
 POOL = 50_000
 TIMED = 100_000
-REPEATS = 3
-
-
-def metric(i: int) -> dict[str, Any]:
-    """The reference metric event, one per millisecond."""
-    stamp = format_timestamp(BASE + i * 1_000_000)
-    return {
-        "type": "event",
-        "channel": "telemetry.metrics",
-        "timestamp": stamp,
-        "data": {
-            "event_type": "system.metric",
-            "source": f"server-{i % 8:02d}",
-            "metric_name": NAMES[i % 4],
-            "value": (i * 7919 % 1000) / 10,
-            "timestamp": stamp,
-        },
-        "seq": i,
-    }
-
-
-class Timing:
-    """Median wall and CPU seconds of a few runs."""
-
-    def __init__(self, wall: float, cpu: float) -> None:
-        self.wall = wall
-        self.cpu = cpu
-
-    def __truediv__(self, count: float) -> Timing:
-        return Timing(self.wall / count, self.cpu / count)
-
-
-def median_time(run: Callable[[], object], repeats: int = REPEATS) -> Timing:
-    """Median wall and CPU time of ``run`` in seconds."""
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        run()
-        cpus.append(time.process_time() - cpu)
-        walls.append(time.perf_counter() - wall)
-    return Timing(statistics.median(walls), statistics.median(cpus))
 
 
 def full_buffer(maxlen: int, pool: list[dict[str, Any]]) -> RingBuffer:
@@ -104,28 +57,16 @@ def extend_cost(buffer: RingBuffer, pool: list[dict[str, Any]], batch: int = 100
     return median_time(run) / (len(chunks) * batch)
 
 
-def extend_columns_cost(buffer: RingBuffer, pool: list[dict[str, Any]], batch: int = 100) -> Timing:
+def extend_columns_cost(buffer: RingBuffer, pool: list[dict[str, Any]]) -> Timing:
     """Seconds per event stored from decoded columnar batches (what a columnar client gets)."""
-    chunks = [
-        EventColumns.from_message(
-            orjson.loads(
-                event_columns(
-                    "telemetry.metrics",
-                    [m["seq"] for m in pool[i : i + batch]],
-                    [m["timestamp"] for m in pool[i : i + batch]],
-                    [m["data"] for m in pool[i : i + batch]],
-                )
-            )
-        )
-        for i in range(0, len(pool), batch)
-    ]
+    chunks = columnar(pool)
 
     def run() -> None:
         for chunk in chunks:
             buffer.extend(chunk)
         len(buffer)
 
-    return median_time(run) / (len(chunks) * batch)
+    return median_time(run) / len(pool)
 
 
 def concat_cost(pool: list[dict[str, Any]], *, maxlen: int, count: int) -> Timing:

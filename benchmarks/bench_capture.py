@@ -11,65 +11,22 @@ Run: ``.venv/bin/python benchmarks/bench_capture.py`` (about 10 s, one core).
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
+from workload import columnar, median_time, metric
 
 from nexus_nb.buffer import RingBuffer
-from nexus_nb.capture import Recorder, format_timestamp, read_capture
-from nexus_nb.protocol import EventColumns, event_columns
+from nexus_nb.capture import Recorder, read_capture
+from nexus_nb.protocol import EventColumns
 
 EVENTS = 100_000
-BATCH = 100
-BASE = 1_762_134_840_000_000_000
 
 
-def metric(i: int, channel: str = "telemetry.metrics") -> dict[str, Any]:
-    stamp = format_timestamp(BASE + i * 1_000_000)
-    return {
-        "type": "event",
-        "channel": channel,
-        "timestamp": stamp,
-        "data": {
-            "event_type": "system.metric",
-            "source": f"server-{i % 8:02d}",
-            "metric_name": ("cpu_usage", "memory_usage", "disk_io", "network_rx")[i % 4],
-            "value": (i * 7919 % 1000) / 10,
-            "timestamp": stamp,
-        },
-        "seq": i + 1,
-    }
-
-
-def columnar(messages: list[dict[str, Any]]) -> list[EventColumns]:
-    chunks = [messages[i : i + BATCH] for i in range(0, len(messages), BATCH)]
-    return [
-        EventColumns.from_message(
-            orjson.loads(
-                event_columns(
-                    chunk[0]["channel"],
-                    [m["seq"] for m in chunk],
-                    [m["timestamp"] for m in chunk],
-                    [m["data"] for m in chunk],
-                )
-            )
-        )
-        for chunk in chunks
-    ]
-
-
-def per_event(run: Callable[[], object], repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        run()
-        times.append(time.process_time() - start)
-    return statistics.median(times) / EVENTS
+def per_event(run: Callable[[], object]) -> float:
+    return median_time(run).cpu / EVENTS
 
 
 def main() -> None:
