@@ -16,7 +16,7 @@ from nexus_nb.capture import flatten_or_reject, write_csv, write_parquet
 from nexus_nb.capture.column import Segments
 from nexus_nb.capture.record import flatten_run, runs
 from nexus_nb.capture.table import Row, Table
-from nexus_nb.protocol import EventColumns
+from nexus_nb.protocol import EventColumns, as_messages
 
 __all__ = ["RingBuffer"]
 
@@ -219,7 +219,7 @@ class RingBuffer:
         count = len(block.times)
         batch = self._table.plan(block) if count else None
         if batch is None:  # a column changes kind: apply the rule row by row, in order
-            messages = events.messages() if isinstance(events, EventColumns) else events
+            messages = as_messages(events)
             for message in messages:
                 row = flatten_or_reject(message)
                 if isinstance(row, dict):

@@ -18,7 +18,7 @@ from nexus_nb.capture.file import RECORDER_KEY, Format, format_of, part_path, pa
 from nexus_nb.capture.layout import METADATA_KEY, ColumnOrders
 from nexus_nb.capture.table import messages_to_frame
 from nexus_nb.exceptions import CaptureError
-from nexus_nb.protocol import EventColumns
+from nexus_nb.protocol import EventColumns, as_messages
 
 __all__ = ["Recorder"]
 
@@ -172,7 +172,7 @@ class Recorder:
                 messages = [
                     message
                     for item in self._pending
-                    for message in (item.messages() if isinstance(item, EventColumns) else [item])
+                    for message in as_messages(item if isinstance(item, EventColumns) else [item])
                 ]
                 self._write_jsonl(messages)
                 written = len(messages)

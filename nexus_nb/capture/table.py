@@ -30,7 +30,7 @@ from nexus_nb.capture.record import (
     runs,
     to_text,
 )
-from nexus_nb.protocol import EventColumns
+from nexus_nb.protocol import EventColumns, as_messages
 
 __all__ = ["Batch", "Row", "Table", "insert_position", "messages_to_frame", "rows_to_frame"]
 
@@ -242,7 +242,7 @@ def messages_to_frame(
             table.write(batch, [(slot, slot + count)])
             slot += count
             continue
-        for message in run.messages() if isinstance(run, EventColumns) else run:
+        for message in as_messages(run):
             row = flatten_or_reject(message)
             if isinstance(row, dict):
                 table.put_row(slot, row)

@@ -14,7 +14,7 @@ from nexus_nb.client.reply import Replies
 from nexus_nb.client.sequence import SeqTracker
 from nexus_nb.client.state import ClientStats
 from nexus_nb.client.stream import EventStream
-from nexus_nb.protocol import EventColumns
+from nexus_nb.protocol import EventColumns, as_messages
 
 __all__ = ["Inbox"]
 
@@ -105,7 +105,7 @@ class Inbox:
             messages = listeners.emit_events(channel, events)
         if self.streams:
             if messages is None:
-                messages = events.messages() if isinstance(events, EventColumns) else events
+                messages = as_messages(events)
             for stream in self.streams:
                 stream.put(messages)
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from nexus_nb.protocol import EventColumns
+from nexus_nb.protocol import EventColumns, as_messages
 
 __all__ = ["ColumnSink", "Events", "Handler", "Listeners", "Sink"]
 
@@ -103,7 +103,7 @@ class Listeners:
                 self._failed(column_sink, exc)
         if not self.sinks and not self.handlers.get("event"):
             return None
-        messages = events.messages() if isinstance(events, EventColumns) else events
+        messages = as_messages(events)
         for sink in self.sinks:
             try:
                 sink(channel, messages)

@@ -46,7 +46,7 @@ equality (``true`` is not ``1``; a missing key matches nothing, not even null).
 
 from __future__ import annotations
 
-from nexus_nb.protocol.columns import EventColumns, event_columns
+from nexus_nb.protocol.columns import EventColumns, as_messages, event_columns
 from nexus_nb.protocol.filter import Filter, filter_text, filter_value
 from nexus_nb.protocol.message import (
     connection_established,
@@ -98,6 +98,7 @@ __all__ = [
     "Request",
     "Subscribe",
     "Unsubscribe",
+    "as_messages",
     "connection_established",
     "dumps",
     "error",

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["EventColumns", "event_columns"]
+__all__ = ["EventColumns", "as_messages", "event_columns"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +136,11 @@ class EventColumns:
                 message["seq"] = seq
             messages.append(message)
         return messages
+
+
+def as_messages(events: list[Any] | EventColumns) -> list[Any]:
+    """Event messages as they are, or a columnar batch's events rebuilt as messages."""
+    return events.messages() if isinstance(events, EventColumns) else events
 
 
 def event_columns(
