@@ -5,13 +5,14 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from nexus_nb.protocol import EventColumns, as_messages
 
 __all__ = ["ColumnSink", "Events", "Handler", "Listeners", "Sink"]
 
 log = logging.getLogger("nexus_nb.client")
+T = TypeVar("T")
 
 Handler = Callable[[dict[str, Any]], object]
 Sink = Callable[[str, list[dict[str, Any]]], object]
@@ -35,17 +36,14 @@ class Listeners:
         self.errors = 0
         self.last_error: str | None = None
 
+    # Each change makes a fresh list, so emitting while a callback (un)registers stays safe.
+
     def on(self, message_type: str, fn: Handler) -> Callable[[], None]:
         """Call ``fn(message)`` for each message of ``message_type``; return the remover."""
-        # A fresh list per change, so emitting while a handler (un)registers stays safe.
         self.handlers[message_type] = [*self.handlers.get(message_type, ()), fn]
 
         def remove() -> None:
-            current = self.handlers.get(message_type, [])
-            if fn in current:
-                kept = list(current)
-                kept.remove(fn)
-                self.handlers[message_type] = kept
+            self.handlers[message_type] = _without(self.handlers.get(message_type, []), fn)
 
         return remove
 
@@ -54,10 +52,7 @@ class Listeners:
         self.sinks = [*self.sinks, fn]
 
         def remove() -> None:
-            if fn in self.sinks:
-                kept = list(self.sinks)
-                kept.remove(fn)
-                self.sinks = kept
+            self.sinks = _without(self.sinks, fn)
 
         return remove
 
@@ -66,10 +61,7 @@ class Listeners:
         self.column_sinks = [*self.column_sinks, fn]
 
         def remove() -> None:
-            if fn in self.column_sinks:
-                kept = list(self.column_sinks)
-                kept.remove(fn)
-                self.column_sinks = kept
+            self.column_sinks = _without(self.column_sinks, fn)
 
         return remove
 
@@ -118,3 +110,11 @@ class Listeners:
         self.errors += 1
         self.last_error = f"callback {getattr(fn, '__qualname__', fn)!s} raised {exc!r}"
         log.error("nexus_nb client %s", self.last_error, exc_info=exc)
+
+
+def _without(callbacks: list[T], fn: T) -> list[T]:
+    """A copy of ``callbacks`` without (the first) ``fn``."""
+    kept = list(callbacks)
+    if fn in kept:
+        kept.remove(fn)
+    return kept
