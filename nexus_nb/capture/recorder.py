@@ -134,12 +134,7 @@ class Recorder:
         Raises:
             CaptureError: The recorder is closed or a row group cannot be written.
         """
-        if self._closed:
-            raise CaptureError(f"recorder for {str(self._path)!r} is closed")
-        self._pending.append(message)
-        self._pending_rows += 1
-        if self._pending_rows >= self._row_group_size:
-            self.flush()
+        self._stage(message, 1)
 
     def write_many(self, messages: Iterable[Mapping[str, Any]] | EventColumns) -> None:
         """Record many event messages (see :meth:`write`), or one columnar batch whole.
@@ -149,15 +144,18 @@ class Recorder:
         ``row_group_size`` by less than its own length.
         """
         if isinstance(messages, EventColumns):
-            if self._closed:
-                raise CaptureError(f"recorder for {str(self._path)!r} is closed")
-            self._pending.append(messages)
-            self._pending_rows += len(messages)
-            if self._pending_rows >= self._row_group_size:
-                self.flush()
+            self._stage(messages, len(messages))
             return
         for message in messages:
-            self.write(message)
+            self._stage(message, 1)
+
+    def _stage(self, item: Mapping[str, Any] | EventColumns, rows: int) -> None:
+        if self._closed:
+            raise CaptureError(f"recorder for {str(self._path)!r} is closed")
+        self._pending.append(item)
+        self._pending_rows += rows
+        if self._pending_rows >= self._row_group_size:
+            self.flush()
 
     def flush(self) -> None:
         """Write the pending messages now.
@@ -169,11 +167,12 @@ class Recorder:
             return
         try:
             if self._format is Format.JSONL:
-                messages = [
-                    message
-                    for item in self._pending
-                    for message in as_messages(item if isinstance(item, EventColumns) else [item])
-                ]
+                messages: list[Any] = []
+                for item in self._pending:
+                    if isinstance(item, EventColumns):
+                        messages.extend(as_messages(item))
+                    else:
+                        messages.append(item)
                 self._write_jsonl(messages)
                 written = len(messages)
             else:

@@ -204,7 +204,7 @@ class Fanout:
             if missed.to_seq <= peer.floors.get(channel, 0):
                 continue
             if peer.flow is not Flow.OPEN:
-                peer.skip(channel, missed.count, missed.from_seq, missed.to_seq)
+                peer.owe_gap(channel, missed.count, missed.from_seq, missed.to_seq)
                 continue
             batcher = peer.batchers.get(channel)
             if batcher is not None:

@@ -25,7 +25,7 @@ class Counters:
     published: dict[str, int] = field(default_factory=dict)
     delivered: dict[str, int] = field(default_factory=dict)
     dropped: int = 0  #: events skipped for clients over their byte bound
-    dropped_unreported: int = 0  #: of those, events of clients gone before their ``gap``
+    dropped_unreported: int = 0  #: events owed in a ``gap`` to clients that left first
     gaps_sent: int = 0  #: ``gap`` messages sent (overflow and retention)
     slow_disconnects: int = 0  #: clients closed with 1013 after ``slow_timeout``
     rate_limited: int = 0  #: RATE_LIMITED errors sent

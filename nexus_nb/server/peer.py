@@ -187,8 +187,12 @@ class Peer:
             self.on_dirty(self)
 
     def skip(self, channel: str, count: int, first: int, last: int) -> None:
-        """Count ``count`` events (``first``..``last``) this peer will not get."""
+        """Count ``count`` events (``first``..``last``) skipped for this peer's byte bound."""
         self.counters.dropped += count
+        self.owe_gap(channel, count, first, last)
+
+    def owe_gap(self, channel: str, count: int, first: int, last: int) -> None:
+        """Add ``count`` lost events (``first``..``last``) to the ``gap`` sent on recovery."""
         record = self.missed.get(channel)
         if record is None:
             self.missed[channel] = [count, first, last]
