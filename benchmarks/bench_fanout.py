@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED = Path("/work/shared/seed/000_6196cfd4c38a78bf.txt")
+# The reference document lives in shared/ beside the checkout, not in the repository.
+SEED = ROOT.parent / "shared" / "seed" / "000_6196cfd4c38a78bf.txt"
 NODE_DIR = Path("/tmp/nexus-bench-node")
 KEY = "bench-key-0123456789"
 BURST = 50
@@ -208,6 +209,8 @@ def ensure_node() -> bool:
             check=True,
         )
     (NODE_DIR / "load.js").write_text(LOAD_JS)
+    if not SEED.is_file():
+        raise SystemExit(f"bench_fanout needs the protocol reference at {SEED} (../shared/seed/)")
     text = SEED.read_text()
     source = re.search(r"\*\*`server\.js`\*\*\n```javascript\n(.*?)\n```", text, re.S)
     assert source is not None, "server.js not found in the seed"

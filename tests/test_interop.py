@@ -15,7 +15,7 @@ import pytest
 from nexus_nb.server import Server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "interop"))
-from nodeenv import HERE, node_env
+from nodeenv import HERE, node_env, unavailable
 
 KEY = "interop-key"
 HAS_CHROMIUM = Path("/usr/bin/chromium").exists()
@@ -125,9 +125,10 @@ async def page_server(html: bytes) -> AsyncIterator[str]:
 async def test_the_browser_client_with_a_query_token_gets_exactly_the_filtered_events(
     server: Server,
 ) -> None:
-    playwright_api = pytest.importorskip("playwright.async_api")
+    import playwright.async_api as playwright_api
+
     if not HAS_CHROMIUM:
-        pytest.skip("Chromium is not installed at /usr/bin/chromium")
+        unavailable("Chromium is not installed at /usr/bin/chromium")
     html = b"<!doctype html><title>nexus</title><script>" + BROWSER_CLIENT + b"</script>"
     async with page_server(html) as page_url, playwright_api.async_playwright() as p:
         browser = await p.chromium.launch(

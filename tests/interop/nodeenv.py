@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -22,10 +23,12 @@ HERE = Path(__file__).resolve().parent
 def node_env() -> dict[str, str]:
     """An environment for ``node`` whose ``require`` finds the interop packages.
 
-    Skips the test when node is missing or npm cannot install the packages.
+    Skips the test when node is missing or npm cannot install the packages, except
+    in CI (``CI`` set), where a missing part fails the test: a whole area of interop
+    tests must never vanish from a CI run unnoticed.
     """
     if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node and npm are needed for interop with the reference")
+        unavailable("node and npm are needed for interop with the reference")
     home = Path(tempfile.gettempdir()) / "nexus_nb-interop-node"
     modules = home / "node_modules"
     if not (modules / "ws").is_dir() or not (modules / "express").is_dir():
@@ -41,7 +44,7 @@ def node_env() -> dict[str, str]:
                 check=False,
             )
             if done.returncode != 0:
-                pytest.skip(f"npm could not install {PACKAGES}: {done.stderr.strip()[-300:]}")
+                unavailable(f"npm could not install {PACKAGES}: {done.stderr.strip()[-300:]}")
             home.mkdir(exist_ok=True)
             if not (modules / "ws").is_dir():
                 shutil.rmtree(modules, ignore_errors=True)
@@ -51,3 +54,10 @@ def node_env() -> dict[str, str]:
     env = dict(os.environ)
     env["NODE_PATH"] = str(modules)
     return env
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip locally; fail in CI, where every system part is installed by ``.ci/run``."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this is an error, not a skip)")
+    pytest.skip(reason)
