@@ -13,8 +13,9 @@ a unique counter ``n``. A Node ``ws`` load process pinned to CPU 1 holds
 * ``trickle``: reads one socket chunk (at most 64 KiB) per second;
 * ``pause``: alternately stops reading for 5 s and reads freely for 5 s.
 
-It prints the server's RSS (``VmRSS``) after a short warm-up, every 10 s and at
-the end, with growth against the first sample (target: under 10%), each
+It prints the server's RSS (``VmRSS``) after a warm-up of ``WARMUP_EVENTS``
+events, every 10 s and at the end, with growth against the first sample (target:
+under 10%), each
 process's CPU use per interval (a load process near 100% means the harness,
 not the server, limits delivery), per-client delivery counts, what happened to
 the slow clients, and the server's ``/metrics`` counters. Everything runs on
@@ -44,7 +45,12 @@ from bench_fanout import KEY, NODE_DIR
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parent.parent
 CHANNEL = "telemetry.metrics"
-WARMUP = 3.0  # seconds of publishing before the first RSS sample
+# The RSS baseline is taken once retention (10,000 events per channel) is full and
+# the heap has reached its high-water mark: a server's RSS rises from ~28 MB to
+# ~79 MB over its first ~100k events and stays flat after that, so a baseline
+# taken earlier would hide growth behind the warm-up.
+WARMUP_EVENTS = 150_000
+MIN_WARMUP = 3.0  # seconds, at least, whatever the rate
 SAMPLE = 10.0  # seconds between RSS samples
 TICK = 0.002  # publisher sleep between bursts, seconds
 SETTLE = 10.0  # seconds the load waits for healthy clients to catch up at the end
@@ -285,8 +291,9 @@ async def stop(proc: asyncio.subprocess.Process | None, grace: float) -> None:
 class Sampler:
     """RSS and CPU samples of the server (and the load's CPU) against a baseline."""
 
-    def __init__(self, server_pid: int, load_pid: int, port: int) -> None:
+    def __init__(self, server_pid: int, load_pid: int, port: int, warmup: float) -> None:
         self.pids = (server_pid, load_pid)
+        self.warmup = warmup
         self.port = port
         self.base = 0
         self.peak = 0
@@ -298,7 +305,7 @@ class Sampler:
         self.base = self.peak = self.last = rss_kib(self.pids[0])
         self._cpu = (cpu_seconds(self.pids[0]), cpu_seconds(self.pids[1]))
         self._at = time.monotonic()
-        print(f"  start   RSS {self.base / 1024:7.1f} MB (after {WARMUP:g} s warm-up)")
+        print(f"  start   RSS {self.base / 1024:7.1f} MB (after {self.warmup:g} s warm-up)")
 
     async def sample(self, label: str) -> None:
         rss = self.last = rss_kib(self.pids[0])
@@ -323,7 +330,8 @@ class Sampler:
 
 async def soak(args: argparse.Namespace) -> int:
     """Run the whole soak and print its report; 1 on lost events or excessive growth."""
-    seconds = WARMUP + args.duration
+    warmup = max(MIN_WARMUP, WARMUP_EVENTS / args.rate)
+    seconds = warmup + args.duration
     role = [sys.executable, str(SCRIPT), "--role", "server", "--rate", str(args.rate)]
     server = load = None
     try:
@@ -343,12 +351,12 @@ async def soak(args: argparse.Namespace) -> int:
         assert load.stdin is not None
         server.stdin.write(b"go\n")
         began = time.monotonic()
-        sampler = Sampler(server.pid, load.pid, port)
-        await asyncio.sleep(WARMUP)
+        sampler = Sampler(server.pid, load.pid, port, warmup)
+        await asyncio.sleep(warmup)
         sampler.start()
         tick = 1
-        while WARMUP + tick * SAMPLE < seconds - 0.5:
-            await asyncio.sleep(max(0.0, began + WARMUP + tick * SAMPLE - time.monotonic()))
+        while warmup + tick * SAMPLE < seconds - 0.5:
+            await asyncio.sleep(max(0.0, began + warmup + tick * SAMPLE - time.monotonic()))
             await sampler.sample(f"t={tick * SAMPLE:g}s")
             tick += 1
         published = json.loads(await read_line(server, "PUBLISHED ", seconds + STARTUP))
@@ -379,7 +387,8 @@ def report(
     total = published["published"]
     print(
         f"published {total:,} of {published['target']:,} in {published['wall']:.1f} s "
-        f"(including {WARMUP:g} s warm-up), server publish-loop CPU {published['cpu']:.1f} s"
+        f"(including {sampler.warmup:g} s warm-up), "
+        f"server publish-loop CPU {published['cpu']:.1f} s"
     )
     healthy = [c for c in clients if c["mode"] == "healthy"]
     counts = [c["events"] for c in healthy]
