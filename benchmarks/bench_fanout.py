@@ -11,6 +11,13 @@ first to its last event; deliveries per server CPU-second with the server's own
 same flow control: bursts of 50 events, yielding to the loop, pausing while
 any client holds more than 1 MiB of outgoing bytes, so nothing is dropped.
 
+Bursts are the case write-coalescing wins (50 frames per client leave in one
+write), so K = 100 is also run with a *steady* arrival: one event per loop
+iteration, each frame its own write. Last, delivery latency: K = 10 clients
+at a fixed 2,000 events/s (20k deliveries/s, well under every server's
+capacity), each event stamped with the wall clock when published and the load
+process reporting p50/p99 of receive minus publish, for ours and the reference.
+
 Node packages are installed into /tmp/nexus-bench-node (outside the repo) on
 first use. Nothing here asserts a speed.
 """
@@ -35,7 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT.parent / "shared" / "seed" / "000_6196cfd4c38a78bf.txt"
 NODE_DIR = Path("/tmp/nexus-bench-node")
 KEY = "bench-key-0123456789"
-BURST = 50
+BURST = 50  # events per loop iteration in the burst runs
+STEADY = 1  # events per loop iteration in the steady runs
+LATENCY_RUN = (10, 2_000, 10_000)  # K clients, events/s, events
 HIGH_WATER = 1 << 20
 RUNS = [(1, 100_000), (10, 30_000), (100, 5_000)]
 TIMEOUT = 60.0
@@ -67,6 +76,30 @@ def _report(cpu: float, wall: float) -> None:
     print("BENCH " + json.dumps({"cpu": cpu, "wall": wall}), flush=True)
 
 
+def _plan(words: list[str]) -> tuple[int, int, float]:
+    """``go COUNT BURST RATE``: events, events per loop iteration, events/s (0: unpaced)."""
+    return int(words[1]), int(words[2]), float(words[3])
+
+
+def _turn(i: int, burst: int, rate: float) -> bool:
+    """Whether the publisher yields to the loop after event ``i``."""
+    return bool(rate) or i % burst == burst - 1
+
+
+async def _pace(i: int, rate: float, start: float) -> None:
+    """Yield to the loop; at a fixed rate, until event ``i + 1`` is due."""
+    due = start + (i + 1) / rate if rate else 0.0
+    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+
+
+def stamped(i: int, rate: float) -> dict[str, Any]:
+    """The benchmark event; at a fixed rate it also carries its publish time (epoch ms)."""
+    data = event(i)
+    if rate:
+        data["sent"] = time.time() * 1000
+    return data
+
+
 async def role_ours() -> None:
     sys.path.insert(0, str(ROOT))
     from nexus_nb.server import serve
@@ -74,12 +107,12 @@ async def role_ours() -> None:
     server = await serve(api_key=KEY, demo=False, ping_interval=None, max_queue_bytes=8 << 20)
     print(f"PORT {server.port}", flush=True)
     async for words in _go_lines():
-        count = int(words[1])
+        count, burst, rate = _plan(words)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         for i in range(count):
-            server.publish("telemetry.metrics", event(i))
-            if i % BURST == BURST - 1:
-                await asyncio.sleep(0)
+            server.publish("telemetry.metrics", stamped(i, rate))
+            if _turn(i, burst, rate):
+                await _pace(i, rate, wall0)
                 while server.max_queued_bytes() > HIGH_WATER:  # noqa: ASYNC110 - no drain event
                     await asyncio.sleep(0.0005)
         while server.max_queued_bytes() > 0:  # noqa: ASYNC110 - no drain event to await
@@ -111,14 +144,15 @@ async def role_bare() -> None:
     async with serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None) as server:
         print(f"PORT {next(iter(server.sockets)).getsockname()[1]}", flush=True)
         async for words in _go_lines():
-            count = int(words[1])
+            count, burst, rate = _plan(words)
             cpu0, wall0 = time.process_time(), time.perf_counter()
             for i in range(count):
                 message: dict[str, Any] = {"type": "event", "channel": "telemetry.metrics"}
-                message |= {"timestamp": "2026-11-26T03:00:00.000Z", "data": event(i), "seq": i}
+                message |= {"timestamp": "2026-11-26T03:00:00.000Z", "seq": i}
+                message["data"] = stamped(i, rate)
                 websockets.broadcast(conns, orjson.dumps(message).decode())
-                if i % BURST == BURST - 1:
-                    await asyncio.sleep(0)
+                if _turn(i, burst, rate):
+                    await _pace(i, rate, wall0)
                     while queued() > HIGH_WATER:  # noqa: ASYNC110 - no drain event to await
                         await asyncio.sleep(0.0005)
             while queued() > 0:  # noqa: ASYNC110 - no drain event to await
@@ -133,6 +167,8 @@ const WebSocket = require('ws');
 const [url, key] = [process.argv[2], process.argv[3]];
 const [K, N] = [+process.argv[4], +process.argv[5]];
 const want = K * N;
+const latency = process.env.LATENCY === '1';
+const delays = [];
 let ready = 0, received = 0, first = 0n, last = 0n;
 for (let k = 0; k < K; k++) {
   const headers = { Authorization: `Bearer ${key}` };
@@ -145,6 +181,10 @@ for (let k = 0; k < K; k++) {
       const now = process.hrtime.bigint();
       if (received === 0) first = now;
       last = now;
+      if (latency) {
+        const sent = JSON.parse(data.toString()).data.sent;
+        delays.push(performance.timeOrigin + performance.now() - sent);
+      }
       if (++received === want) finish();
     } else if (head.startsWith('{"type":"subscri')) {
       if (++ready === K) console.log('READY');
@@ -153,7 +193,10 @@ for (let k = 0; k < K; k++) {
   ws.on('error', (e) => { console.error(String(e)); process.exit(2); });
 }
 function finish() {
-  console.log('RESULT ' + JSON.stringify({ received, seconds: Number(last - first) / 1e9 }));
+  delays.sort((a, b) => a - b);
+  const at = (q) => (delays.length ? delays[Math.floor(q * (delays.length - 1))] : null);
+  const result = { received, seconds: Number(last - first) / 1e9, p50: at(0.5), p99: at(0.99) };
+  console.log('RESULT ' + JSON.stringify(result));
   process.exit(0);
 }
 setTimeout(finish, +process.env.LOAD_TIMEOUT_MS || 60000);
@@ -175,15 +218,20 @@ function queued() {
   return most;
 }
 require('readline').createInterface({ input: process.stdin }).on('line', (line) => {
-  const count = +line.split(' ')[1];
+  const [count, size, rate] = line.split(' ').slice(1).map(Number);
   const cpu0 = process.cpuUsage(), wall0 = process.hrtime.bigint();
   let i = 0;
   function burst() {
     if (queued() > __HIGH_WATER__) return setTimeout(burst, 0);
-    for (let b = 0; b < __BURST__ && i < count; b++, i++) {
-      broadcastEvent('telemetry.metrics', benchmarkEvent(i));
+    // Unpaced: SIZE events per turn of the loop. Paced: every event that is due.
+    const elapsed = Number(process.hrtime.bigint() - wall0) / 1e9;
+    const until = rate ? Math.min(count, Math.floor(elapsed * rate) + 1) : i + size;
+    for (; i < until && i < count; i++) {
+      const data = benchmarkEvent(i);
+      if (rate) data.sent = performance.timeOrigin + performance.now();
+      broadcastEvent('telemetry.metrics', data);
     }
-    if (i < count) return setImmediate(burst);
+    if (i < count) return rate ? setTimeout(burst, 1) : setImmediate(burst);
     (function drain() {
       if (queued() > 0) return setTimeout(drain, 1);
       const cpu = process.cpuUsage(cpu0);
@@ -216,7 +264,7 @@ def ensure_node() -> bool:
     assert source is not None, "server.js not found in the seed"
     simulation = re.compile(r"// Example: Simulate events.*?\}, 5000\);\n", re.S)
     publisher = REFERENCE_PUBLISHER.replace("__HIGH_WATER__", str(HIGH_WATER))
-    server_js, replaced = simulation.subn(publisher.replace("__BURST__", str(BURST)), source[1])
+    server_js, replaced = simulation.subn(publisher, source[1])
     assert replaced == 1, "the seed's simulation block was not found"
     (NODE_DIR / "server.js").write_text(server_js)
     return True
@@ -242,9 +290,19 @@ def wait_line(proc: subprocess.Popen[str], prefix: str) -> str:
 
 
 def measure(
-    server_cmd: list[str], k: int, n: int, env: dict[str, str] | None = None
+    server_cmd: list[str],
+    k: int,
+    n: int,
+    env: dict[str, str] | None = None,
+    *,
+    burst: int = BURST,
+    rate: float = 0.0,
 ) -> dict[str, float]:
-    """Start a server on CPU 0 and K load clients on CPU 1; publish N events; return figures."""
+    """Start a server on CPU 0 and K load clients on CPU 1; publish N events; return figures.
+
+    ``burst`` events go out per loop iteration; a ``rate`` (events/s) paces them
+    instead and has the load process measure delivery latency (``p50``, ``p99``, ms).
+    """
     server = subprocess.Popen(
         ["taskset", "-c", "0", *server_cmd],
         stdin=subprocess.PIPE,
@@ -273,10 +331,11 @@ def measure(
             stdout=subprocess.PIPE,
             text=True,
             cwd=NODE_DIR,
+            env=dict(os.environ, LATENCY="1" if rate else "0"),
         )
         wait_line(load, "READY")
         assert server.stdin is not None
-        server.stdin.write(f"go {n}\n")
+        server.stdin.write(f"go {n} {burst} {rate}\n")
         server.stdin.flush()
         stats = json.loads(wait_line(server, "BENCH "))
         result = json.loads(wait_line(load, "RESULT "))
@@ -286,6 +345,8 @@ def measure(
             "complete": float(delivered == k * n),
             "per_s": delivered / max(result["seconds"], 1e-9),
             "per_cpu_s": delivered / max(stats["cpu"], 1e-9),
+            "p50": result["p50"] or 0.0,
+            "p99": result["p99"] or 0.0,
         }
     finally:
         for proc in (load, server):
@@ -295,31 +356,64 @@ def measure(
 
 
 def main() -> int:
-    """Run every configuration and print the table."""
+    """Run every configuration and print the tables."""
     if not ensure_node():
         print("node/npm not found: bench_fanout skipped")
         return 0
     python = [sys.executable, str(Path(__file__).resolve()), "--role"]
-    rows = []
-    for k, n in RUNS:
-        ours = measure([*python, "ours"], k, n)
-        bare = measure([*python, "bare"], k, n)
-        rows.append((k, ours, bare))
     env = dict(os.environ, PORT=str(free_port()), NEXUS_API_KEY=KEY)
-    reference = measure(["node", "server.js"], 100, RUNS[-1][1], env=env)
-    header = ("K", "ours/s", "bare/s", "ours/bare", "ours/cpu-s", "bare/cpu-s")
+    node = ["node", "server.js"]
+    print(f"burst arrival ({BURST} events per loop iteration)")
+    rows = [
+        (k, measure([*python, "ours"], k, n), measure([*python, "bare"], k, n)) for k, n in RUNS
+    ]
+    reference = measure(node, 100, RUNS[-1][1], env=env)
+    table(rows, reference)
+    print(f"steady arrival ({STEADY} event per loop iteration)")
+    k, n = RUNS[-1]
+    steady = [
+        (
+            k,
+            measure([*python, "ours"], k, n, burst=STEADY),
+            measure([*python, "bare"], k, n, burst=STEADY),
+        )
+    ]
+    table(steady, measure(node, k, n, env=env, burst=STEADY))
+    k, rate, n = LATENCY_RUN
+    print(f"delivery latency, K={k} at {rate:,} events/s ({k * rate:,} deliveries/s)")
+    paced = {
+        "nexus_nb": measure([*python, "ours"], k, n, rate=rate),
+        "bare broadcast": measure([*python, "bare"], k, n, rate=rate),
+        "reference server.js": measure(node, k, n, env=env, rate=rate),
+    }
+    for name, got in paced.items():
+        print(
+            f"  {name:<20} p50 {got['p50']:6.2f} ms  p99 {got['p99']:6.2f} ms  "
+            f"server CPU {1e6 / got['per_cpu_s']:5.2f} µs per delivery"
+            + ("" if got["complete"] else "  (incomplete!)")
+        )
+    ours, ref = paced["nexus_nb"], paced["reference server.js"]
+    print(f"  p99 reference / nexus_nb: {ref['p99'] / max(ours['p99'], 1e-9):.2f}x")
+    return 0
+
+
+def table(
+    rows: list[tuple[int, dict[str, float], dict[str, float]]], reference: dict[str, float]
+) -> None:
+    """Print deliveries/s and server CPU per delivery; ours against bare and the reference."""
+    header = ("K", "ours/s", "bare/s", "ours/bare", "ours µs/dl", "bare µs/dl")
     print("{:>4} {:>10} {:>10} {:>9} {:>11} {:>11}".format(*header))
     for k, ours, bare in rows:
         print(
             f"{k:>4} {ours['per_s']:>10,.0f} {bare['per_s']:>10,.0f} "
             f"{ours['per_s'] / bare['per_s']:>9.2f} "
-            f"{ours['per_cpu_s']:>11,.0f} {bare['per_cpu_s']:>11,.0f}"
+            f"{1e6 / ours['per_cpu_s']:>11.2f} {1e6 / bare['per_cpu_s']:>11.2f}"
             + ("" if ours["complete"] and bare["complete"] else "  (incomplete!)")
         )
     ours100 = rows[-1][1]
     print(
         f"reference Node server.js, K=100: {reference['per_s']:,.0f} deliveries/s, "
-        f"{reference['per_cpu_s']:,.0f} per CPU-s"
+        f"{1e6 / reference['per_cpu_s']:.2f} µs server CPU per delivery"
         + ("" if reference["complete"] else " (incomplete!)")
     )
     print(
@@ -327,7 +421,6 @@ def main() -> int:
         f"{ours100['per_cpu_s'] / reference['per_cpu_s']:.2f}x per CPU-s "
         f"(targets: >= 2x reference, >= 0.80 of bare)"
     )
-    return 0
 
 
 if __name__ == "__main__":
