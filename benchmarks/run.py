@@ -20,6 +20,7 @@ BENCHES = [
     "bench_client",
     "bench_batch",
     "bench_fanout",
+    "bench_connections",
     "bench_redis",
     "soak",
 ]
