@@ -164,7 +164,7 @@ async def role_bare() -> None:
 
 LOAD_JS = r"""
 const WebSocket = require('ws');
-const [url, key] = [process.argv[2], process.argv[3]];
+const [urls, key] = [process.argv[2].split(','), process.argv[3]];
 const [K, N] = [+process.argv[4], +process.argv[5]];
 const want = K * N;
 const latency = process.env.LATENCY === '1';
@@ -172,7 +172,7 @@ const delays = [];
 let ready = 0, received = 0, first = 0n, last = 0n;
 for (let k = 0; k < K; k++) {
   const headers = { Authorization: `Bearer ${key}` };
-  const ws = new WebSocket(url, { headers, perMessageDeflate: false });
+  const ws = new WebSocket(urls[k % urls.length], { headers, perMessageDeflate: false });
   const subscribe = { action: 'subscribe', channels: ['telemetry.metrics'], filters: {} };
   ws.on('open', () => ws.send(JSON.stringify(subscribe)));
   ws.on('message', (data) => {
