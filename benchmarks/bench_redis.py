@@ -260,9 +260,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def throughput(
-    label: str, clients: int, count: int, instances: int, redis: bool
-) -> dict[str, float]:
-    """Deliveries/s and CPU per delivery of servers, Redis and load for one configuration."""
+    label: str, clients: int, count: int, instances: int, redis: bool, serving: int = 0
+) -> dict[str, Any]:
+    """Deliveries/s and CPU per delivery of servers, Redis and load for one configuration.
+
+    The clients connect to the first ``serving`` instances (default: all of them),
+    so an instance without clients shows what reading the shared log alone costs.
+    """
     from redis_fixture import RedisProcess
 
     with RedisProcess() as redis_server:
@@ -273,8 +277,8 @@ async def throughput(
         try:
             pids = [s.proc.pid for s in servers]
             before = [cpu_seconds(pid) for pid in pids], cpu_seconds(redis_server.process.pid)
-            report = await run_load(
-                [s.url for s in servers],
+            report = await node_load(
+                [s.url for s in servers[: serving or instances]],
                 clients,
                 count,
                 lambda: servers[0].command(f"flood {count}"),
@@ -286,6 +290,9 @@ async def throughput(
     deliveries = clients * count
     server_cpu = sum(after[0]) - sum(before[0])
     return {
+        "instance_us_per_event": [
+            (b - a) / count * 1e6 for a, b in zip(*[before[0], after[0]], strict=True)
+        ],
         "per_s": deliveries / report["seconds"],
         "server_us": server_cpu / deliveries * 1e6,
         "redis_us_per_event": (after[1] - before[1]) / count * 1e6 if redis else 0.0,
@@ -336,6 +343,13 @@ async def bench(clients: int, count: int, rate: float) -> None:
             f"{got['server_us']:>13.2f} {got['redis_us_per_event']:>12.2f} {got['load_cpu']:>8.0%}"
         )
     print("  (load CPU near 100%: the load process, not the servers, sets deliveries/s)")
+    reader = await throughput("read only", clients, count, 2, True, serving=1)
+    reader_us = reader["instance_us_per_event"][1]
+    print(
+        f"  2 instances, clients on the first only: the second (no clients) uses "
+        f"{reader_us:.2f} µs of CPU per event read from Redis; "
+        f"Redis {reader['redis_us_per_event']:.2f} µs per event"
+    )
     for label, redis in [("in-process (memory log)", False), ("2 instances on Redis", True)]:
         p50, p99, samples = await latency(label, rate, redis)
         where = f"latency at {rate:,.0f} ev/s, {label}"
