@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from figures import figure
 from workload import CHANNEL, median_time, metric
 
 from nexus_nb import protocol
@@ -75,6 +76,16 @@ def main() -> None:
     print(
         f"bytes per event: row {row_bytes / EVENTS:.0f} B, columnar {col_bytes / EVENTS:.0f} B "
         f"({col_bytes / row_bytes:.2f}x)"
+    )
+    what = "server CPU per event and batched subscriber"
+    figure("row_batch", row * 1e9, "ns", what=f"{what}, row batch of {BATCH}")
+    figure(
+        "columnar_batch",
+        col * 1e9,
+        "ns",
+        what=f"{what}, columnar batch of {BATCH}",
+        baseline=row * 1e9,
+        against="row batch",
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+from figures import figure
 from workload import Timing, columnar, median_time, metric
 
 from nexus_nb.buffer import RingBuffer
@@ -135,6 +136,26 @@ def main() -> None:
     print(f"extend / columnar (100k)   {extend.cpu / columnar.cpu:8.2f}x")
     print(f"to_dataframe 1M            {export.wall * 1e3:8.1f}  ms wall (target < 100 ms)")
     print(f"bytes per event            {big.nbytes / len(big):8.1f}  B (target < 64 B)")
+    for maxlen in SIZES:
+        figure(
+            f"append_{maxlen}",
+            cpu[maxlen] * 1e6,
+            "µs/event",
+            what=f"`RingBuffer.append` per event, maxlen {maxlen:,} (full)",
+            baseline=concats[maxlen].cpu * 1e6,
+            against="naive bounded `pd.concat` per event",
+        )
+    figure("extend_100", extend.cpu * 1e6, "µs/event", what="`extend` by 100-event batches")
+    figure(
+        "extend_columns_100",
+        columnar.cpu * 1e6,
+        "µs/event",
+        what="`extend` by 100-event columnar batches",
+        baseline=extend.cpu * 1e6,
+        against="`extend` by 100 event messages",
+    )
+    figure("to_dataframe_1m", export.wall * 1e3, "ms", what="`to_dataframe()` of 1M rows")
+    figure("bytes_per_event", big.nbytes / len(big), "B", what="memory per buffered metric event")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from figures import figure
 from workload import columnar, median_time, metric
 
 from nexus_nb.buffer import RingBuffer
@@ -68,6 +69,18 @@ def main() -> None:
         print(f"  {name:40} {cost * 1e6:6.2f} µs  ({cost / base:.2f}x)")
     print(f"  {'read_capture, 1 channel':40} {read * 1e6:6.2f} µs  ({read / base:.2f}x)")
     print(f"capture size: {size / EVENTS:.1f} B per event")
+    keys = ("recorder_1", "recorder_2", "recorder_columns")
+    for key, (name, cost) in zip(keys, cases.items(), strict=True):
+        figure(
+            key,
+            cost * 1e6,
+            "µs/event",
+            what=f"{name} to Parquet",
+            baseline=base * 1e6,
+            against="`RingBuffer.append`",
+        )
+    figure("read_capture", read * 1e6, "µs/event", what="`read_capture` of 1 channel")
+    figure("bytes_on_disk", size / EVENTS, "B/event", what="Parquet capture size")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from bench_fanout import KEY, NODE_DIR, ensure_node, free_port, wait_line
+from figures import figure
 
 CONNECT_JS = r"""
 const WebSocket = require('ws');
@@ -135,6 +136,23 @@ def main() -> int:
         f"memory per connection ours/reference: "
         f"{ours['per_connection_kib'] / reference['per_connection_kib']:.2f}x; "
         f"connect time ours/reference: {ours['connect_s'] / reference['connect_s']:.2f}x"
+    )
+    against = "reference `server.js`"
+    figure(
+        "kb_per_connection",
+        ours["per_connection_kib"],
+        "KB",
+        what=f"server memory per idle subscribed connection, {args.clients:,} clients",
+        baseline=reference["per_connection_kib"],
+        against=against,
+    )
+    figure(
+        "connect_s",
+        ours["connect_s"],
+        "s",
+        what=f"connect and subscribe {args.clients:,} clients",
+        baseline=reference["connect_s"],
+        against=against,
     )
     return 0
 

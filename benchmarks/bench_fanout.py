@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from figures import figure
+
 ROOT = Path(__file__).resolve().parent.parent
 # The reference document lives in shared/ beside the checkout, not in the repository.
 SEED = ROOT.parent / "shared" / "seed" / "000_6196cfd4c38a78bf.txt"
@@ -369,6 +371,7 @@ def main() -> int:
     ]
     reference = measure(node, 100, RUNS[-1][1], env=env)
     table(rows, reference)
+    record(rows, reference, "burst")
     print(f"steady arrival ({STEADY} event per loop iteration)")
     k, n = RUNS[-1]
     steady = [
@@ -378,7 +381,9 @@ def main() -> int:
             measure([*python, "bare"], k, n, burst=STEADY),
         )
     ]
-    table(steady, measure(node, k, n, env=env, burst=STEADY))
+    steady_reference = measure(node, k, n, env=env, burst=STEADY)
+    table(steady, steady_reference)
+    record(steady, steady_reference, "steady")
     k, rate, n = LATENCY_RUN
     print(f"delivery latency, K={k} at {rate:,} events/s ({k * rate:,} deliveries/s)")
     paced = {
@@ -394,7 +399,52 @@ def main() -> int:
         )
     ours, ref = paced["nexus_nb"], paced["reference server.js"]
     print(f"  p99 reference / nexus_nb: {ref['p99'] / max(ours['p99'], 1e-9):.2f}x")
+    for q in ("p50", "p99"):
+        figure(
+            f"latency_{q}",
+            ours[q],
+            "ms",
+            what=f"delivery latency {q}, K={k} at {rate:,} events/s",
+            baseline=ref[q],
+            against="reference `server.js`",
+        )
     return 0
+
+
+def record(
+    rows: list[tuple[int, dict[str, float], dict[str, float]]],
+    reference: dict[str, float],
+    arrival: str,
+) -> None:
+    """State the K=100 figures of one arrival pattern (and K=1, 10 for bursts)."""
+    for k, ours, bare in rows:
+        figure(
+            f"{arrival}_k{k}",
+            ours["per_s"],
+            "deliveries/s",
+            what=f"fan-out to K = {k}, {arrival} arrival",
+            baseline=bare["per_s"],
+            against="bare `websockets.broadcast()`",
+            better="higher",
+        )
+    ours = rows[-1][1]
+    figure(
+        f"{arrival}_k100_cpu",
+        1e6 / ours["per_cpu_s"],
+        "µs server CPU/delivery",
+        what=f"fan-out to K = 100, {arrival} arrival",
+        baseline=1e6 / reference["per_cpu_s"],
+        against="reference `server.js`",
+    )
+    figure(
+        f"{arrival}_k100_vs_reference",
+        ours["per_s"],
+        "deliveries/s",
+        what=f"fan-out to K = 100, {arrival} arrival",
+        baseline=reference["per_s"],
+        against="reference `server.js`",
+        better="higher",
+    )
 
 
 def table(

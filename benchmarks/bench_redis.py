@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from figures import figure
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-key-0123456789"
 CHANNEL = "telemetry.metrics"
@@ -338,6 +340,14 @@ async def bench(clients: int, count: int, rate: float) -> None:
     ]:
         got = await throughput(label, clients, count, instances, redis)
         baseline = baseline or got
+        figure(
+            f"server_us_{instances}{'_redis' if redis else ''}",
+            got["server_us"],
+            "µs server CPU/delivery",
+            what=f"{label}, {clients} clients",
+            baseline=baseline["server_us"],
+            against="in-process",
+        )
         print(
             f"  {label:26s} {got['per_s']:>14,.0f} ({got['per_s'] / baseline['per_s']:.2f}x) "
             f"{got['server_us']:>13.2f} {got['redis_us_per_event']:>12.2f} {got['load_cpu']:>8.0%}"
@@ -345,6 +355,15 @@ async def bench(clients: int, count: int, rate: float) -> None:
     print("  (load CPU near 100%: the load process, not the servers, sets deliveries/s)")
     reader = await throughput("read only", clients, count, 2, True, serving=1)
     reader_us = reader["instance_us_per_event"][1]
+    figure(
+        "read_us_per_event", reader_us, "µs CPU/event", what="an instance reading Redis, no clients"
+    )
+    figure(
+        "redis_us_per_event",
+        reader["redis_us_per_event"],
+        "µs CPU/event",
+        what="redis-server, 2 instances",
+    )
     print(
         f"  2 instances, clients on the first only: the second (no clients) uses "
         f"{reader_us:.2f} µs of CPU per event read from Redis; "
@@ -354,6 +373,7 @@ async def bench(clients: int, count: int, rate: float) -> None:
         p50, p99, samples = await latency(label, rate, redis)
         where = f"latency at {rate:,.0f} ev/s, {label}"
         print(f"{where:50s}: p50 {p50:.2f} ms, p99 {p99:.2f} ms ({samples} samples)")
+        figure(f"p99_{'redis' if redis else 'memory'}", p99, "ms", what=f"p99 {where}")
 
 
 def main() -> None:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_fanout import KEY, NODE_DIR
+from figures import figure
 
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parent.parent
@@ -423,6 +424,19 @@ def report(
     keys += ("activeConnections", "keepaliveTimeouts")
     print("/metrics: " + ", ".join(f"{k}={metrics[k]:,}" for k in keys))
     print("/metrics channels: " + json.dumps(metrics["channels"][CHANNEL]))
+    figure(
+        "rss_growth", growth, "%", what=f"server RSS growth over {args.duration:g} s after warm-up"
+    )
+    figure(
+        "healthy_complete",
+        len(complete),
+        "clients",
+        what=f"healthy clients that got every one of {total:,} events",
+        baseline=len(healthy),
+        against="healthy clients",
+        ceiling=True,
+        better="higher",
+    )
     failed = len(complete) < len(healthy) or growth >= GROWTH_LIMIT
     print("soak: " + ("FAILED" if failed else "ok"))
     return 1 if failed else 0
