@@ -380,7 +380,7 @@ def main() -> None:
     """Parse the arguments; run the benchmark, or the load process with ``--load``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=10)
-    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--rate", type=float, default=2_000.0, help="latency run, events/s")
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--role", choices=["server"], help=argparse.SUPPRESS)
