@@ -340,14 +340,21 @@ async def bench(clients: int, count: int, rate: float) -> None:
     ]:
         got = await throughput(label, clients, count, instances, redis)
         baseline = baseline or got
-        figure(
-            f"server_us_{instances}{'_redis' if redis else ''}",
-            got["server_us"],
-            "µs server CPU/delivery",
-            what=f"{label}, {clients} clients",
-            baseline=baseline["server_us"],
-            against="in-process",
-        )
+        name = f"{instances}{'_redis' if redis else '_memory'}"
+        against = None if got is baseline else "in-process"
+        for key, unit, better in (
+            ("per_s", "deliveries/s", "higher"),
+            ("server_us", "µs server CPU/delivery", "lower"),
+        ):
+            figure(
+                f"{key}_{name}",
+                got[key],
+                unit,
+                what=f"{label}, {clients} clients",
+                baseline=None if against is None else baseline[key],
+                against=against,
+                better=better,
+            )
         print(
             f"  {label:26s} {got['per_s']:>14,.0f} ({got['per_s'] / baseline['per_s']:.2f}x) "
             f"{got['server_us']:>13.2f} {got['redis_us_per_event']:>12.2f} {got['load_cpu']:>8.0%}"

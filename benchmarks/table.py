@@ -45,7 +45,7 @@ def ratio(row: dict[str, Any]) -> str:
     if row["baseline"] in (None, 0) or row["value"] == 0:
         return "—"
     times = row["value"] / row["baseline"]
-    return f"{times if row['better'] == 'higher' else 1 / times:.3g}x"
+    return f"{number(times if row['better'] == 'higher' else 1 / times)}x"
 
 
 def render(results: dict[str, Any]) -> str:
@@ -60,7 +60,7 @@ def render(results: dict[str, Any]) -> str:
         base = "—"
         if row["baseline"] is not None:
             kind = "ceiling: " if row["ceiling"] else ""
-            base = f"{kind}{row['against']} {number(row['baseline'])}"
+            base = f"{kind}{row['against']} {number(row['baseline'])} {row['unit']}"
         lines.append(
             f"| `{row['bench']}` | {row['what']} | {number(row['value'])} {row['unit']} "
             f"| {base} | {ratio(row)} |"
