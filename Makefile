@@ -1,5 +1,6 @@
 # nexus_nb: the README's commands. Every target sets up what is missing first.
 #   make demo   JupyterLab on notebooks/ (127.0.0.1), prints the URL with its token
+#   make voila  the dashboard notebook as an app in Voila (127.0.0.1:8866)
 #   make test   lint (ruff, mypy, import-linter) + every test, real browser and redis included
 #   make bench  the benchmarks, figures as ratios against baselines measured in the same run
 PYTHON ?= python3
@@ -8,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8888
 
-.PHONY: setup system demo test lint pytest bench serve clean
+.PHONY: setup system demo voila test lint pytest bench serve clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,9 +29,18 @@ system:
 	    chromium redis-server nginx-light $$(command -v node >/dev/null || echo nodejs npm) >/dev/null; \
 	fi
 
+# The lab's settings dir turns off the news pop-up, as the browser tests do.
+DEMO_SETTINGS := $(VENV)/demo-settings
 demo: setup
+	mkdir -p $(DEMO_SETTINGS)/@jupyterlab/apputils-extension
+	echo '{"fetchNews": "false", "checkForUpdates": false}' \
+	  > $(DEMO_SETTINGS)/@jupyterlab/apputils-extension/notification.jupyterlab-settings
 	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) --allow-root \
-	  --ServerApp.root_dir=notebooks --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+	  --ServerApp.root_dir=notebooks --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+	  --LabApp.user_settings_dir=$(DEMO_SETTINGS)
+
+voila: setup
+	$(BIN)/voila notebooks/02-telemetry-dashboard.ipynb --no-browser --Voila.ip=127.0.0.1 --port=8866
 
 serve: setup
 	$(BIN)/nexus-nb serve --demo --port 8765

@@ -112,6 +112,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         ssl=ssl,
         redis=args.redis,
         retention=args.retention,
+        host_metrics=args.host_metrics,
     )
     print(server.url, flush=True)
     await server.serve_forever()
@@ -320,6 +321,12 @@ def _parser() -> argparse.ArgumentParser:
     add_key(p)
     p.add_argument("--demo", action=argparse.BooleanOptionalAction, default=False)
     p.add_argument("--rate", type=float, default=20.0, help="demo events per second")
+    p.add_argument(
+        "--host-metrics",
+        action="store_true",
+        help="also publish this machine's CPU, memory, disk and network on telemetry.metrics "
+        "(needs the 'host' extra: psutil)",
+    )
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--certfile")
     p.add_argument("--keyfile")

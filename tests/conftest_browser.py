@@ -118,11 +118,25 @@ class Lab:
     Args:
         root: The directory the lab serves (notebooks are copied there by callers).
         python: The interpreter whose ``jupyterlab`` and kernel are used.
+        app: ``"jupyterlab"`` or ``"notebook"`` (Jupyter Notebook 7, built on the same
+            JupyterLab front-end: the same settings, ``window.jupyterapp`` and commands).
+        windowing: JupyterLab's notebook ``windowingMode`` (``"none"`` keeps cells
+            scrolled out of view in the page; ``"full"``, ``"contentVisibility"``).
     """
 
-    def __init__(self, root: Path, *, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        python: str = sys.executable,
+        app: str = "jupyterlab",
+        windowing: str = "none",
+    ) -> None:
         self.root = root
         self.python = python
+        self.app = app
+        self.windowing = windowing
+        self.tree = "lab/tree" if app == "jupyterlab" else "notebooks"
         self.work = Path(tempfile.mkdtemp(prefix="nnb-lab-"))
         self.port = free_port()
         self.token = secrets.token_hex(16)
@@ -152,7 +166,9 @@ class Lab:
                 "checkForUpdates": False,
             },
             # Keep cells scrolled out of view in the DOM so probes see every output.
-            "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+            "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
+                "windowingMode": self.windowing
+            },
         }
         for rel, value in files.items():
             path = settings / rel
@@ -167,10 +183,11 @@ class Lab:
             RuntimeError: the server exited or did not answer within ``timeout`` s.
         """
         settings = self._write_settings()
+        app = "LabApp" if self.app == "jupyterlab" else "JupyterNotebookApp"
         cmd = [
             self.python,
             "-m",
-            "jupyterlab",
+            self.app,
             "--no-browser",
             "--ip=127.0.0.1",
             f"--port={self.port}",
@@ -178,12 +195,15 @@ class Lab:
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.root}",
             "--ServerApp.allow_root=True",
-            "--LabApp.expose_app_in_browser=True",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            "--LabApp.extension_manager=readonly",
-            f"--LabApp.user_settings_dir={settings}",
-            f"--LabApp.workspaces_dir={self.work / 'ws'}",
+            f"--{app}.expose_app_in_browser=True",
+            f"--{app}.user_settings_dir={settings}",
+            f"--{app}.workspaces_dir={self.work / 'ws'}",
         ]
+        if self.app == "jupyterlab":  # Notebook 7 has neither trait: it rejects its config.
+            cmd += [
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                "--LabApp.extension_manager=readonly",
+            ]
         self._log = open(self.work / "lab.log", "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
             cmd,
@@ -250,9 +270,12 @@ class Lab:
 
 
 @contextmanager
-def running_lab(root: Path, *, python: str = sys.executable) -> Iterator[Lab]:
-    """Start a :class:`Lab` for ``root``; always stop it and remove its temp dir."""
-    lab = Lab(root, python=python)
+def running_lab(root: Path, *, python: str = sys.executable, **options: str) -> Iterator[Lab]:
+    """Start a :class:`Lab` for ``root``; always stop it and remove its temp dir.
+
+    ``options`` are :class:`Lab`'s keyword arguments ``app`` and ``windowing``.
+    """
+    lab = Lab(root, python=python, **options)
     try:
         yield lab.start()
     finally:
@@ -278,7 +301,7 @@ class NotebookPage:
         Waits for attached cells, not for a visible editor: a rendered markdown
         first cell hides its editor and that wait would hang.
         """
-        self.page.goto(self.lab.url(f"lab/tree/{name}"), wait_until="domcontentloaded")
+        self.page.goto(self.lab.url(f"{self.lab.tree}/{name}"), wait_until="domcontentloaded")
         self.page.wait_for_selector(
             ".jp-Notebook .jp-Cell", state="attached", timeout=timeout * 1000
         )

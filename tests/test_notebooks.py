@@ -20,7 +20,20 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-SUMMARY = re.compile(r"^NB_OK rows=(\d+)\b.*$", re.MULTILINE)
+# The test's own cell, run after the notebook's cells in the same kernel: what it
+# observes of the notebook's live objects (the notebooks print no test scaffolding).
+OBSERVE: dict[str, str] = {
+    "01-quickstart.ipynb": "len(df)",
+    "02-telemetry-dashboard.ipynb": 'len(stream["telemetry.metrics"])',
+    "03-capture-and-export.ipynb": "len(replayed)",
+    "04-your-own-server.ipynb": "len(df)",
+}
+CLOSES_A_VIEW = re.compile(r"\b(stream|plot|dashboard|alerts|status)\.a?close\(\)")
+STOP_CODE = re.compile(r"```python\n(.*?)```", re.DOTALL)
+# ipykernel's own notice about its TCP transport, printed at every start.
+KERNEL_NOTICE = re.compile(
+    r"^\[IPKernelApp\] WARNING \| Kernel is running over TCP.*$", re.MULTILINE
+)
 # Run after the notebook's own cells: lists asyncio tasks still running nexus_nb code
 # (coroutines defined in a nexus_nb file).
 PROBE = """\
@@ -45,7 +58,7 @@ for _ in range(40):
 print("NNB_TASKS_LEFT=" + ",".join(_left()))
 """
 
-# What each notebook must show besides its NB_OK line.
+# What each notebook must show besides live rows.
 EXPECTED: dict[str, dict[str, bool]] = {
     "01-quickstart.ipynb": {"dataframe": True, "widget": True},
     "02-telemetry-dashboard.ipynb": {"dataframe": False, "widget": True},
@@ -75,14 +88,32 @@ def strip(nb: Any) -> bool:
     return changed
 
 
+def stop_code(nb: Any) -> str:
+    """The code of the closing markdown cell's ``python`` block: how a reader stops it all."""
+    last = nb.cells[-1]
+    assert last.cell_type == "markdown", "the last cell must say how to stop"
+    match = STOP_CODE.search(last.source)
+    assert match, f"the last cell shows no python code to stop: {last.source!r}"
+    return match.group(1)
+
+
 def execute_notebook(
-    path: Path, workdir: Path, *, kernel_name: str = "python3", timeout: int = 60
+    path: Path,
+    workdir: Path,
+    *,
+    kernel_name: str = "python3",
+    timeout: int = 60,
+    stop: bool = True,
 ) -> Any:
     """Execute a copy of ``path`` inside ``workdir`` with a real kernel; return it.
 
-    A probe cell runs after the notebook's cells; its report (``NNB_TASKS_LEFT=``,
-    the nexus_nb tasks still running) is stored in ``nb.metadata["nnb_tasks_left"]``
-    and the probe removed again.
+    After the notebook's cells the test's own cells run in the same kernel: one
+    prints ``NNB_ROWS=`` (see :data:`OBSERVE`); with ``stop`` the closing markdown
+    cell's stop code runs, then a probe prints ``NNB_TASKS_LEFT=`` (the nexus_nb
+    tasks still running). Their reports go to ``nb.metadata["nnb_rows"]`` /
+    ``["nnb_tasks_left"]`` and the cells are removed again. Without ``stop`` the
+    kernel is shut down with everything live; its stdout/stderr is in
+    ``nb.metadata["nnb_kernel_log"]``.
 
     Raises:
         nbclient.exceptions.CellExecutionError: A cell raised.
@@ -93,7 +124,10 @@ def execute_notebook(
     copy = workdir / path.name
     shutil.copyfile(path, copy)
     nb = nbformat.read(copy, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(PROBE))
+    own = [f'print("NNB_ROWS=" + str({OBSERVE[path.name]}))']
+    if stop:
+        own += [stop_code(nb), PROBE]
+    nb.cells += [nbformat.v4.new_code_cell(src) for src in own]
     client = NotebookClient(
         nb,
         timeout=timeout,
@@ -101,11 +135,18 @@ def execute_notebook(
         store_widget_state=False,
         resources={"metadata": {"path": str(workdir)}},
     )
-    client.execute()
-    probe = nb.cells.pop()
-    report = "".join(o.text for o in probe.outputs if o.output_type == "stream")
-    assert "NNB_TASKS_LEFT=" in report, report
-    nb.metadata["nnb_tasks_left"] = report.split("NNB_TASKS_LEFT=", 1)[1].strip()
+    log_path = workdir / "kernel.log"
+    with log_path.open("w") as log:
+        client.execute(stdout=log, stderr=log)
+    nb.metadata["nnb_kernel_log"] = KERNEL_NOTICE.sub("", log_path.read_text()).strip()
+    added = [nb.cells.pop() for _ in own][::-1]
+    reports = "".join(o.text for c in added for o in c.outputs if o.output_type == "stream")
+    rows = re.search(r"NNB_ROWS=(\d+)", reports)
+    assert rows, reports
+    nb.metadata["nnb_rows"] = int(rows.group(1))
+    if stop:
+        assert "NNB_TASKS_LEFT=" in reports, reports
+        nb.metadata["nnb_tasks_left"] = reports.split("NNB_TASKS_LEFT=", 1)[1].strip()
     nbformat.write(nb, workdir / f"executed-{path.name}")
     return nb
 
@@ -125,12 +166,9 @@ def output_text(nb: Any) -> str:
 
 
 def summary_rows(nb: Any) -> int:
-    """The N of the ``NB_OK rows=N`` line printed by the notebook's last code cell."""
-    last = [c for c in nb.cells if c.cell_type == "code"][-1]
-    text = "".join(o.text for o in last.outputs if o.output_type == "stream")
-    match = SUMMARY.search(text)
-    assert match, f"last cell printed no NB_OK line: {text!r}"
-    return int(match.group(1))
+    """The rows the test's own cell counted after the notebook ran (see :data:`OBSERVE`)."""
+    rows: int = nb.metadata["nnb_rows"]
+    return rows
 
 
 def has_dataframe_with_rows(nb: Any) -> bool:
@@ -155,11 +193,13 @@ def test_committed_notebooks_have_no_outputs_counts_or_widget_state() -> None:
         assert not strip(nb), f"{path.name} has outputs: run tests/test_notebooks.py --strip"
 
 
-def test_every_notebook_ends_by_closing_its_stream_and_printing_a_summary() -> None:
+def test_notebooks_print_no_test_scaffolding_and_do_not_close_what_they_show() -> None:
     for path in NOTEBOOKS:
-        code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
-        assert "aclose()" in code[-2], f"{path.name}: the cell before last must clean up"
-        assert "NB_OK rows=" in code[-1], path.name
+        nb = nbformat.read(path, as_version=4)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert "NB_OK" not in code, path.name
+        assert not CLOSES_A_VIEW.search(code), f"{path.name} closes what it shows"
+        assert "aclose()" in stop_code(nb), f"{path.name}: the closing cell must show how to stop"
 
 
 def test_strip_removes_outputs_counts_and_widget_state() -> None:
@@ -180,9 +220,9 @@ def test_strip_removes_outputs_counts_and_widget_state() -> None:
 def test_notebook_runs_unattended_and_shows_live_data(path: Path, tmp_path: Path) -> None:
     nb = execute_notebook(path, tmp_path)
 
-    assert summary_rows(nb) > 0
+    assert nb.metadata["nnb_rows"] > 0
     assert "Traceback" not in output_text(nb)
-    assert nb.metadata["nnb_tasks_left"] == "", "tasks left running after the last cell"
+    assert nb.metadata["nnb_tasks_left"] == "", "tasks left running after the stop code"
     expected = EXPECTED[path.name]
     if expected["dataframe"]:
         assert has_dataframe_with_rows(nb), "no DataFrame with rows in the outputs"
@@ -191,6 +231,17 @@ def test_notebook_runs_unattended_and_shows_live_data(path: Path, tmp_path: Path
     # Captures land in the temp copy, never in the repository.
     assert not list((ROOT / "notebooks").glob("*.parquet"))
     assert not (ROOT / "notebooks" / "captures").exists()
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", ["01-quickstart.ipynb", "02-telemetry-dashboard.ipynb"])
+def test_kernel_shutdown_with_everything_live_prints_no_warning_or_traceback(
+    name: str, tmp_path: Path
+) -> None:
+    nb = execute_notebook(ROOT / "notebooks" / name, tmp_path, stop=False)
+
+    assert nb.metadata["nnb_rows"] > 0
+    assert nb.metadata["nnb_kernel_log"] == "", nb.metadata["nnb_kernel_log"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 
 import ipywidgets
 import pytest
+from waiting import until
 
 from nexus_nb.widgets import ChannelControls
 from nexus_nb.widgets.controls import format_filters, parse_filters
@@ -148,3 +149,37 @@ async def test_aclose_cancels_a_pending_apply() -> None:
     await controls.aclose()
     assert task is not None
     assert task.cancelled()
+
+
+def test_live_controls_apply_each_toggle_and_submitted_filter_at_once() -> None:
+    calls: list[dict[str, Any]] = []
+    controls = ChannelControls(CHANNELS, selected={}, on_change=calls.append, live=True)
+    controls.checks["system.alerts"].value = True
+    controls.fields["system.alerts"].value = "severity=critical"
+    assert calls == [{"system.alerts": None}, {"system.alerts": {"severity": ["critical"]}}]
+    assert not controls.fields["system.alerts"].continuous_update
+
+
+def test_sync_shows_a_selection_without_applying_it() -> None:
+    calls: list[dict[str, Any]] = []
+    controls = ChannelControls(CHANNELS, selected={}, on_change=calls.append, live=True)
+    controls.sync({"telemetry.metrics": {"source": ["server-01"]}})
+    assert calls == []
+    assert controls.checks["telemetry.metrics"].value
+    assert controls.fields["telemetry.metrics"].value == "source=server-01"
+
+
+async def test_a_live_toggle_during_a_pending_apply_is_applied_after_it() -> None:
+    release = asyncio.Event()
+    seen: list[dict[str, Any]] = []
+
+    async def change(selection: dict[str, Any]) -> None:
+        seen.append(selection)
+        await release.wait()
+
+    controls = ChannelControls(CHANNELS, selected={}, on_change=change, live=True)
+    controls.checks["system.alerts"].value = True
+    controls.checks["tasks.updates"].value = True  # while the first is applying
+    release.set()
+    await until(lambda: len(seen) == 2 and controls.task is not None and controls.task.done())
+    assert seen[-1] == {"system.alerts": None, "tasks.updates": None}

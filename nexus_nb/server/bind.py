@@ -79,6 +79,8 @@ async def serve(
     ping_interval: float | None = 30.0,
     ping_timeout: float | None = 20.0,
     close_timeout: float = 5.0,
+    host_metrics: bool = False,
+    host_interval: float = 1.0,
 ) -> Server:
     """Start a Nexus server on the running loop; return once it accepts connections.
 
@@ -121,14 +123,25 @@ async def serve(
         ping_interval: Seconds between WebSocket pings; ``None`` disables them.
         ping_timeout: Seconds to wait for a pong before dropping the peer.
         close_timeout: Seconds to wait for a closing handshake before aborting.
+        host_metrics: Also publish this machine's CPU, memory, disk and network
+            figures on ``telemetry.metrics`` (:class:`~nexus_nb.server.host.HostMetrics`,
+            needs the ``host`` extra), every ``host_interval`` seconds.
+        host_interval: Seconds between host samples; at least 0.1.
 
     Raises:
-        ValueError: Non-loopback ``host`` without an explicit key, or both ``log``
-            and ``redis``.
+        ValueError: Non-loopback ``host`` without an explicit key, both ``log``
+            and ``redis``, or ``host_interval`` below 0.1 s.
+        ImportError: ``host_metrics`` without psutil installed.
         OSError: The address cannot be bound.
         TransportError: A shared log cannot be reached.
     """
     key = resolve_api_key(api_key, host, auth)
+    sampler = None
+    if host_metrics:
+        # Imported here: psutil is an optional dependency (the "host" extra).
+        from nexus_nb.server.host import HostMetrics
+
+        sampler = HostMetrics(interval=host_interval)  # fails before the port opens
     if redis is not None:
         if log is not None:
             raise ValueError("give either log or redis, not both")
@@ -174,5 +187,7 @@ async def serve(
     server.attach(ws, tls=ssl is not None)
     if demo:
         server.start_demo(DemoSource(seed=seed, rate=rate, channels=channels))
+    if sampler is not None:
+        server._spawn(sampler.run(server.publish))  # owned: cancelled by aclose()
     logger.info("serving on %s", server.url)
     return server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,6 +11,7 @@ import ipywidgets
 from nexus_nb.protocol import CHANNELS
 from nexus_nb.session.stream import Stream
 from nexus_nb.widgets import ChannelControls, LivePlot, LiveTable, StatusBar
+from nexus_nb.widgets.view import LiveView
 
 __all__ = ["PLOTS", "TABLES", "Dashboard"]
 
@@ -27,9 +29,12 @@ class Dashboard:
 
     Built from the stream's buffered channels (subscribe first): a
     :class:`~nexus_nb.widgets.LivePlot` for each channel in :data:`PLOTS`, a
-    :class:`~nexus_nb.widgets.LiveTable` for each in :data:`TABLES`. The
-    controls re-subscribe on the live connection (:meth:`Stream.resubscribe`);
-    views of channels subscribed later appear when the dashboard is built again.
+    :class:`~nexus_nb.widgets.LiveTable` for each in :data:`TABLES`. Ticking a
+    channel in the controls re-subscribes on the live connection at once
+    (:meth:`Stream.resubscribe`), a filter when Enter is pressed; the controls
+    follow the live subscriptions (a ``resubscribe`` from code shows there within
+    a frame). Views of channels subscribed later appear when the dashboard is
+    built again.
 
     Args:
         stream: The stream to show.
@@ -52,9 +57,11 @@ class Dashboard:
         self.status = StatusBar(stream)
         self.controls = ChannelControls(
             offered,
-            selected={ch: _last(filters) for ch, filters in stream.client.subscriptions.items()},
+            selected=_selection(stream),
             on_change=stream.resubscribe,
+            live=True,
         )
+        self._follow = _Follow(stream, self.controls)
         self.plots = [
             LivePlot(stream[ch], window=window, title=ch, **options)
             for ch, options in PLOTS.items()
@@ -73,6 +80,7 @@ class Dashboard:
     def close(self) -> None:
         """Stop every view and close the widgets (the stream keeps running)."""
         self.status.close()
+        self._follow.close()
         self.controls.close()
         for plot in self.plots:
             plot.close()
@@ -98,6 +106,35 @@ class Dashboard:
             f"<Dashboard {self.stream.client.url} plots={len(self.plots)} "
             f"tables={len(self.tables)}>"
         )
+
+
+class _Follow(LiveView):
+    """Keeps the controls showing the client's live subscriptions, on the frame clock."""
+
+    def __init__(self, stream: Stream, controls: ChannelControls) -> None:
+        super().__init__(fps=2.0, clock=None)
+        self.stream = stream
+        self.controls = controls
+        self._shown = _selection(stream)
+        self._join_clock()
+
+    def pending(self) -> bool:
+        return not self._closed and _selection(self.stream) != self._shown
+
+    def render(self) -> None:
+        self._shown = _selection(self.stream)
+        self.controls.sync(self._shown)
+
+    def show_error(self, error: BaseException | None) -> None:
+        if error is not None:
+            self.controls.message.value = html.escape(f"could not show the subscriptions: {error}")
+
+    def close(self) -> None:
+        self._leave_clock()
+
+
+def _selection(stream: Stream) -> dict[str, Mapping[str, Any] | None]:
+    return {ch: _last(filters) for ch, filters in stream.client.subscriptions.items()}
 
 
 def _last(filters: Sequence[Mapping[str, Any] | None]) -> Mapping[str, Any] | None:

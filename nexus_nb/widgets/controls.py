@@ -1,4 +1,4 @@
-"""Checkboxes and filter fields to choose channels, applied with one button."""
+"""Checkboxes and filter fields to choose channels, applied at once or with one button."""
 
 from __future__ import annotations
 
@@ -74,10 +74,16 @@ class ChannelControls:
     disabled until it ends, its error (if any) is shown, and :meth:`close` /
     :meth:`aclose` cancel it.
 
+    With ``live``, ticking or unticking a channel applies at once and so does a
+    filter field when Enter is pressed or it loses focus; a change made while the
+    previous one is still applying is applied right after it. :meth:`sync` shows a
+    selection made elsewhere (``Stream.resubscribe`` from code) without applying it.
+
     Args:
         channels: The channels offered, in display order.
         selected: Channels checked at first, with their filters (or ``None``).
         on_change: Called on Apply with the new selection.
+        live: Apply on every toggle and submitted filter, not only on Apply.
     """
 
     def __init__(
@@ -86,18 +92,24 @@ class ChannelControls:
         *,
         selected: Mapping[str, Mapping[str, Any] | None],
         on_change: Callable[[dict[str, dict[str, Any] | None]], object],
+        live: bool = False,
     ) -> None:
         self.channels = list(channels)
         self.on_change = on_change
+        self.live = live
         self.task: asyncio.Future[Any] | None = None
         self._closed = False
+        self._syncing = False
+        self._again = False
         self.checks = {
             ch: ipywidgets.Checkbox(value=ch in selected, description=ch, indent=False)
             for ch in self.channels
         }
         self.fields = {
             ch: ipywidgets.Text(
-                value=format_filters(selected.get(ch)), placeholder="key=v1,v2; key2=v"
+                value=format_filters(selected.get(ch)),
+                placeholder="key=v1,v2; key2=v",
+                continuous_update=not live,  # live: apply on Enter or blur, not per key
             )
             for ch in self.channels
         }
@@ -105,11 +117,34 @@ class ChannelControls:
         self.button = ipywidgets.Button(description="Apply", button_style="primary")
         self.message = ipywidgets.HTML(value="")
         self.button.on_click(self._clicked)
+        if live:
+            for widget in (*self.checks.values(), *self.fields.values()):
+                widget.observe(self._edited, names="value")
+        hint = ipywidgets.HTML(
+            value="Ticking a channel subscribes at once; a filter applies on Enter."
+            if live
+            else "Tick channels, type filters, then click Apply."
+        )
         rows = [
             ipywidgets.HBox([self.checks[ch], self.fields[ch], self.errors[ch]])
             for ch in self.channels
         ]
-        self.widget = ipywidgets.VBox([*rows, ipywidgets.HBox([self.button, self.message])])
+        self.widget = ipywidgets.VBox([hint, *rows, ipywidgets.HBox([self.button, self.message])])
+
+    def sync(self, selected: Mapping[str, Mapping[str, Any] | None]) -> None:
+        """Show ``selected`` (channels with their filters) without applying it."""
+        self._syncing = True
+        try:
+            for ch in self.channels:
+                self.checks[ch].value = ch in selected
+                if ch in selected:
+                    self.fields[ch].value = format_filters(selected[ch])
+        finally:
+            self._syncing = False
+
+    def _edited(self, _change: Any) -> None:
+        if not self._syncing and not self._closed:
+            self.apply()
 
     def selection(self) -> dict[str, dict[str, Any] | None]:
         """Validate the form and return ``{channel: filters}`` for checked channels.
@@ -138,6 +173,7 @@ class ChannelControls:
         """Do what the Apply button does: validate, then call ``on_change``."""
         if self.task is not None and not self.task.done():
             self.message.value = "still applying the previous change"
+            self._again = self.live  # live edits are not lost: apply again after it
             return
         try:
             chosen = self.selection()
@@ -175,6 +211,9 @@ class ChannelControls:
             self._show_failure(exc)
         else:
             self.message.value = "applied"
+        if self._again and not self._closed:
+            self._again = False
+            self.apply()
 
     def _show_failure(self, exc: BaseException) -> None:
         self.message.value = _red(f"failed: {type(exc).__name__}: {exc}")

@@ -126,13 +126,18 @@ class LivePlot(LiveView):
         self._legend: set[str] = set()
         self._webgl = False
         self._user_layout = dict(layout or {})
-        self.figure = MeteredFigure(layout=self._base_layout(template, title))
-        self.figure._nnb_meter = self.meter
+        base = self._base_layout(template, title)
         if self._time_axis:
             # Set in the figure's template, not in layout.xaxis: a FigureWidget drops an
             # explicit xaxis.type after the browser's first layout echo (plotly 7.1),
-            # and the numbers then show on a linear axis.
-            self.figure.layout.template.layout.xaxis.type = "date"
+            # and the numbers then show on a linear axis. And set before the widget
+            # exists: a template changed later reaches the page only as a message, not
+            # in the widget's state, which is all Voila renders from.
+            resolved = go.layout.Template(go.Figure(layout=base).layout.template)
+            resolved.layout.xaxis.type = "date"
+            base["template"] = resolved
+        self.figure = MeteredFigure(layout=base)
+        self.figure._nnb_meter = self.meter
         if self._user_layout:
             self.figure.update_layout(self._user_layout)
         self._palette = list(self.figure.layout.template.layout.colorway or ())

@@ -1,0 +1,67 @@
+"""A person clicks the dashboard's channel controls with no cell running: the stream follows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from conftest_browser import NotebookPage, chromium_page, running_lab, wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+CELLS = [
+    "import nexus_nb as nnb\n"
+    "server = await nnb.serve(rate=200)\n"
+    "stream = await nnb.connect(server.url, api_key=server.api_key)\n"
+    'await stream.subscribe(["telemetry.metrics"])\n'
+    "dashboard = nnb.Dashboard(stream, window='30s')\n"
+    "dashboard",
+    'print("SUBS=" + repr({ch: f for ch, f in stream.client.subscriptions.items()}))',
+]
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    with chromium_page() as p:
+        yield p
+
+
+def test_clicking_a_channel_and_typing_a_filter_change_the_subscriptions_within_a_second(
+    tmp_path: Path, page: Any
+) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, tmp_path / "controls.ipynb")
+    with running_lab(tmp_path) as lab:
+        nbp = NotebookPage(page, lab).open("controls.ipynb")
+        nbp.run_cells(0, 1, timeout=90)
+        page.get_by_text("Channels", exact=True).first.click()
+        box = page.locator(".widget-checkbox", has_text="system.alerts").locator("input")
+        box.click()
+        assert not nbp.cells_busy()
+        applied = wait_until(lambda: "applied" in nbp.output_text(0), 1.0, step=0.05)
+        assert applied, f"the toggle did not apply within a second: {nbp.output_text(0)[-300:]}"
+        row = page.locator(
+            ".widget-hbox", has=page.locator(".widget-checkbox", has_text="system.alerts")
+        )
+        field = row.locator("input[type=text]")
+        field.fill("severity=critical")
+        field.press("Enter")
+        assert wait_until(
+            lambda: "applying" not in nbp.output_text(0) and "applied" in nbp.output_text(0),
+            1.0,
+            0.05,
+        )
+        nbp.run_cells(1, 2, timeout=30)
+        subs = nbp.output_text(1)
+        assert "'system.alerts': [{'severity': ['critical']}]" in subs, subs
+        assert "'telemetry.metrics'" in subs, subs
+        assert nbp.widget_error_text() == ""
