@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+
+from nexus_nb.capture import frame_to_arrow, frame_to_polars
 
 if TYPE_CHECKING:
     from nexus_nb.buffer.ring import RingBuffer
@@ -141,3 +144,11 @@ class Latest:
             newest = frame["timestamp"].max()
             frame = frame[frame["timestamp"] > newest - pd.Timedelta(last)].reset_index(drop=True)
         return frame
+
+    def to_arrow(self) -> pa.Table:
+        """Return :meth:`to_dataframe` as a :class:`pyarrow.Table` (same columns and values)."""
+        return frame_to_arrow(self.to_dataframe())
+
+    def to_polars(self) -> Any:
+        """Return :meth:`to_dataframe` as a ``polars.DataFrame`` (needs the ``polars`` extra)."""
+        return frame_to_polars(self.to_dataframe())

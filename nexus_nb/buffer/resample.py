@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+
+from nexus_nb.capture import frame_to_arrow, frame_to_polars
 
 if TYPE_CHECKING:
     from nexus_nb.buffer.ring import RingBuffer
@@ -296,6 +299,14 @@ class Resample:
             newest = frame["timestamp"].max()
             frame = frame[frame["timestamp"] > newest - pd.Timedelta(last)].reset_index(drop=True)
         return frame
+
+    def to_arrow(self) -> pa.Table:
+        """Return :meth:`to_dataframe` as a :class:`pyarrow.Table` (same columns and values)."""
+        return frame_to_arrow(self.to_dataframe())
+
+    def to_polars(self) -> Any:
+        """Return :meth:`to_dataframe` as a ``polars.DataFrame`` (needs the ``polars`` extra)."""
+        return frame_to_polars(self.to_dataframe())
 
 
 def _as_float(values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:

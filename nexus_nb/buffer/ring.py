@@ -10,11 +10,18 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 
 from nexus_nb.buffer.gap import GapLog
 from nexus_nb.buffer.latest import Latest
 from nexus_nb.buffer.resample import Resample
-from nexus_nb.capture import flatten_or_reject, write_csv, write_parquet
+from nexus_nb.capture import (
+    flatten_or_reject,
+    frame_to_arrow,
+    frame_to_polars,
+    write_csv,
+    write_parquet,
+)
 from nexus_nb.capture.column import Segments
 from nexus_nb.capture.record import flatten_run, runs
 from nexus_nb.capture.table import Row, Table
@@ -412,6 +419,34 @@ class RingBuffer:
         """
         self._gaps.add(start, end, missed=missed, reason=reason)
         self.version += 1
+
+    def to_arrow(
+        self,
+        *,
+        since: str | pd.Timestamp | None = None,
+        last: int | str | pd.Timedelta | None = None,
+    ) -> pa.Table:
+        """Return :meth:`to_dataframe` as a :class:`pyarrow.Table`: same columns, order, values.
+
+        Timestamps are ``timestamp[ns, tz=UTC]``, text columns dictionary-encoded,
+        numeric columns share the frame's memory (see
+        :func:`nexus_nb.capture.frame_to_arrow`). DuckDB reads it directly:
+        ``tbl = buf.to_arrow(); duckdb.sql("select count(*) from tbl")``.
+        """
+        return frame_to_arrow(self.to_dataframe(since=since, last=last))
+
+    def to_polars(
+        self,
+        *,
+        since: str | pd.Timestamp | None = None,
+        last: int | str | pd.Timedelta | None = None,
+    ) -> Any:
+        """Return :meth:`to_arrow` as a ``polars.DataFrame``.
+
+        Raises:
+            ImportError: polars is not installed (``pip install 'nexus_nb[polars]'``).
+        """
+        return frame_to_polars(self.to_dataframe(since=since, last=last))
 
     def to_parquet(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`to_dataframe` to Parquet (see :func:`nexus_nb.capture.write_parquet`)."""
