@@ -15,6 +15,8 @@ from pathlib import Path
 HERE = Path(__file__).parent
 BENCHES = [
     "bench_buffer",
+    "bench_aggregate",
+    "bench_arrow",
     "bench_capture",
     "bench_widgets",
     "bench_client",
