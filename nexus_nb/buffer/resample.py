@@ -173,17 +173,26 @@ class Resample:
         if not keep.any():
             return
         index = np.flatnonzero(keep)
-        frame = pd.DataFrame(
-            {"b": buckets[index], **{f"k{i}": k[index] for i, k in enumerate(keys)}}
-        )
-        codes, uniques = pd.factorize(pd.MultiIndex.from_frame(frame), sort=False)
-        order = np.argsort(codes, kind="stable")
-        bounds = np.flatnonzero(np.diff(codes[order])) + 1
+        # One int64 code per (bucket, group), from each key column's own factorization.
+        bucket_codes, bucket_values = pd.factorize(buckets[index])
+        combined = bucket_codes.astype(np.int64)
+        levels: list[npt.NDArray[Any]] = []
+        for key in keys:
+            key_codes, key_values = pd.factorize(key[index])
+            combined = combined * max(len(key_values), 1) + key_codes
+            levels.append(np.asarray(key_values, dtype=object))
+        order = np.argsort(combined, kind="stable")
+        ordered = combined[order]
+        bounds = np.flatnonzero(np.diff(ordered)) + 1
         numeric = {c: _as_float(v)[index][order] for c, v in values.items()}
-        for part, (lo, hi) in enumerate(zip([0, *bounds], [*bounds, len(order)], strict=True)):
-            bucket, *group_values = uniques[part] if self.by else (uniques[part],)
-            if isinstance(bucket, tuple):  # a one-level MultiIndex yields 1-tuples
-                bucket = bucket[0]
+        for lo, hi in zip([0, *bounds], [*bounds, len(order)], strict=True):
+            code = int(ordered[lo])
+            group_values = []
+            for level in reversed(levels):
+                code, at = divmod(code, max(len(level), 1))
+                group_values.append(_plain(level[at]))
+            bucket = bucket_values[code]
+            group_values.reverse()
             group = tuple(group_values)
             cell_key = (int(bucket), group)
             entry = self._cells.get(cell_key)
@@ -307,6 +316,11 @@ class Resample:
     def to_polars(self) -> Any:
         """Return :meth:`to_dataframe` as a ``polars.DataFrame`` (needs the ``polars`` extra)."""
         return frame_to_polars(self.to_dataframe())
+
+
+def _plain(value: Any) -> Any:
+    """A group value as a plain Python scalar (numpy floats compare and hash the same)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _as_float(values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
