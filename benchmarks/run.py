@@ -29,6 +29,8 @@ from figures import OUT
 HERE = Path(__file__).parent
 BENCHES = [
     "bench_buffer",
+    "bench_aggregate",
+    "bench_arrow",
     "bench_capture",
     "bench_widgets",
     "bench_client",

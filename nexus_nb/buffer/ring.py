@@ -5,20 +5,31 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 
 from nexus_nb.buffer.gap import GapLog
-from nexus_nb.capture import flatten_or_reject, write_csv, write_parquet
+from nexus_nb.buffer.latest import Latest
+from nexus_nb.buffer.resample import Resample
+from nexus_nb.capture import (
+    flatten_or_reject,
+    frame_to_arrow,
+    frame_to_polars,
+    write_csv,
+    write_parquet,
+)
 from nexus_nb.capture.column import Segments
 from nexus_nb.capture.record import flatten_run, runs
 from nexus_nb.capture.table import Row, Table
 from nexus_nb.protocol import EventColumns, as_messages
 
 __all__ = ["RingBuffer"]
+
+_View = TypeVar("_View", Resample, Latest)
 
 _FIRST_CAPACITY = 1024
 _PENDING_ROWS = 1024
@@ -82,6 +93,7 @@ class RingBuffer:
         self._pending: list[Mapping[str, Any] | EventColumns] = []
         self._pending_batches = 0  # columnar batches among the staged entries
         self._flush_at = _PENDING_ROWS  # staged entries that make a flush (fewer with batches)
+        self._views: list[Resample | Latest] = []  # live aggregates, folded as rows are stored
         self.version = 0
         """Increases on every change (rows added or evicted, gap marked)."""
 
@@ -203,10 +215,12 @@ class RingBuffer:
             return
         if not self._pending_batches:
             self._store(staged)  # type: ignore[arg-type]
+            self._fold_views()  # the row-by-row path folds only before it evicts
             return
         self._pending_batches, self._flush_at = 0, _PENDING_ROWS
         for run in runs(staged):
             self._store(run)
+        self._fold_views()
 
     def _store(self, events: list[Mapping[str, Any]] | EventColumns) -> None:
         """Write events into the columns: one conversion per column, else row by row."""
@@ -235,6 +249,7 @@ class RingBuffer:
         self._table.write(batch, self._segments(self._size, stored))
         self._size += stored
         self._appended += count
+        self._fold_views()
         if self._window_ns is not None:
             self._evict_window(int(block.times.max()))
         self._compact_labels()
@@ -242,6 +257,7 @@ class RingBuffer:
     def _store_row(self, row: Row) -> None:
         table = self._table
         if self._size == self._maxlen:
+            self._fold_views()
             self._drop_oldest(1)
         elif self._size == table.capacity:
             self._grow(self._size + 1)
@@ -249,6 +265,7 @@ class RingBuffer:
         self._size += 1
         self._appended += 1
         if self._window_ns is not None:
+            self._fold_views()
             self._evict_window(row["timestamp"])
 
     def _drop_oldest(self, count: int) -> None:
@@ -326,6 +343,51 @@ class RingBuffer:
                 mask &= times > times.max() - span.value
         return self._table.frame(segments, mask)
 
+    def resample(
+        self,
+        every: str | pd.Timedelta,
+        by: str | Sequence[str] | None = None,
+        agg: Mapping[str, str | Sequence[str]] | None = None,
+        *,
+        max_buckets: int = 1000,
+        max_groups: int = 1000,
+    ) -> Resample:
+        """Return a live aggregate: one row per (``every`` bucket, ``by`` group).
+
+        It starts from the rows held now and then follows every stored event
+        (see :class:`~nexus_nb.buffer.resample.Resample` for bounds, late events
+        and percentiles). ``agg`` maps a column to one name or a list of names
+        from :data:`~nexus_nb.buffer.resample.FUNCTIONS` (``mean``, ``sum``,
+        ``count``, ``min``, ``max``, ``first``, ``last``, ``p50``, ``p90``,
+        ``p95``, ``p99``); the frame has ``<column>_<fn>`` columns and ``count``.
+
+        Raises:
+            ValueError: ``every`` is not a positive duration, an aggregate name is
+                unknown, or a bound is below 1.
+        """
+        view = Resample(
+            self, every, by=by, agg=agg or {}, max_buckets=max_buckets, max_groups=max_groups
+        )
+        return self._attach(view)
+
+    def latest(self, by: str | Sequence[str], *, max_groups: int = 10_000) -> Latest:
+        """Return a live view of the newest row per ``by`` group (see :class:`Latest`).
+
+        Raises:
+            ValueError: ``by`` is empty or ``max_groups < 1``.
+        """
+        return self._attach(Latest(self, by=by, max_groups=max_groups))
+
+    def _attach(self, view: _View) -> _View:
+        self._flush()
+        view.catch_up(self)
+        self._views.append(view)
+        return view
+
+    def _fold_views(self) -> None:
+        for view in self._views:
+            view.catch_up(self)
+
     def read(
         self, columns: Sequence[str], *, start: int = 0
     ) -> tuple[int, dict[str, npt.NDArray[Any]]]:
@@ -357,6 +419,34 @@ class RingBuffer:
         """
         self._gaps.add(start, end, missed=missed, reason=reason)
         self.version += 1
+
+    def to_arrow(
+        self,
+        *,
+        since: str | pd.Timestamp | None = None,
+        last: int | str | pd.Timedelta | None = None,
+    ) -> pa.Table:
+        """Return :meth:`to_dataframe` as a :class:`pyarrow.Table`: same columns, order, values.
+
+        Timestamps are ``timestamp[ns, tz=UTC]``, text columns dictionary-encoded,
+        numeric columns share the frame's memory (see
+        :func:`nexus_nb.capture.frame_to_arrow`). DuckDB reads it directly:
+        ``tbl = buf.to_arrow(); duckdb.sql("select count(*) from tbl")``.
+        """
+        return frame_to_arrow(self.to_dataframe(since=since, last=last))
+
+    def to_polars(
+        self,
+        *,
+        since: str | pd.Timestamp | None = None,
+        last: int | str | pd.Timedelta | None = None,
+    ) -> Any:
+        """Return :meth:`to_arrow` as a ``polars.DataFrame``.
+
+        Raises:
+            ImportError: polars is not installed (``pip install 'nexus_nb[polars]'``).
+        """
+        return frame_to_polars(self.to_dataframe(since=since, last=last))
 
     def to_parquet(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`to_dataframe` to Parquet (see :func:`nexus_nb.capture.write_parquet`)."""

@@ -5,6 +5,7 @@ Nothing here touches asyncio or the network; :mod:`nexus_nb.buffer` builds on it
 
 from __future__ import annotations
 
+from nexus_nb.capture.export import Export, as_export, frame_to_arrow, frame_to_polars
 from nexus_nb.capture.file import read_capture, write_csv, write_parquet
 from nexus_nb.capture.record import (
     Rejection,
@@ -20,14 +21,18 @@ from nexus_nb.capture.table import rows_to_frame
 from nexus_nb.capture.timestamp import format_timestamp, parse_timestamp
 
 __all__ = [
+    "Export",
     "Recorder",
     "Rejection",
     "ReplayEvent",
+    "as_export",
     "flatten",
     "flatten_columns",
     "flatten_many",
     "flatten_or_reject",
     "format_timestamp",
+    "frame_to_arrow",
+    "frame_to_polars",
     "iter_events",
     "parse_timestamp",
     "read_capture",

@@ -24,13 +24,14 @@ import enum
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nexus_nb.capture.export import Export, as_export
 from nexus_nb.capture.frame import join_parts, normalize
 from nexus_nb.capture.layout import ATTRS_KEY, METADATA_KEY, ColumnOrders
 from nexus_nb.capture.table import messages_to_frame
@@ -133,15 +134,23 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
         raise CaptureError(f"cannot write CSV capture {str(path)!r}: {exc}") from exc
 
 
-def read_capture(path: str | os.PathLike[str]) -> pd.DataFrame:
+@overload
+def read_capture(path: str | os.PathLike[str]) -> pd.DataFrame: ...
+@overload
+def read_capture(path: str | os.PathLike[str], *, as_: Export) -> Any: ...
+def read_capture(path: str | os.PathLike[str], *, as_: Export = "pandas") -> Any:
     """Read a capture, with its part files, as one DataFrame in the buffer's column order.
+
+    ``as_="arrow"`` returns a :class:`pyarrow.Table` and ``as_="polars"`` a
+    ``polars.DataFrame`` of the same frame (see :func:`~nexus_nb.capture.frame_to_arrow`).
 
     When the capture knows each channel's own column order (Parquet written by a
     recorder, JSONL), the frame carries it in ``attrs["nexus_nb.columns"]``
     ({channel: [column, ...]}), which replay follows.
 
     Raises:
-        CaptureError: The extension is unknown, or the file is missing or unreadable.
+        CaptureError: The extension is unknown, the file is missing or unreadable,
+            or ``as_`` is not ``"pandas"``, ``"arrow"`` or ``"polars"``.
     """
     fmt = format_of(path)
     if not Path(path).is_file():
@@ -155,7 +164,7 @@ def read_capture(path: str | os.PathLike[str]) -> pd.DataFrame:
     joined = join_parts(frames)
     if orders:
         joined.attrs[ATTRS_KEY] = orders.as_dict()
-    return joined
+    return as_export(joined, as_)
 
 
 def _read_part(path: Path, fmt: Format) -> tuple[pd.DataFrame, ColumnOrders]:

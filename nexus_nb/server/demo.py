@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from nexus_nb.protocol import CHANNELS, isotime
 
-__all__ = ["DemoSource"]
+__all__ = ["DemoSource", "Incident"]
 
 #: Share of the traffic per channel (renormalised over the channels asked for).
 WEIGHTS: Final = {
@@ -121,7 +121,10 @@ class _Job:
 class _World:
     """The simulation state behind one event sequence."""
 
-    def __init__(self, seed: int, channels: Sequence[str]) -> None:
+    def __init__(
+        self, seed: int, channels: Sequence[str], incidents: Sequence[Incident] = ()
+    ) -> None:
+        self.incidents = incidents  # the source's live list: incidents raised later apply
         self.rng = random.Random(seed)
         self.channels = tuple(channels)
         total = sum(WEIGHTS[c] for c in channels)
@@ -136,6 +139,14 @@ class _World:
         self.counter = itertools.count(1)
 
     def step(self, t: float) -> tuple[str, dict[str, Any]]:
+        for incident in self.incidents:
+            if (
+                incident.kind == "alerts"
+                and incident.active(t)
+                and "system.alerts" in self.channels
+                and self.rng.random() < incident.share
+            ):
+                return "system.alerts", self.storm_alert(t, incident.target)
         channel = self.rng.choices(self.channels, cum_weights=self.cum_weights)[0]
         if channel == "telemetry.metrics":
             return channel, self.metric(t)
@@ -263,12 +274,17 @@ class _World:
         status = "success" if roll < 0.94 else "error" if roll < 0.98 else "timeout"
         completion = int(rng.lognormvariate(5.2, 0.7)) if status == "success" else 0
         latency = 30_000.0 if status == "timeout" else 150.0 + 9.0 * completion
+        model = rng.choice(_MODELS)
+        latency *= rng.uniform(0.8, 1.4)
+        for incident in self.incidents:
+            if incident.kind == "latency" and incident.target == model and incident.active(t):
+                latency *= incident.factor
         return {
             "request_id": f"req-{next(self.counter):06d}",
-            "model": rng.choice(_MODELS),
+            "model": model,
             "prompt_tokens": prompt,
             "completion_tokens": completion,
-            "latency_ms": round(latency * rng.uniform(0.8, 1.4), 3),
+            "latency_ms": round(latency, 3),
             "status": status,
             "agent": rng.choice(AGENTS),
             "timestamp": isotime(t),
@@ -288,6 +304,46 @@ class _World:
             "value": value,
             "timestamp": isotime(t),
         }
+
+    def storm_alert(self, t: float, source: str) -> dict[str, Any]:
+        metric = self.rng.choice(list(_METRICS))
+        value = (
+            round(self.walks[source, metric].value, 3) if (source, metric) in self.walks else 0.0
+        )
+        return {
+            "alert_id": f"alert-{next(self.counter):06d}",
+            "severity": "critical",
+            "source": source,
+            "message": f"{metric} on {source} is {value:g} {_METRICS[metric][0]}",
+            "metric_name": metric,
+            "value": value,
+            "timestamp": isotime(t),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A scripted disturbance of the demo traffic between ``start`` and ``end`` (UNIX s).
+
+    ``kind="latency"``: requests to ``target`` (a model) take ``factor`` times as long.
+    ``kind="alerts"``: ``share`` of all events become critical alerts on ``target`` (a source).
+    """
+
+    kind: str
+    target: str
+    start: float
+    end: float
+    factor: float = 1.0
+    share: float = 0.0
+
+    def active(self, t: float) -> bool:
+        """Whether the incident covers event time ``t``."""
+        return self.start <= t < self.end
+
+
+_INCIDENT_KINDS: Final = ("latency", "alerts")
+MAX_INCIDENTS: Final = 64
+"""Incidents remembered per source; the oldest is forgotten first."""
 
 
 @dataclass(slots=True)
@@ -346,6 +402,53 @@ class DemoSource:
         self.seed = random.SystemRandom().getrandbits(63) if seed is None else seed
         self.rate = float(rate)
         self.channels = names
+        self.incidents: list[Incident] = []
+        """Incidents raised with :meth:`incident` (the last ``MAX_INCIDENTS``)."""
+
+    def incident(
+        self,
+        kind: str,
+        *,
+        model: str | None = None,
+        source: str | None = None,
+        duration: float = 10.0,
+        start: float | None = None,
+        factor: float = 8.0,
+        share: float = 0.5,
+    ) -> Incident:
+        """Raise an incident in the traffic from ``start`` (default: now) for ``duration`` s.
+
+        ``incident("latency", model="gpt-4")`` multiplies that model's
+        ``latency_ms`` by ``factor``; ``incident("alerts", source="server-02")``
+        turns ``share`` of all events into critical ``system.alerts`` on that
+        source (an alert storm). It applies to a running :meth:`run` at once and
+        to :meth:`events` sequences by event time.
+
+        Raises:
+            ValueError: Unknown ``kind``, a missing or unknown target, a
+                non-positive ``duration`` or ``factor``, or ``share`` outside (0, 1].
+        """
+        if kind not in _INCIDENT_KINDS:
+            raise ValueError(f"incident kind must be one of {_INCIDENT_KINDS}, got {kind!r}")
+        if not (math.isfinite(duration) and duration > 0):
+            raise ValueError(f"duration must be a positive number of seconds, got {duration!r}")
+        if kind == "latency":
+            if model not in _MODELS:
+                raise ValueError(f"a latency incident needs model= one of {_MODELS}, got {model!r}")
+            if not (math.isfinite(factor) and factor > 0):
+                raise ValueError(f"factor must be positive, got {factor!r}")
+            target = model
+        else:
+            if source not in SOURCES:
+                raise ValueError(f"an alert storm needs source= one of {SOURCES}, got {source!r}")
+            if not 0 < share <= 1:
+                raise ValueError(f"share must be in (0, 1], got {share!r}")
+            target = source
+        begin = time.time() if start is None else float(start)
+        raised = Incident(kind, target, begin, begin + duration, factor=factor, share=share)
+        self.incidents.append(raised)
+        del self.incidents[:-MAX_INCIDENTS]
+        return raised
 
     def __repr__(self) -> str:
         return f"DemoSource(seed={self.seed}, rate={self.rate}, channels={list(self.channels)})"
@@ -357,7 +460,7 @@ class DemoSource:
             start: UNIX time of the first event's ``timestamp`` (default: now);
                 each next event is ``1 / rate`` seconds later.
         """
-        world = _World(self.seed, self.channels)
+        world = _World(self.seed, self.channels, self.incidents)
         origin = time.time() if start is None else start
         for index in itertools.count():
             yield world.step(origin + index / self.rate)
@@ -377,7 +480,7 @@ class DemoSource:
             Exception: Whatever ``publish`` raises ends the run with it.
         """
         loop = asyncio.get_running_loop()
-        world = _World(self.seed, self.channels)
+        world = _World(self.seed, self.channels, self.incidents)
         interval = 1.0 / self.rate
         pacer = _Pacer(interval, max(1, math.ceil(self.rate * CATCH_UP)), loop.time())
         while True:

@@ -28,7 +28,7 @@ from websockets.frames import CloseCode
 from nexus_nb import protocol
 from nexus_nb.exceptions import AuthError, TransportError
 from nexus_nb.server.auth import ApiKeyAuth, Authenticator
-from nexus_nb.server.demo import DemoSource
+from nexus_nb.server.demo import DemoSource, Incident
 from nexus_nb.server.endpoint import Admission, query_token
 from nexus_nb.server.eventlog import Entry, EventLog, MemoryEventLog, Missed, SharedEventLog
 from nexus_nb.server.fanout import Fanout
@@ -128,6 +128,8 @@ class Server:
         self._client_ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._demo: asyncio.Task[None] | None = None
+        self.demo: DemoSource | None = None
+        """The demo traffic started by :meth:`start_demo`, if any."""
         self._demo_error: BaseException | None = None
         self._shutdown: asyncio.Task[None] | None = None
         self._ws: WebSocketServer | None = None
@@ -163,9 +165,21 @@ class Server:
         With a shared log each event waits for its write, so the demo pauses
         while Redis is away instead of filling the log's write queue.
         """
+        self.demo = source
         publish = self.publish if self._shared is None else self._publish_waiting
         self._demo = asyncio.create_task(source.run(publish), name="nexus-demo")
         self._demo.add_done_callback(self._demo_done)
+
+    def incident(self, kind: str, **options: Any) -> Incident:
+        """Raise an incident in the demo traffic (see :meth:`DemoSource.incident`).
+
+        Raises:
+            RuntimeError: This server runs no demo traffic.
+            ValueError: As :meth:`DemoSource.incident`.
+        """
+        if self.demo is None:
+            raise RuntimeError("this server runs no demo traffic (serve it with demo=True)")
+        return self.demo.incident(kind, **options)
 
     async def _publish_waiting(self, channel: str, data: Mapping[str, Any]) -> None:
         if self.state is not ServerState.SERVING:

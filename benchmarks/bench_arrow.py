@@ -1,0 +1,45 @@
+"""``to_arrow()`` of 1M buffered rows against ``pa.Table.from_pandas(buf.to_dataframe())``.
+
+Run: ``.venv/bin/python benchmarks/bench_arrow.py`` (about 30-60 s, one core).
+Memory is the Arrow table's own buffers that are not shared with the frame
+(``pa.total_allocated_bytes`` growth), against the frame's ``memory_usage``.
+
+Targets: under 20 ms for 1M rows; no more memory than one copy of the data.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from workload import median_time, metric
+
+from nexus_nb.buffer import RingBuffer
+
+ROWS = 1_000_000
+
+
+def main() -> None:
+    pool = [metric(i) for i in range(50_000)]
+    buf = RingBuffer("telemetry.metrics", maxlen=ROWS)
+    while buf.appended < ROWS:
+        buf.extend(pool[: ROWS - buf.appended])
+    frame_time = median_time(buf.to_dataframe)
+    arrow_time = median_time(buf.to_arrow)
+    base_time = median_time(lambda: pa.Table.from_pandas(buf.to_dataframe()))
+    frame = buf.to_dataframe()
+    frame_bytes = int(frame.memory_usage(deep=False, index=False).sum())
+    before = pa.total_allocated_bytes()
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    arrow_own = pa.total_allocated_bytes() - before
+    print(f"rows: {len(buf)}, columns: {table.num_columns}")
+    print(f"to_dataframe():                       {frame_time.cpu * 1e3:7.1f} ms CPU")
+    print(f"to_arrow():                           {arrow_time.cpu * 1e3:7.1f} ms CPU (target < 20)")
+    print(f"from_pandas(to_dataframe()) baseline: {base_time.cpu * 1e3:7.1f} ms CPU")
+    print(f"ratio to_arrow / baseline: {arrow_time.cpu / base_time.cpu:.2f}")
+    print(
+        f"memory: frame {frame_bytes / 1e6:.1f} MB, Arrow's own buffers beyond it "
+        f"{arrow_own / 1e6:.1f} MB (x{arrow_own / max(frame_bytes, 1):.2f} of one copy)"
+    )
+
+
+if __name__ == "__main__":
+    main()

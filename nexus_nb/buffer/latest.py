@@ -1,0 +1,154 @@
+"""The newest row per group of a buffer's events, kept up to date and bounded."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+from nexus_nb.capture import frame_to_arrow, frame_to_polars
+
+if TYPE_CHECKING:
+    from nexus_nb.buffer.ring import RingBuffer
+
+__all__ = ["Latest"]
+
+
+class Latest:
+    """The last-arrived row of each group (``groupby(by).tail(1)``), live.
+
+    Made by :meth:`RingBuffer.latest`; the buffer folds each stored batch into it
+    inside its append path (O(rows in the batch)). Rows whose group value is
+    missing are skipped and counted in :attr:`ungrouped`. At most ``max_groups``
+    groups are held: a new group evicts the one updated longest ago (counted in
+    :attr:`evicted`). Rows come out ordered by when their group was last updated,
+    oldest first, so the newest update is the last row.
+    """
+
+    def __init__(self, buffer: RingBuffer, *, by: str | Sequence[str], max_groups: int) -> None:
+        if max_groups < 1:
+            raise ValueError(f"max_groups must be >= 1, got {max_groups}")
+        self.by: list[str] = [by] if isinstance(by, str) else list(by)
+        if not self.by:
+            raise ValueError("latest needs at least one group column")
+        self.max_groups = int(max_groups)
+        self.channel = buffer.channel
+        self._columns: list[str] = ["timestamp", *self.by]
+        self._rows: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self._seen = 0
+        self._issued = 0
+        self.evicted = 0
+        """Groups dropped to stay within ``max_groups``."""
+        self.ungrouped = 0
+        """Rows whose group value is missing: not folded."""
+        self.missed = 0
+        """Rows the buffer evicted before this view saw them."""
+        self._buffer = buffer
+        self._version = 0
+
+    def catch_up(self, buffer: RingBuffer) -> None:
+        """Fold the buffer's rows this view has not seen yet (the buffer calls it)."""
+        for name in buffer.columns:
+            if name not in self._columns:
+                self._columns.append(name)
+        first, data = buffer.read(self._columns, start=self._seen)
+        self.missed += first - self._seen
+        count = len(data["timestamp"])
+        self._seen = first + count
+        if not count:
+            return
+        keep = np.ones(count, dtype=np.bool_)
+        for name in self.by:
+            keep &= ~pd.isna(data[name])
+        self.ungrouped += int(count - keep.sum())
+        index = np.flatnonzero(keep)
+        if not len(index):
+            return
+        keys = pd.DataFrame({name: data[name][index] for name in self.by})
+        last = index[~keys.duplicated(keep="last").to_numpy()]
+        for i in last:
+            key = tuple(data[name][i] for name in self.by)
+            self._rows.pop(key, None)
+            self._rows[key] = {name: values[i] for name, values in data.items()}
+        while len(self._rows) > self.max_groups:
+            self._rows.popitem(last=False)
+            self.evicted += 1
+        self._version += 1
+        self._issued += len(self._rows)
+
+    @property
+    def columns(self) -> list[str]:
+        """The buffer's columns, ``timestamp`` first."""
+        self._sync()
+        return list(self._columns)
+
+    @property
+    def version(self) -> int:
+        """Increases on every change (reading it first folds the buffer's staged events)."""
+        self._sync()
+        return self._version
+
+    @property
+    def appended(self) -> int:
+        """Rows issued so far: every change re-issues all held rows (see :meth:`read`)."""
+        self._sync()
+        return self._issued
+
+    def _sync(self) -> None:
+        # Any read of the buffer stores its staged events, which folds them in here.
+        len(self._buffer)
+
+    def __len__(self) -> int:
+        self._sync()
+        return len(self._rows)
+
+    def __repr__(self) -> str:
+        return f"Latest(by={self.by}, groups={len(self)}, evicted={self.evicted})"
+
+    def read(
+        self, columns: Sequence[str], *, start: int = 0
+    ) -> tuple[int, dict[str, npt.NDArray[Any]]]:
+        """Return the held rows as plotting arrays (the buffer's conventions).
+
+        Each change re-issues every held row: they have arrival indexes
+        ``appended - len(self)`` onwards, and ``start`` only trims that range.
+        """
+        self._sync()
+        rows = list(self._rows.values())
+        first = max(start, self._issued - len(rows))
+        rows = rows[len(rows) - (self._issued - first) :]
+        out: dict[str, npt.NDArray[Any]] = {}
+        for name in columns:
+            values = [row.get(name, np.nan) for row in rows]
+            if name == "timestamp":
+                out[name] = np.array(values, dtype=np.int64)
+            elif any(isinstance(v, str) for v in values):
+                out[name] = np.array(values, dtype=object)
+            else:
+                out[name] = np.array(values, dtype=np.float64)
+        return first, out
+
+    def to_dataframe(self, *, last: int | str | None = None) -> pd.DataFrame:
+        """Return the held rows, least recently updated first; ``last`` keeps the last N."""
+        _, data = self.read(self._columns)
+        frame = pd.DataFrame(data)
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="ns", utc=True)
+        if isinstance(last, int):
+            frame = frame.iloc[len(frame) - min(last, len(frame)) :].reset_index(drop=True)
+        elif last is not None:
+            newest = frame["timestamp"].max()
+            frame = frame[frame["timestamp"] > newest - pd.Timedelta(last)].reset_index(drop=True)
+        return frame
+
+    def to_arrow(self) -> pa.Table:
+        """Return :meth:`to_dataframe` as a :class:`pyarrow.Table` (same columns and values)."""
+        return frame_to_arrow(self.to_dataframe())
+
+    def to_polars(self) -> Any:
+        """Return :meth:`to_dataframe` as a ``polars.DataFrame`` (needs the ``polars`` extra)."""
+        return frame_to_polars(self.to_dataframe())

@@ -1,0 +1,56 @@
+"""Event frames as Arrow tables and Polars frames, for DuckDB, Polars and friends."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+
+from nexus_nb.exceptions import CaptureError
+
+__all__ = ["Export", "as_export", "frame_to_arrow", "frame_to_polars"]
+
+Export = Literal["pandas", "arrow", "polars"]
+"""What a frame is returned as: ``"pandas"`` (a DataFrame), ``"arrow"``, ``"polars"``."""
+
+
+def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """Return ``frame`` as a :class:`pyarrow.Table` with the same columns, order and values.
+
+    ``timestamp`` becomes ``timestamp[ns, tz=UTC]``, ``category`` columns become
+    dictionary-encoded strings, missing values (NaN, ``pd.NA``) become nulls.
+    Numeric columns share the frame's numpy memory where Arrow's layout allows
+    (no copy of the values, only a validity bitmap when some are missing), so
+    the table costs about nothing beyond the frame. DuckDB queries the result
+    directly: ``duckdb.sql("select ... from tbl")`` with ``tbl`` a local name.
+    """
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def frame_to_polars(frame: pd.DataFrame) -> Any:
+    """Return ``frame`` as a ``polars.DataFrame`` (through :func:`frame_to_arrow`).
+
+    Raises:
+        ImportError: polars is not installed (``pip install 'nexus_nb[polars]'``).
+    """
+    try:
+        import polars as pl
+    except ImportError as exc:  # an optional extra
+        raise ImportError("to_polars needs polars: pip install 'nexus_nb[polars]'") from exc
+    return pl.from_arrow(frame_to_arrow(frame))
+
+
+def as_export(frame: pd.DataFrame, as_: Export) -> Any:
+    """Return ``frame`` as ``as_`` asks.
+
+    Raises:
+        CaptureError: ``as_`` is not ``"pandas"``, ``"arrow"`` or ``"polars"``.
+    """
+    if as_ == "pandas":
+        return frame
+    if as_ == "arrow":
+        return frame_to_arrow(frame)
+    if as_ == "polars":
+        return frame_to_polars(frame)
+    raise CaptureError(f"as_ must be 'pandas', 'arrow' or 'polars', got {as_!r}")
