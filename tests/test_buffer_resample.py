@@ -155,3 +155,13 @@ def test_a_resample_is_a_source_a_live_table_renders_and_updates() -> None:
     buf.append(message(2500, "claude", 80.0))
     table.render()
     assert "claude" in table.widget.value
+
+
+def test_counters_include_staged_events_without_another_read() -> None:
+    buf = RingBuffer("ai")
+    view = buf.resample("1s", agg={"lat": "sum"}, max_buckets=1)
+    buf.append(message(5000, "a", 1))
+    buf.append(message(9000, "a", 1))  # evicts the 5 s bucket
+    assert view.evicted == 1  # reading the counter stores the staged events first
+    buf.append(message(200, "a", 1))  # older than the only bucket held
+    assert view.late == 1

@@ -42,12 +42,9 @@ class Latest:
         self._rows: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._seen = 0
         self._issued = 0
-        self.evicted = 0
-        """Groups dropped to stay within ``max_groups``."""
-        self.ungrouped = 0
-        """Rows whose group value is missing: not folded."""
-        self.missed = 0
-        """Rows the buffer evicted before this view saw them."""
+        self._evicted = 0
+        self._ungrouped = 0
+        self._missed = 0
         self._buffer = buffer
         self._version = 0
 
@@ -57,7 +54,7 @@ class Latest:
             if name not in self._columns:
                 self._columns.append(name)
         first, data = buffer.read(self._columns, start=self._seen)
-        self.missed += first - self._seen
+        self._missed += first - self._seen
         count = len(data["timestamp"])
         self._seen = first + count
         if not count:
@@ -65,7 +62,7 @@ class Latest:
         keep = np.ones(count, dtype=np.bool_)
         for name in self.by:
             keep &= ~pd.isna(data[name])
-        self.ungrouped += int(count - keep.sum())
+        self._ungrouped += int(count - keep.sum())
         index = np.flatnonzero(keep)
         if not len(index):
             return
@@ -77,7 +74,7 @@ class Latest:
             self._rows[key] = {name: values[i] for name, values in data.items()}
         while len(self._rows) > self.max_groups:
             self._rows.popitem(last=False)
-            self.evicted += 1
+            self._evicted += 1
         self._version += 1
         self._issued += len(self._rows)
 
@@ -86,6 +83,24 @@ class Latest:
         """The buffer's columns, ``timestamp`` first."""
         self._sync()
         return list(self._columns)
+
+    @property
+    def evicted(self) -> int:
+        """Groups dropped to stay within ``max_groups``."""
+        self._sync()
+        return self._evicted
+
+    @property
+    def ungrouped(self) -> int:
+        """Rows whose group value is missing: not folded."""
+        self._sync()
+        return self._ungrouped
+
+    @property
+    def missed(self) -> int:
+        """Rows the buffer evicted before this view saw them."""
+        self._sync()
+        return self._missed
 
     @property
     def version(self) -> int:
@@ -108,7 +123,7 @@ class Latest:
         return len(self._rows)
 
     def __repr__(self) -> str:
-        return f"Latest(by={self.by}, groups={len(self)}, evicted={self.evicted})"
+        return f"Latest(by={self.by}, groups={len(self)}, evicted={self._evicted})"
 
     def read(
         self, columns: Sequence[str], *, start: int = 0

@@ -92,7 +92,10 @@ class Resample:
     Bounds: at most ``max_buckets`` bucket starts are held; a newer bucket evicts
     the oldest (counted in :attr:`evicted`, in buckets). An event older than
     every held bucket once one was evicted is counted in :attr:`late` and not
-    folded; one whose bucket is held updates it. At most ``max_groups`` distinct
+    folded; one whose bucket is held updates it. Lateness is judged per stored
+    batch (the buffer stores staged events in batches of up to 1024, and on any
+    read): an old event in the same batch as the event that evicts its bucket
+    counts as evicted with that bucket, not as late. At most ``max_groups`` distinct
     groups; events of further groups are counted in :attr:`overflow`. Rows the
     buffer evicted before the aggregate saw them (a single batch larger than
     ``maxlen``) are counted in :attr:`missed`.
@@ -132,16 +135,11 @@ class Resample:
         self._floor = np.iinfo(np.int64).min
         self._seen = 0
         self._issued = 0
-        self.late = 0
-        """Events older than every held bucket (after an eviction): not folded."""
-        self.evicted = 0
-        """Buckets dropped to stay within ``max_buckets``."""
-        self.overflow = 0
-        """Events of groups beyond ``max_groups``: not folded."""
-        self.ungrouped = 0
-        """Events whose group value is missing: not folded."""
-        self.missed = 0
-        """Rows the buffer evicted before this aggregate saw them."""
+        self._late = 0
+        self._evicted = 0
+        self._overflow = 0
+        self._ungrouped = 0
+        self._missed = 0
         self._buffer = buffer
         self._version = 0
 
@@ -150,7 +148,7 @@ class Resample:
     def catch_up(self, buffer: RingBuffer) -> None:
         """Fold the buffer's rows this aggregate has not seen yet (the buffer calls it)."""
         first, data = buffer.read(["timestamp", *self.by, *self.agg], start=self._seen)
-        self.missed += first - self._seen
+        self._missed += first - self._seen
         times = data["timestamp"]
         self._seen = first + len(times)
         if len(times):
@@ -165,10 +163,10 @@ class Resample:
         """Fold one batch of rows in arrival order."""
         buckets = times - times % self._every
         keep = buckets >= self._floor
-        self.late += int((~keep).sum())
+        self._late += int((~keep).sum())
         for key in keys:
             missing = pd.isna(key)
-            self.ungrouped += int((missing & keep).sum())
+            self._ungrouped += int((missing & keep).sum())
             keep &= ~missing
         if not keep.any():
             return
@@ -199,7 +197,7 @@ class Resample:
             if entry is None:
                 if group not in self._groups:
                     if len(self._groups) >= self.max_groups:
-                        self.overflow += hi - lo
+                        self._overflow += hi - lo
                         continue
                     self._groups.add(group)
                 entry = ([0], {c: _Cell() for c in self.agg})
@@ -217,7 +215,7 @@ class Resample:
             oldest = min(self._buckets)
             for key in self._buckets.pop(oldest):
                 del self._cells[key]
-            self.evicted += 1
+            self._evicted += 1
             self._floor = max(self._floor, oldest + self._every)
 
     # -- reading ------------------------------------------------------------------------
@@ -229,6 +227,36 @@ class Resample:
         for column, fns in self.agg.items():
             names.extend(f"{column}_{fn}" for fn in fns)
         return [*names, "count"] if "count" not in names else names
+
+    @property
+    def late(self) -> int:
+        """Events older than every held bucket (after an eviction): not folded."""
+        self._sync()
+        return self._late
+
+    @property
+    def evicted(self) -> int:
+        """Buckets dropped to stay within ``max_buckets``."""
+        self._sync()
+        return self._evicted
+
+    @property
+    def overflow(self) -> int:
+        """Events of groups beyond ``max_groups``: not folded."""
+        self._sync()
+        return self._overflow
+
+    @property
+    def ungrouped(self) -> int:
+        """Events whose group value is missing: not folded."""
+        self._sync()
+        return self._ungrouped
+
+    @property
+    def missed(self) -> int:
+        """Rows the buffer evicted before this aggregate saw them."""
+        self._sync()
+        return self._missed
 
     @property
     def version(self) -> int:
@@ -253,7 +281,7 @@ class Resample:
     def __repr__(self) -> str:
         return (
             f"Resample(every={pd.Timedelta(self._every)}, by={self.by}, rows={len(self)}, "
-            f"late={self.late}, evicted={self.evicted})"
+            f"late={self._late}, evicted={self._evicted})"
         )
 
     def _sorted_keys(self) -> list[Key]:
