@@ -412,3 +412,19 @@ def test_a_group_gets_the_same_colour_whatever_the_arrival_order() -> None:
         plot.render()
         colours.append({t.name: t.line.color for t in plot.figure.data})
     assert colours[0] == colours[1]
+
+
+def test_the_follow_button_shows_while_zoomed_and_returns_to_following() -> None:
+    src = MemorySource()
+    _append(src, np.arange(1000.0), np.arange(1000.0))
+    plot, _ = _plot(src, window="10s")
+    plot.render()
+    button = plot._follow_button
+    assert button.layout.display == "none"
+    t0 = T0 / MS
+    plot.zoom(t0 + 10, t0 + 20)
+    assert button.layout.display == ""
+    assert "zoomed" in plot._status.value
+    button.click()
+    assert plot.view_mode == "following"
+    assert button.layout.display == "none"

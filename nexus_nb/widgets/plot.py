@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+import ipywidgets
 import numpy as np
 import pandas as pd
 import plotly.colors
@@ -153,7 +154,15 @@ class LivePlot(LiveView):
         self._palette = self._palette or list(plotly.colors.qualitative.Plotly)
         self._status = MeteredHTML(value="")
         self._status._nnb_meter = self.meter
-        self._box = MeteredBox([self.figure, self._status])
+        # The page's pause/follow control: shown while zoomed or paused.
+        self._follow_button = ipywidgets.Button(
+            description="follow",
+            tooltip="Follow the newest data again",
+            layout=ipywidgets.Layout(width="auto", display="none"),
+        )
+        self._follow_button.on_click(lambda _: self._follow_clicked())
+        controls = ipywidgets.HBox([self._follow_button, self._status])
+        self._box = MeteredBox([self.figure, controls])
         self._box._nnb_meter = self.meter
         self._box._view_count = 0  # Opt in to view counting: no frames while not shown.
         # Registered on the axis: plotly 7.1 dispatches nested paths to the object that holds them.
@@ -203,8 +212,14 @@ class LivePlot(LiveView):
             return "paused"
         return "zoomed" if self._zoom is not None else "following"
 
+    def _follow_clicked(self) -> None:
+        if self._paused:
+            self.resume()
+        self.follow()
+
     def _show_mode(self) -> None:
         mode = self.view_mode
+        self._follow_button.layout.display = "none" if mode == "following" else ""
         hint = " (double-click the plot to follow)" if mode == "zoomed" else ""
         self._status.value = (
             "" if mode == "following" else (f"<span style='color:#888'>{mode}{hint}</span>")
@@ -445,7 +460,7 @@ class LivePlot(LiveView):
     def close(self) -> None:
         """Stop rendering, leave the clock and close the widgets."""
         self._leave_clock()
-        for widget in (self._box, self._status, self.figure):
+        for widget in (self._box, self._follow_button, self._status, self.figure):
             widget.close()
 
     def to_html(self) -> str:
