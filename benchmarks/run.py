@@ -17,6 +17,7 @@ BENCHES = [
     "bench_buffer",
     "bench_capture",
     "bench_widgets",
+    "bench_zoom",
     "bench_client",
     "bench_batch",
     "bench_fanout",
