@@ -33,6 +33,7 @@ BENCHES = [
     "bench_arrow",
     "bench_capture",
     "bench_widgets",
+    "bench_zoom",
     "bench_client",
     "bench_batch",
     "bench_fanout",

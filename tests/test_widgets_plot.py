@@ -334,3 +334,97 @@ def test_a_new_facet_axis_never_shares_a_relayout_with_its_own_sub_properties() 
     assert merged["height"] == 160 + 170 * 3
     assert merged["xaxis.anchor"] == "y3"
     assert {"yaxis2", "yaxis3"} <= set(merged)
+
+
+def test_zoom_into_a_range_draws_every_row_under_the_budget() -> None:
+    src = MemorySource()
+    _append(src, np.arange(10_000.0), np.sin(np.arange(10_000.0)))
+    plot, _ = _plot(src, window=None, max_points=2000)
+    plot.render()
+    assert len(plot.figure.data[0].x) <= 2000
+    t0 = T0 / MS
+    plot.zoom(t0 + 1000, t0 + 1499)
+    assert plot.view_mode == "zoomed"
+    xs = np.asarray(plot.figure.data[0].x)
+    assert len(xs) == 500
+    np.testing.assert_allclose(xs, t0 + np.arange(1000.0, 1500.0))
+    np.testing.assert_allclose(plot.figure.data[0].y, np.sin(np.arange(1000.0, 1500.0)))
+
+
+def test_zoom_over_the_budget_keeps_each_buckets_min_and_max() -> None:
+    src = MemorySource()
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=20_000)
+    _append(src, np.arange(20_000.0), values)
+    plot, _ = _plot(src, window=None, max_points=400)
+    plot.render()
+    t0 = T0 / MS
+    plot.zoom(t0, t0 + 19_999)
+    ys = np.asarray(plot.figure.data[0].y)
+    assert len(ys) <= 400
+    assert ys.max() == values.max()
+    assert ys.min() == values.min()
+    bid = np.minimum((np.arange(20_000) / ((19_999) / 100)).astype(int), 99)
+    xs = np.asarray(plot.figure.data[0].x) - t0
+    kept = set(np.round(xs).astype(int).tolist())
+    for b in range(100):
+        rows = np.flatnonzero(bid == b)
+        assert int(rows[np.argmax(values[rows])]) in kept
+        assert int(rows[np.argmin(values[rows])]) in kept
+
+
+def test_relayout_from_code_zooms_and_autorange_returns_to_follow() -> None:
+    src = MemorySource()
+    _append(src, np.arange(1000.0), np.arange(1000.0))
+    plot, _ = _plot(src, window="10s")
+    plot.render()
+    assert plot.view_mode == "following"
+    t0 = T0 / MS
+    plot.figure.update_xaxes(range=[t0 + 100, t0 + 199])
+    assert plot.view_mode == "zoomed"
+    assert len(plot.figure.data[0].x) == 100
+    _append(src, np.arange(1000.0, 1100.0), np.arange(100.0))
+    plot.render()
+    assert len(plot.figure.data[0].x) == 100  # A past range stays put while data arrives.
+    plot.figure.update_xaxes(autorange=True)
+    assert plot.view_mode == "following"
+    assert plot.figure.layout.xaxis.range[1] == t0 + 1099
+
+
+def test_a_zoom_reaching_now_keeps_extending() -> None:
+    src = MemorySource()
+    _append(src, np.arange(1000.0), np.arange(1000.0))
+    plot, _ = _plot(src, window=None)
+    plot.render()
+    t0 = T0 / MS
+    plot.zoom(t0 + 900, t0 + 999)
+    _append(src, np.arange(1000.0, 1050.0), np.arange(50.0))
+    plot.render()
+    assert len(plot.figure.data[0].x) == 150
+
+
+def test_a_group_gets_the_same_colour_whatever_the_arrival_order() -> None:
+    colours = []
+    for order in (["a", "b"], ["b", "a"]):
+        src = MemorySource()
+        _append(src, np.arange(2.0), np.arange(2.0), source=order)
+        plot, _ = _plot(src, color="source")
+        plot.render()
+        colours.append({t.name: t.line.color for t in plot.figure.data})
+    assert colours[0] == colours[1]
+
+
+def test_the_follow_button_shows_while_zoomed_and_returns_to_following() -> None:
+    src = MemorySource()
+    _append(src, np.arange(1000.0), np.arange(1000.0))
+    plot, _ = _plot(src, window="10s")
+    plot.render()
+    button = plot._follow_button
+    assert button.layout.display == "none"
+    t0 = T0 / MS
+    plot.zoom(t0 + 10, t0 + 20)
+    assert button.layout.display == ""
+    assert "zoomed" in plot._status.value
+    button.click()
+    assert plot.view_mode == "following"
+    assert button.layout.display == "none"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import html
+import zlib
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+import ipywidgets
 import numpy as np
 import pandas as pd
 import plotly.colors
@@ -17,6 +19,7 @@ from nexus_nb.widgets.meter import MeteredBox, MeteredFigure, MeteredHTML
 from nexus_nb.widgets.source import Source
 from nexus_nb.widgets.traces import TraceKey, TraceSet
 from nexus_nb.widgets.view import LiveView
+from nexus_nb.widgets.zoomrange import read_range
 
 __all__ = ["LivePlot"]
 
@@ -41,6 +44,15 @@ class LivePlot(LiveView):
     frame depends on the rows that arrived, and bytes per frame on
     ``max_points``, never on the buffer size. Time goes to the browser as float64
     epoch milliseconds on a date axis (binary, not JSON lists).
+
+    Zooming: a zoom or pan in the browser (or :meth:`zoom`, or
+    ``figure.update_xaxes(range=...)``) switches the plot to *zoomed*: it stops
+    following and re-reads exactly the visible x range from the source, every
+    row when a trace holds at most ``max_points`` there, else a min/max
+    envelope. A zoomed range reaching the newest data keeps extending. A
+    double-click (autorange) or :meth:`follow` returns to *follow*. The mode
+    shows under the chart (:attr:`view_mode`). Colours come from a stable hash
+    of the group's name, so a source keeps its colour across runs.
 
     Frames are paced by a :class:`FrameClock` (the running loop's shared one by
     default) and skipped while paused or not displayed; the source keeps
@@ -125,6 +137,9 @@ class LivePlot(LiveView):
         self._trace_of: dict[TraceKey, int] = {}
         self._legend: set[str] = set()
         self._webgl = False
+        self._zoom: tuple[float, float] | None = None
+        self._zoom_live = False
+        self._set_range: tuple[float, float] | None = None
         self._user_layout = dict(layout or {})
         base = self._base_layout(template, title)
         if self._time_axis:
@@ -144,9 +159,19 @@ class LivePlot(LiveView):
         self._palette = self._palette or list(plotly.colors.qualitative.Plotly)
         self._status = MeteredHTML(value="")
         self._status._nnb_meter = self.meter
-        self._box = MeteredBox([self.figure, self._status])
+        # The page's pause/follow control: shown while zoomed or paused.
+        self._follow_button = ipywidgets.Button(
+            description="follow",
+            tooltip="Follow the newest data again",
+            layout=ipywidgets.Layout(width="auto", display="none"),
+        )
+        self._follow_button.on_click(lambda _: self._follow_clicked())
+        controls = ipywidgets.HBox([self._follow_button, self._status])
+        self._box = MeteredBox([self.figure, controls])
         self._box._nnb_meter = self.meter
         self._box._view_count = 0  # Opt in to view counting: no frames while not shown.
+        # Registered on the axis: plotly 7.1 dispatches nested paths to the object that holds them.
+        self.figure.layout.xaxis.on_change(self._on_relayout, "range", "autorange")
         self._join_clock()
 
     def _base_layout(self, template: Any, title: str | None) -> dict[str, Any]:
@@ -156,6 +181,7 @@ class LivePlot(LiveView):
         base: dict[str, Any] = {
             "xaxis": xaxis,
             "yaxis": {"title": {"text": self.ys[0]}},
+            "autosize": True,
             "margin": {"l": 60, "r": 20, "t": 50 if title else 30, "b": 40},
             "legend": {
                 "orientation": "h",
@@ -184,15 +210,85 @@ class LivePlot(LiveView):
         counts = (self._box._view_count, self.figure._view_count)
         return any(c is None or c > 0 for c in counts)
 
+    @property
+    def view_mode(self) -> str:
+        """``"following"``, ``"zoomed"`` or ``"paused"``."""
+        if self._paused:
+            return "paused"
+        return "zoomed" if self._zoom is not None else "following"
+
+    def _follow_clicked(self) -> None:
+        if self._paused:
+            self.resume()
+        self.follow()
+
+    def _show_mode(self) -> None:
+        mode = self.view_mode
+        self._follow_button.layout.display = "none" if mode == "following" else ""
+        hint = " (double-click the plot to follow)" if mode == "zoomed" else ""
+        self._status.value = (
+            "" if mode == "following" else (f"<span style='color:#888'>{mode}{hint}</span>")
+        )
+
     def pause(self) -> None:
         """Stop drawing frames until :meth:`resume`."""
         super().pause()
-        self._status.value = "<span style='color:#888'>paused</span>"
+        self._show_mode()
 
     def resume(self) -> None:
         """Draw frames again; the next frame catches up with what was buffered."""
         super().resume()
-        self._status.value = ""
+        self._show_mode()
+
+    def zoom(self, start: float | pd.Timestamp | str, end: float | pd.Timestamp | str) -> None:
+        """Show exactly ``[start, end]`` at full resolution and stop following.
+
+        Times may be timestamps/strings (UTC) or epoch ms; the range is re-read
+        from the source now and on every frame after (it keeps extending while
+        ``end`` is at or past the newest data).
+
+        Raises:
+            ValueError: If ``end`` is not after ``start``.
+        """
+        lo, hi = self._to_x(start), self._to_x(end)
+        if not hi > lo:
+            raise ValueError("zoom end must be after its start")
+        self._zoom = (lo, hi)
+        self._zoom_live = hi >= self._traces.newest
+        self._draw_zoom()
+        self._show_mode()
+
+    def follow(self) -> None:
+        """Follow the newest data again (as a double-click on the plot does)."""
+        if self._zoom is None:
+            return
+        self._zoom = None
+        for series in self._traces.series.values():
+            series.dirty = True
+        self._draw(newest_moved=True)
+        self._show_mode()
+
+    def _to_x(self, value: float | pd.Timestamp | str) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        stamp = pd.Timestamp(value)
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+        return float(stamp.value // 1000) / 1000.0
+
+    def _on_relayout(self, layout: Any, xrange: Any, autorange: Any) -> None:
+        if autorange is True and self._zoom is not None:
+            self.follow()
+            return
+        if xrange is None or len(xrange) != 2:
+            return
+        lo, hi = (self._to_x(v) for v in xrange)
+        if self._set_range is not None and np.allclose(
+            (lo, hi), self._set_range, rtol=0, atol=1e-3
+        ):
+            return  # Our own follow-mode range echoed back.
+        if self._zoom is not None and np.allclose((lo, hi), self._zoom, rtol=0, atol=1e-3):
+            return
+        self.zoom(lo, hi)
 
     def pending(self) -> bool:
         """Whether the clock should render: shown, not paused, and the source changed.
@@ -232,7 +328,42 @@ class LivePlot(LiveView):
         self._version = version
         newest = self._traces.newest
         self._traces.ingest(self.source)
+        if self._zoom is not None:
+            if self._zoom_live and self._traces.newest > self._zoom[1]:
+                self._zoom = (self._zoom[0], self._traces.newest)
+            self._draw_zoom()
+            return
         self._draw(newest_moved=self._traces.newest != newest)
+
+    def _draw_zoom(self) -> None:
+        assert self._zoom is not None
+        lo, hi = self._zoom
+        arrays = read_range(
+            self.source,
+            x=self.x,
+            ys=self.ys,
+            color=self.color,
+            facet=self.facet,
+            start=lo,
+            end=hi,
+            max_points=self.max_points,
+            groups=self._traces.groups if self.color else None,
+            facets=self._traces.facets if self.facet else None,
+        )
+        new_keys = [key for key in arrays if key not in self._trace_of]
+        if new_keys:
+            self._add_traces(new_keys, dict(arrays))
+        empty = np.empty(0)
+        with self.figure.batch_update():
+            for key, index in self._trace_of.items():
+                xs, ys = arrays.get(key, (empty, empty))
+                trace = self.figure.data[index]
+                trace.x = xs
+                trace.y = ys
+            self.figure.layout.xaxis.range = [lo, hi]
+            for row in range(len(self._rows)):
+                axis = "yaxis" if row == 0 else f"yaxis{row + 1}"
+                self.figure.layout[axis].autorange = True
 
     def _draw(self, *, newest_moved: bool) -> None:
         dirty = {key: s.arrays() for key, s in self._traces.series.items() if s.dirty}
@@ -268,6 +399,7 @@ class LivePlot(LiveView):
                 # rather than squeezing the data against the right edge.
                 newest = self._traces.newest
                 start = max(newest - self.window, min(self._traces.oldest, newest - 1.0))
+                self._set_range = (start, newest)
                 self.figure.layout.xaxis.range = [start, newest]
 
     def _add_traces(
@@ -287,7 +419,8 @@ class LivePlot(LiveView):
         ycol, facet, group = key
         row = self._rows.index((ycol, facet))
         name = group if self.color else ycol
-        shade = self._traces.groups.get(group, 0) if self.color else self.ys.index(ycol)
+        # A stable hash, not arrival order: the same group gets the same colour every run.
+        shade = zlib.crc32(group.encode()) if self.color else self.ys.index(ycol)
         colour = self._palette[shade % len(self._palette)]
         first_of_name = name not in self._legend
         self._legend.add(name)
@@ -332,7 +465,7 @@ class LivePlot(LiveView):
     def close(self) -> None:
         """Stop rendering, leave the clock and close the widgets."""
         self._leave_clock()
-        for widget in (self._box, self._status, self.figure):
+        for widget in (self._box, self._follow_button, self._status, self.figure):
             widget.close()
 
     def to_html(self) -> str:
@@ -349,7 +482,7 @@ class LivePlot(LiveView):
         return bundle
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "paused" if self._paused else "live"
+        state = "closed" if self._closed else self.view_mode
         return (
             f"<LivePlot {self.source.channel!r} y={self.ys} traces={len(self._trace_of)} {state}>"
         )
