@@ -9,20 +9,43 @@ import logging
 import ssl as ssl_module
 import time
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
 from nexus_nb import protocol
 from nexus_nb.client.backoff import Backoff
+from nexus_nb.client.inbox import Inbox
+from nexus_nb.client.registry import Registry
 from nexus_nb.client.reply import Replies
 from nexus_nb.client.state import ClientStats, State
 from nexus_nb.client.transport import closed_error, open_connection
 from nexus_nb.exceptions import AuthError, NexusError, ProtocolError, TransportError
 
-if TYPE_CHECKING:
-    from nexus_nb.client.client import Client
+
+class Host(Protocol):
+    """What a link needs of the client it serves; :class:`~nexus_nb.client.Client` is one.
+
+    Declared here, so that the link depends on this shape and not on the client
+    module, which builds the link: no import circle, not even for types.
+    """
+
+    url: str
+    registry: Registry
+    inbox: Inbox
+
+    @property
+    def state(self) -> State: ...
+
+    def greet(self, hello: dict[str, Any]) -> bool: ...
+
+    def set_state(self, state: State) -> None: ...
+
+    def resume_point(self, channels: list[str]) -> tuple[str, dict[str, int]] | None: ...
+
+    def emit(self, message_type: str, message: dict[str, Any]) -> None: ...
+
 
 __all__ = ["Link"]
 
@@ -47,7 +70,7 @@ def _echoes_id(hello: dict[str, Any]) -> bool:
 
 
 class Link:
-    """Owns the socket and every task of one :class:`Client`.
+    """Owns the socket and every task of one :class:`Host` (a client).
 
     One supervisor task per client runs the read loop of the current connection
     and, between connections, the backoff. Per connection it owns a heartbeat
@@ -57,7 +80,7 @@ class Link:
 
     def __init__(
         self,
-        client: Client,
+        client: Host,
         url: str,
         *,
         stats: ClientStats,
@@ -298,7 +321,7 @@ class Link:
                 log.debug("nexus_nb client: ping refused: %s", exc)
 
     async def close(self) -> None:
-        """Close gracefully; see :meth:`Client.close`."""
+        """Close gracefully; see :meth:`nexus_nb.client.Client.close`."""
         supervisor = self._supervisor
         if supervisor is None:
             return
