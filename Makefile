@@ -23,10 +23,12 @@ setup: $(STAMP)
 # browser interop), redis-server (scale-out tests), nginx (the reference's proxy setup).
 system:
 	@if command -v chromium >/dev/null && command -v redis-server >/dev/null \
-	    && command -v nginx >/dev/null && command -v node >/dev/null; then :; else \
+	    && command -v nginx >/dev/null && command -v node >/dev/null \
+	    && command -v npm >/dev/null; then :; else \
 	  echo "installing system packages (chromium redis-server nginx-light nodejs npm)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    chromium redis-server nginx-light $$(command -v node >/dev/null || echo nodejs npm) >/dev/null; \
+	    chromium redis-server nginx-light $$(command -v node >/dev/null || echo nodejs) \
+	    $$(command -v npm >/dev/null || echo npm) >/dev/null; \
 	fi
 
 # The lab's settings dir turns off the news pop-up, as the browser tests do.

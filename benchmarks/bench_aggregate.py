@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from figures import figure
 from workload import Timing, median_time, metric
 
 from nexus_nb.buffer import RingBuffer
@@ -52,11 +53,27 @@ def main() -> None:
             f"{per * 1e9:6.0f} ns/event/aggregate (target <= 1000), "
             f"x{t.cpu / base.cpu:.2f} of the buffer alone"
         )
+        figure(
+            f"per_aggregate_{views}",
+            per * 1e9,
+            "ns/event/aggregate",
+            what=f"maintaining {views} live aggregate(s), per event and aggregate",
+            baseline=base.cpu / EVENTS * 1e9,
+            against="`RingBuffer.extend` alone, per event",
+        )
     few = run(messages, 1, max_buckets=10)
     many = run(messages, 1, max_buckets=1000)
     print(
         f"buckets held 10 vs 1000: {(few.cpu - base.cpu) / EVENTS * 1e9:.0f} vs "
         f"{(many.cpu - base.cpu) / EVENTS * 1e9:.0f} ns/event (ratio {many.cpu / few.cpu:.2f})"
+    )
+    figure(
+        "buckets_1000",
+        (many.cpu - base.cpu) / EVENTS * 1e9,
+        "ns/event",
+        what="one aggregate holding 1000 buckets",
+        baseline=(few.cpu - base.cpu) / EVENTS * 1e9,
+        against="the same holding 10",
     )
 
 

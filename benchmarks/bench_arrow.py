@@ -10,6 +10,7 @@ Targets: under 20 ms for 1M rows; no more memory than one copy of the data.
 from __future__ import annotations
 
 import pyarrow as pa
+from figures import figure
 from workload import median_time, metric
 
 from nexus_nb.buffer import RingBuffer
@@ -35,6 +36,15 @@ def main() -> None:
     print(f"to_arrow():                           {arrow_time.cpu * 1e3:7.1f} ms CPU (target < 20)")
     print(f"from_pandas(to_dataframe()) baseline: {base_time.cpu * 1e3:7.1f} ms CPU")
     print(f"ratio to_arrow / baseline: {arrow_time.cpu / base_time.cpu:.2f}")
+    figure(
+        "to_arrow_1m",
+        arrow_time.cpu * 1e3,
+        "ms",
+        what="`to_arrow()` of 1M rows",
+        baseline=base_time.cpu * 1e3,
+        against="`pa.Table.from_pandas(to_dataframe())`",
+    )
+    figure("arrow_extra_mb", arrow_own / 1e6, "MB", what="Arrow buffers beyond one frame's copy")
     print(
         f"memory: frame {frame_bytes / 1e6:.1f} MB, Arrow's own buffers beyond it "
         f"{arrow_own / 1e6:.1f} MB (x{arrow_own / max(frame_bytes, 1):.2f} of one copy)"

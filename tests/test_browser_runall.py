@@ -17,7 +17,7 @@ import pytest
 from conftest_browser import Lab, NotebookPage, chromium_page, running_lab, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("0[1-4]-*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("0[1-5]-*.ipynb"))
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -40,6 +40,7 @@ LIVE: dict[str, dict[str, int]] = {
     "02-telemetry-dashboard.ipynb": {"plots": 2},
     "03-capture-and-export.ipynb": {"plots": 0},
     "04-your-own-server.ipynb": {"plots": 1, "status": 1},
+    "05-explore.ipynb": {"plots": 2},
 }
 
 

@@ -165,3 +165,22 @@ def test_counters_include_staged_events_without_another_read() -> None:
     assert view.evicted == 1  # reading the counter stores the staged events first
     buf.append(message(200, "a", 1))  # older than the only bucket held
     assert view.late == 1
+
+
+def test_a_live_plot_of_a_resample_draws_each_bucket_once_as_it_changes() -> None:
+    from nexus_nb.widgets import LivePlot
+
+    buf = RingBuffer("ai")
+    view = buf.resample("1s", by="model", agg={"lat": "mean"})
+    plot = LivePlot(view, y="lat_mean", color="model", window=None)
+    try:
+        buf.append(message(0, "gpt-4", 100.0))
+        plot.render()
+        buf.append(message(300, "gpt-4", 300.0))  # the same bucket, a new mean
+        buf.append(message(1200, "gpt-4", 50.0))  # the next bucket
+        plot.render()
+        (trace,) = plot.figure.data
+        assert list(trace.y) == [200.0, 50.0]
+        assert len(trace.x) == 2
+    finally:
+        plot.close()

@@ -18,8 +18,9 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# 05-explore stays live (no cleanup cells): tests/test_notebook_explore.py runs it.
-NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb") if p.stem != "05-explore")
+ALL_NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# 05-explore is executed by tests/test_notebook_explore.py, which checks what it shows.
+NOTEBOOKS = [p for p in ALL_NOTEBOOKS if p.stem != "05-explore"]
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 # The test's own cell, run after the notebook's cells in the same kernel: what it
 # observes of the notebook's live objects (the notebooks print no test scaffolding).
@@ -185,8 +186,8 @@ def has_widget(nb: Any) -> bool:
 
 
 def test_committed_notebooks_have_no_outputs_counts_or_widget_state() -> None:
-    assert len(NOTEBOOKS) == 4, [p.name for p in NOTEBOOKS]
-    for path in NOTEBOOKS:
+    assert len(ALL_NOTEBOOKS) == 5, [p.name for p in ALL_NOTEBOOKS]
+    for path in ALL_NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
         assert nb.nbformat == 4
@@ -195,7 +196,7 @@ def test_committed_notebooks_have_no_outputs_counts_or_widget_state() -> None:
 
 
 def test_notebooks_print_no_test_scaffolding_and_do_not_close_what_they_show() -> None:
-    for path in NOTEBOOKS:
+    for path in ALL_NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
         assert "NB_OK" not in code, path.name

@@ -142,3 +142,22 @@ def test_trace_series_sorts_out_of_order_points_by_time() -> None:
     px, py = series.arrays()
     assert px.tolist() == [1.0, 2.0, 3.0]
     assert py.tolist() == [10.0, 20.0, 30.0]
+
+
+@settings(max_examples=200)
+@given(
+    arrays(np.float64, st.integers(2, 300), elements=st.integers(0, 50).map(float)),
+    arrays(np.float64, 300, elements=st.integers(-5, 5).map(float)),
+    st.integers(1, 20),
+)
+def test_points_in_x_order_pick_the_same_representatives_as_sorting_them(
+    x: np.ndarray, y: np.ndarray, width: int
+) -> None:
+    from nexus_nb.widgets.decimate import _representatives_by_sorting, _representatives_in_order
+
+    xs = np.sort(x)
+    ys = y[: len(xs)]
+    bid = (xs // width).astype(np.int64)
+    fast = _representatives_in_order(bid, ys)
+    slow = _representatives_by_sorting(bid, xs, ys)
+    assert [list(a) for a in fast] == [list(b) for b in slow]

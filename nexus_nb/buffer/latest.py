@@ -30,6 +30,10 @@ class Latest:
     oldest first, so the newest update is the last row.
     """
 
+    #: Held rows change in place: a view redraws them all on every change
+    #: (see :class:`~nexus_nb.widgets.source.Source`).
+    rewrites = True
+
     def __init__(self, buffer: RingBuffer, *, by: str | Sequence[str], max_groups: int) -> None:
         if max_groups < 1:
             raise ValueError(f"max_groups must be >= 1, got {max_groups}")

@@ -101,6 +101,10 @@ class Resample:
     ``maxlen``) are counted in :attr:`missed`.
     """
 
+    #: Held rows change in place: a view redraws them all on every change
+    #: (see :class:`~nexus_nb.widgets.source.Source`).
+    rewrites = True
+
     def __init__(
         self,
         buffer: RingBuffer,

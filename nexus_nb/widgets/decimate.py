@@ -17,7 +17,18 @@ def _representatives(bid: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.
 
     ``y`` must hold no NaN. Ties on y go to the smaller x for the minimum and the
     larger x for the maximum, so folding batches in any order gives the same result.
+    Points in x order (a zoomed range read in arrival order) take an O(n) path;
+    others are sorted, O(n log n).
     """
+    if len(x) > 1 and bool(np.all(x[1:] >= x[:-1])):
+        return _representatives_in_order(bid, y)
+    return _representatives_by_sorting(bid, x, y)
+
+
+def _representatives_by_sorting(
+    bid: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """:func:`_representatives` for points in any order."""
     by_x = np.lexsort((x, bid))
     by_y = np.lexsort((x, y, bid))
     sorted_bid = bid[by_x]
@@ -62,6 +73,25 @@ def decimate_minmax(x: np.ndarray, y: np.ndarray, *, buckets: int) -> tuple[np.n
     _, *picks = _representatives(bid, xk, yk)
     chosen = index[np.unique(np.concatenate(picks))]
     return xs[chosen], ys[chosen]
+
+
+def _representatives_in_order(bid: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`_representatives` for points already in x order (so ``bid`` never falls).
+
+    Each bucket is then one run of positions: its extremes come from
+    ``reduceat`` over the runs, the first lowest and the last highest position
+    of each run from a second ``reduceat``, the same picks as sorting would make.
+    """
+    n = len(bid)
+    starts = np.flatnonzero(np.r_[True, bid[1:] != bid[:-1]])
+    ends = np.r_[starts[1:], n] - 1
+    counts = ends - starts + 1
+    position = np.arange(n)
+    lowest = y == np.repeat(np.minimum.reduceat(y, starts), counts)
+    highest = y == np.repeat(np.maximum.reduceat(y, starts), counts)
+    low = np.minimum.reduceat(np.where(lowest, position, n), starts)
+    high = np.maximum.reduceat(np.where(highest, position, -1), starts)
+    return bid[starts], starts, ends, low, high
 
 
 class MinMaxBuckets:

@@ -18,6 +18,12 @@ class Source(Protocol):
     ``nexus_nb.buffer.RingBuffer`` satisfies this protocol; widgets depend on the
     protocol only, so they never import the buffer layer.
 
+    A source whose rows change in place (an aggregate such as
+    ``RingBuffer.resample``) says so with a class attribute ``rewrites = True``:
+    it re-issues every held row on each change, and a view redraws from those
+    rows instead of adding them to what it drew before. The attribute is
+    optional; without it a source is append-only.
+
     Attributes:
         channel: The Nexus channel the rows came from, e.g. ``"telemetry.metrics"``.
     """

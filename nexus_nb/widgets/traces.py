@@ -91,7 +91,15 @@ class TraceSet:
             SchemaError: If the x or a y column holds text.
         """
         start = self._seen
-        if self.window is not None:
+        if getattr(source, "rewrites", False):
+            # Every held row is re-issued on each change: draw them afresh, keeping
+            # the series (and so the traces and colours) that exist.
+            start = 0
+            for key, series in self.series.items():
+                self.series[key] = TraceSeries(max_points=series.max_points, window=series.window)
+                self.series[key].dirty = True
+            self.newest, self.oldest = -np.inf, np.inf
+        elif self.window is not None:
             start = self._skip_to_window(source, start)
         names = list(dict.fromkeys([self.x, *self.ys, *filter(None, (self.color, self.facet))]))
         first, data = source.read(names, start=start)

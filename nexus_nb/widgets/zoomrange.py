@@ -71,17 +71,23 @@ def read_range(
     _, cols = source.read(names, start=offset)
     cols = {k: v[: hi - lo][take] for k, v in cols.items()}
     out: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
-    gval = cols[color].astype(str) if color else np.full(len(xr), "", dtype=object)
-    fval = cols[facet].astype(str) if facet else np.full(len(xr), "", dtype=object)
+    # One label per row only where a column splits the traces: sorting a constant
+    # column of a million strings would cost more than the rest of the render.
+    gval = cols[color].astype(str) if color else None
+    fval = cols[facet].astype(str) if facet else None
     for ycol in ys:
         yv = cols[ycol].astype(np.float64, copy=False)
-        for f in np.unique(fval):
+        for f in np.unique(fval) if fval is not None else [""]:
             if facets is not None and facet and f not in facets:
                 continue
-            for g in np.unique(gval):
+            for g in np.unique(gval) if gval is not None else [""]:
                 if groups is not None and color and g not in groups:
                     continue
-                sel = (fval == f) & (gval == g) & ~np.isnan(yv)
+                sel = ~np.isnan(yv)
+                if fval is not None:
+                    sel &= fval == f
+                if gval is not None:
+                    sel &= gval == g
                 px, py = xr[sel], yv[sel]
                 if max_points is not None and len(px) > max_points:
                     px, py = decimate_minmax(px, py, buckets=max(1, max_points // 4))
