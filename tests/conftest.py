@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -40,3 +41,12 @@ def redis_server() -> Iterator[RedisProcess]:
     """A real redis-server of the test's own, on 127.0.0.1 and a free port."""
     with RedisProcess() as server:
         yield server
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    """A fresh page in headless Chromium, closed after the test (the browser tests)."""
+    from conftest_browser import chromium_page
+
+    with chromium_page() as p:
+        yield p

@@ -12,9 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from conftest_browser import Lab, NotebookPage, chromium_page, running_lab, wait_until
+from conftest_browser import (
+    Lab,
+    NotebookPage,
+    running_lab,
+    wait_until,
+    write_notebook,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "notebooks" / "01-quickstart.ipynb"
@@ -38,22 +43,9 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     root = tmp_path / "root"
     root.mkdir()
     shutil.copyfile(QUICKSTART, root / QUICKSTART.name)
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in WIDGET_CELLS]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, root / "widgets.ipynb")
+    write_notebook(root / "widgets.ipynb", WIDGET_CELLS)
     with running_lab(root) as server:
         yield server
-
-
-@pytest.fixture
-def page() -> Iterator[Any]:
-    with chromium_page() as p:
-        yield p
 
 
 def assert_no_widget_errors(nbp: NotebookPage) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from conftest_browser import NotebookPage, chromium_page, running_lab, wait_until
+from conftest_browser import NotebookPage, running_lab, wait_until, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -25,23 +23,10 @@ CELLS = [
 ]
 
 
-@pytest.fixture
-def page() -> Iterator[Any]:
-    with chromium_page() as p:
-        yield p
-
-
 def test_clicking_a_channel_and_typing_a_filter_change_the_subscriptions_within_a_second(
     tmp_path: Path, page: Any
 ) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, tmp_path / "controls.ipynb")
+    write_notebook(tmp_path / "controls.ipynb", CELLS)
     with running_lab(tmp_path) as lab:
         nbp = NotebookPage(page, lab).open("controls.ipynb")
         nbp.run_cells(0, 1, timeout=90)

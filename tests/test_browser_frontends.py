@@ -17,9 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from conftest_browser import NotebookPage, chromium_page, free_port, running_lab, wait_until
+from conftest_browser import (
+    NotebookPage,
+    free_port,
+    running_lab,
+    wait_until,
+    write_notebook,
+)
 from test_browser_runall import JS_PLOT_LASTS, plots_all_advance, run_all, wait_until_after
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,12 +34,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 JS_X_TICKS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(
   gd => Array.from(gd.querySelectorAll('.xtick text')).map(t => t.textContent))"""
-
-
-@pytest.fixture
-def page() -> Iterator[Any]:
-    with chromium_page() as p:
-        yield p
 
 
 def test_dashboard_run_all_in_notebook_7_stays_live(tmp_path: Path, page: Any) -> None:
@@ -141,14 +140,7 @@ JS_WEBGL = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map
 def test_webgl_plot_scrolled_away_and_back_comes_back_and_keeps_updating(
     mode: str, tmp_path: Path, page: Any
 ) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in WEBGL_CELLS]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, tmp_path / "webgl.ipynb")
+    write_notebook(tmp_path / "webgl.ipynb", WEBGL_CELLS)
     with running_lab(tmp_path, windowing=mode) as lab:
         nbp = NotebookPage(page, lab).open("webgl.ipynb")
         nbp.run_cells(0, len(WEBGL_CELLS), timeout=90)

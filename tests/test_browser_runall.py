@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest_browser import Lab, NotebookPage, chromium_page, running_lab, wait_until
+from conftest_browser import Lab, NotebookPage, running_lab, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("0[1-5]-*.ipynb"))
@@ -51,12 +51,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         shutil.copyfile(path, root / path.name)
     with running_lab(root) as server:
         yield server
-
-
-@pytest.fixture
-def page() -> Iterator[Any]:
-    with chromium_page() as p:
-        yield p
 
 
 def run_all(nbp: NotebookPage, timeout: float = 120) -> float:

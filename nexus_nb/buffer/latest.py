@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
+from nexus_nb.buffer.aggregate import Aggregate, Rows
 from nexus_nb.capture import frame_to_arrow, frame_to_polars
-
-if TYPE_CHECKING:
-    from nexus_nb.buffer.ring import RingBuffer
 
 __all__ = ["Latest"]
 
 
-class Latest:
+class Latest(Aggregate):
     """The last-arrived row of each group (``groupby(by).tail(1)``), live.
 
     Made by :meth:`RingBuffer.latest`; the buffer folds each stored batch into it
@@ -30,29 +28,18 @@ class Latest:
     oldest first, so the newest update is the last row.
     """
 
-    #: Held rows change in place: a view redraws them all on every change
-    #: (see :class:`~nexus_nb.widgets.source.Source`).
-    rewrites = True
-
-    def __init__(self, buffer: RingBuffer, *, by: str | Sequence[str], max_groups: int) -> None:
+    def __init__(self, buffer: Rows, *, by: str | Sequence[str], max_groups: int) -> None:
         if max_groups < 1:
             raise ValueError(f"max_groups must be >= 1, got {max_groups}")
         self.by: list[str] = [by] if isinstance(by, str) else list(by)
         if not self.by:
             raise ValueError("latest needs at least one group column")
         self.max_groups = int(max_groups)
-        self.channel = buffer.channel
+        super().__init__(buffer)
         self._columns: list[str] = ["timestamp", *self.by]
         self._rows: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
-        self._seen = 0
-        self._issued = 0
-        self._evicted = 0
-        self._ungrouped = 0
-        self._missed = 0
-        self._buffer = buffer
-        self._version = 0
 
-    def catch_up(self, buffer: RingBuffer) -> None:
+    def catch_up(self, buffer: Rows) -> None:
         """Fold the buffer's rows this view has not seen yet (the buffer calls it)."""
         for name in buffer.columns:
             if name not in self._columns:
@@ -93,34 +80,6 @@ class Latest:
         """Groups dropped to stay within ``max_groups``."""
         self._sync()
         return self._evicted
-
-    @property
-    def ungrouped(self) -> int:
-        """Rows whose group value is missing: not folded."""
-        self._sync()
-        return self._ungrouped
-
-    @property
-    def missed(self) -> int:
-        """Rows the buffer evicted before this view saw them."""
-        self._sync()
-        return self._missed
-
-    @property
-    def version(self) -> int:
-        """Increases on every change (reading it first folds the buffer's staged events)."""
-        self._sync()
-        return self._version
-
-    @property
-    def appended(self) -> int:
-        """Rows issued so far: every change re-issues all held rows (see :meth:`read`)."""
-        self._sync()
-        return self._issued
-
-    def _sync(self) -> None:
-        # Any read of the buffer stores its staged events, which folds them in here.
-        len(self._buffer)
 
     def __len__(self) -> int:
         self._sync()

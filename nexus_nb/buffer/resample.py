@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
+from nexus_nb.buffer.aggregate import Aggregate, Rows
 from nexus_nb.capture import frame_to_arrow, frame_to_polars
-
-if TYPE_CHECKING:
-    from nexus_nb.buffer.ring import RingBuffer
 
 __all__ = ["FUNCTIONS", "Resample"]
 
@@ -71,7 +69,7 @@ class _Cell:
         return float(getattr(self, fn))
 
 
-class Resample:
+class Resample(Aggregate):
     """One row per (time bucket, group), kept up to date as the buffer receives events.
 
     Made by :meth:`RingBuffer.resample`. The buffer folds each batch of stored
@@ -101,13 +99,9 @@ class Resample:
     ``maxlen``) are counted in :attr:`missed`.
     """
 
-    #: Held rows change in place: a view redraws them all on every change
-    #: (see :class:`~nexus_nb.widgets.source.Source`).
-    rewrites = True
-
     def __init__(
         self,
-        buffer: RingBuffer,
+        buffer: Rows,
         every: str | pd.Timedelta,
         *,
         by: str | Sequence[str] | None,
@@ -132,24 +126,17 @@ class Resample:
         self._keep_values = any(fn in _QUANTILES for fns in self.agg.values() for fn in fns)
         self.max_buckets = int(max_buckets)
         self.max_groups = int(max_groups)
-        self.channel = buffer.channel
+        super().__init__(buffer)
         self._cells: dict[Key, tuple[list[int], dict[str, _Cell]]] = {}
         self._buckets: dict[int, list[Key]] = {}
         self._groups: set[tuple[Any, ...]] = set()
         self._floor = np.iinfo(np.int64).min
-        self._seen = 0
-        self._issued = 0
         self._late = 0
-        self._evicted = 0
         self._overflow = 0
-        self._ungrouped = 0
-        self._missed = 0
-        self._buffer = buffer
-        self._version = 0
 
     # -- folding (called by the buffer) ------------------------------------------------
 
-    def catch_up(self, buffer: RingBuffer) -> None:
+    def catch_up(self, buffer: Rows) -> None:
         """Fold the buffer's rows this aggregate has not seen yet (the buffer calls it)."""
         first, data = buffer.read(["timestamp", *self.by, *self.agg], start=self._seen)
         self._missed += first - self._seen
@@ -249,34 +236,6 @@ class Resample:
         """Events of groups beyond ``max_groups``: not folded."""
         self._sync()
         return self._overflow
-
-    @property
-    def ungrouped(self) -> int:
-        """Events whose group value is missing: not folded."""
-        self._sync()
-        return self._ungrouped
-
-    @property
-    def missed(self) -> int:
-        """Rows the buffer evicted before this aggregate saw them."""
-        self._sync()
-        return self._missed
-
-    @property
-    def version(self) -> int:
-        """Increases on every change (reading it first folds the buffer's staged events)."""
-        self._sync()
-        return self._version
-
-    @property
-    def appended(self) -> int:
-        """Rows issued so far: every change re-issues all held rows (see :meth:`read`)."""
-        self._sync()
-        return self._issued
-
-    def _sync(self) -> None:
-        # Any read of the buffer stores its staged events, which folds them in here.
-        len(self._buffer)
 
     def __len__(self) -> int:
         self._sync()
