@@ -6,7 +6,7 @@ frame is built once (``text_frame``) and appended to every matching peer's
 outbox; a peer in several matching groups gets it once (the per-event ``stamp``).
 All dirty outboxes are flushed together once per loop iteration, one
 ``transport.write`` per peer, which is what makes fan-out cheaper than one
-``send`` system call per frame per client (see PERFORMANCE.md).
+``send`` system call per frame per client (``benchmarks/bench_fanout.py`` measures both).
 """
 
 from __future__ import annotations
