@@ -1,7 +1,7 @@
 """An isolated JupyterLab and a headless Chromium page driving it (no pytest here).
 
 Used by ``tests/test_browser.py`` and ``docs/screenshot.py``. It follows
-``/work/shared/JUPYTER.md``: Jupyter/IPython user state lives in temp dirs, the
+``../shared/JUPYTER.md`` (beside the checkout): Jupyter/IPython user state lives in temp dirs, the
 server binds 127.0.0.1 with a random token, news/update toasts and notebook
 windowing are switched off in a private settings dir, and the server is stopped
 with ``POST /api/shutdown`` and then only its own process group is signalled.

@@ -1,7 +1,7 @@
 """The live widgets render and keep updating in a real JupyterLab in headless Chromium.
 
 Machinery (isolated lab, Chromium, probes) lives in ``conftest_browser.py`` and
-follows ``/work/shared/JUPYTER.md``. Each test starts its own lab on a free
+follows ``../shared/JUPYTER.md`` (beside the checkout). Each test starts its own lab on a free
 127.0.0.1 port and stops it (``POST /api/shutdown``, then its own process group).
 """
 

@@ -13,6 +13,10 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+from nexus_nb.capture import frame_to_arrow, frame_to_polars
 
 __all__ = ["Aggregate", "Rows"]
 
@@ -80,3 +84,26 @@ class Aggregate:
     def _sync(self) -> None:
         # Any read of the buffer stores its staged events, which folds them in here.
         len(self._buffer)
+
+    def to_dataframe(self, *, last: int | str | None = None) -> pd.DataFrame:
+        """Return the held rows; ``last`` keeps the last N rows or a duration ("5min")."""
+        raise NotImplementedError
+
+    def to_arrow(self) -> pa.Table:
+        """Return :meth:`to_dataframe` as a :class:`pyarrow.Table` (same columns and values)."""
+        return frame_to_arrow(self.to_dataframe())
+
+    def to_polars(self) -> Any:
+        """Return :meth:`to_dataframe` as a ``polars.DataFrame`` (needs the ``polars`` extra)."""
+        return frame_to_polars(self.to_dataframe())
+
+    @staticmethod
+    def _last(frame: pd.DataFrame, last: int | str | None) -> pd.DataFrame:
+        """Keep the last ``last`` rows, or those within ``last`` of the newest timestamp."""
+        if isinstance(last, int):
+            return frame.iloc[len(frame) - min(last, len(frame)) :].reset_index(drop=True)
+        if last is not None:
+            newest = frame["timestamp"].max()
+            recent: pd.DataFrame = frame[frame["timestamp"] > newest - pd.Timedelta(last)]
+            return recent.reset_index(drop=True)
+        return frame

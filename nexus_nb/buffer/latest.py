@@ -9,10 +9,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import pyarrow as pa
 
 from nexus_nb.buffer.aggregate import Aggregate, Rows
-from nexus_nb.capture import frame_to_arrow, frame_to_polars
 
 __all__ = ["Latest"]
 
@@ -116,17 +114,4 @@ class Latest(Aggregate):
         _, data = self.read(self._columns)
         frame = pd.DataFrame(data)
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="ns", utc=True)
-        if isinstance(last, int):
-            frame = frame.iloc[len(frame) - min(last, len(frame)) :].reset_index(drop=True)
-        elif last is not None:
-            newest = frame["timestamp"].max()
-            frame = frame[frame["timestamp"] > newest - pd.Timedelta(last)].reset_index(drop=True)
-        return frame
-
-    def to_arrow(self) -> pa.Table:
-        """Return :meth:`to_dataframe` as a :class:`pyarrow.Table` (same columns and values)."""
-        return frame_to_arrow(self.to_dataframe())
-
-    def to_polars(self) -> Any:
-        """Return :meth:`to_dataframe` as a ``polars.DataFrame`` (needs the ``polars`` extra)."""
-        return frame_to_polars(self.to_dataframe())
+        return self._last(frame, last)
