@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_fanout import KEY, NODE_DIR, ensure_node, free_port, wait_line
+from bench_fanout import KEY, NODE_DIR, ensure_node, free_port, start_server, wait_line
 from figures import figure
 
 CONNECT_JS = r"""
@@ -65,21 +65,9 @@ def rss_kib(pid: int) -> int:
 
 def measure(server_cmd: list[str], clients: int, env: dict[str, str] | None) -> dict[str, float]:
     """RSS idle and with ``clients`` subscribed connections, and their connect time."""
-    server = subprocess.Popen(
-        ["taskset", "-c", "0", *server_cmd],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=NODE_DIR,
-    )
+    server, port = start_server(server_cmd, env)
     load = None
     try:
-        if env is None:
-            port = int(wait_line(server, "PORT "))
-        else:
-            port = int(env["PORT"])
-            wait_line(server, "WebSocket server running")
         time.sleep(0.5)  # let start-up allocations settle before the idle sample
         idle = rss_kib(server.pid)
         load = subprocess.Popen(

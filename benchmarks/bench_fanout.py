@@ -291,6 +291,32 @@ def wait_line(proc: subprocess.Popen[str], prefix: str) -> str:
     raise TimeoutError(prefix)
 
 
+def start_server(
+    server_cmd: list[str], env: dict[str, str] | None
+) -> tuple[subprocess.Popen[str], int]:
+    """Start a server role (``env`` None) or the reference ``server.js`` on CPU 0.
+
+    Returns the process and its port once it listens; the caller kills it.
+    """
+    server = subprocess.Popen(
+        ["taskset", "-c", "0", *server_cmd],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=NODE_DIR,
+    )
+    try:
+        if env is None:
+            return server, int(wait_line(server, "PORT "))
+        wait_line(server, "WebSocket server running")
+        return server, int(env["PORT"])
+    except BaseException:
+        server.kill()
+        server.wait()
+        raise
+
+
 def measure(
     server_cmd: list[str],
     k: int,
@@ -305,19 +331,9 @@ def measure(
     ``burst`` events go out per loop iteration; a ``rate`` (events/s) paces them
     instead and has the load process measure delivery latency (``p50``, ``p99``, ms).
     """
-    server = subprocess.Popen(
-        ["taskset", "-c", "0", *server_cmd],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=NODE_DIR,
-    )
+    server, port = start_server(server_cmd, env)
     load = None
     try:
-        port = int(wait_line(server, "PORT ")) if env is None else int(env["PORT"])
-        if env is not None:
-            wait_line(server, "WebSocket server running")
         load = subprocess.Popen(
             [
                 "taskset",
