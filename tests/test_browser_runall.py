@@ -64,7 +64,9 @@ def run_all(nbp: NotebookPage, timeout: float = 120) -> float:
 
 def plots_all_advance(nbp: NotebookPage, count: int, timeout: float = 15) -> list[float]:
     """Wait (bounded) until every one of ``count`` plots has data newer than now; return it."""
-    before = nbp.page.evaluate(JS_PLOT_LASTS)
+    # The views render in the page after the kernel went idle: wait (bounded) for them.
+    shown = wait_until(lambda: len(v := nbp.page.evaluate(JS_PLOT_LASTS)) == count and v, 30)
+    before = shown or nbp.page.evaluate(JS_PLOT_LASTS)
     assert len(before) == count, f"expected {count} plots in the page, found {before}"
 
     def advanced() -> list[float] | None:
