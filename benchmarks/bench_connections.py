@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_fanout import KEY, NODE_DIR, ensure_node, free_port, start_server, wait_line
+from bench_fanout import KEY, NODE_DIR, ensure_node, free_port, kill, start_server, wait_line
 from figures import figure
 
 CONNECT_JS = r"""
@@ -94,10 +94,7 @@ def measure(server_cmd: list[str], clients: int, env: dict[str, str] | None) -> 
             "connect_s": float(json.loads(ready)["seconds"]),
         }
     finally:
-        for proc in (load, server):
-            if proc is not None:
-                proc.kill()
-                proc.wait()
+        kill(load, server)
 
 
 def main() -> int:

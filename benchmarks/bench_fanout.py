@@ -291,6 +291,14 @@ def wait_line(proc: subprocess.Popen[str], prefix: str) -> str:
     raise TimeoutError(prefix)
 
 
+def kill(*procs: subprocess.Popen[str] | None) -> None:
+    """Kill and reap each process that was started (``None``: never started)."""
+    for proc in procs:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+
 def start_server(
     server_cmd: list[str], env: dict[str, str] | None
 ) -> tuple[subprocess.Popen[str], int]:
@@ -367,10 +375,7 @@ def measure(
             "p99": result["p99"] or 0.0,
         }
     finally:
-        for proc in (load, server):
-            if proc is not None:
-                proc.kill()
-                proc.wait()
+        kill(load, server)
 
 
 def main() -> int:
