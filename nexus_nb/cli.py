@@ -1,4 +1,4 @@
-"""The ``nexus-nb`` command line (also ``python -m nexus_nb``): serve, tail, publish, record.
+"""The ``nexus-nb`` command line (``python -m nexus_nb``): serve, tail, publish, record, export.
 
 Thin by design: parse the arguments, call the library, print. The client
 commands (tail, record) reconnect and resume through server restarts.
@@ -295,6 +295,24 @@ async def cmd_publish(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_export(args: argparse.Namespace) -> int:
+    """Execute a notebook and write it as offline HTML with each view's last frame."""
+    try:
+        from nbclient.exceptions import CellExecutionError
+
+        from nexus_nb.session.report import export_html
+    except ImportError as exc:
+        print(f"nexus-nb: error: export needs nbclient and nbconvert ({exc})", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        out = await export_html(args.notebook, args.out, cell_timeout=args.timeout)
+    except CellExecutionError as exc:
+        print(f"nexus-nb: error: a cell failed; nothing written\n{exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(out)
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nexus-nb",
@@ -374,6 +392,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=None, help="events per second")
     p.add_argument("--speed", default="1", help="replay speed factor; 0 or max: no pacing")
     p.set_defaults(run=cmd_publish)
+
+    p = command("export", "run a notebook and save it as small offline HTML (last frames)")
+    p.add_argument("notebook")
+    p.add_argument("--out", "-o", default=None, help="default: the notebook's name, .html")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per cell")
+    p.set_defaults(run=cmd_export)
     return parser
 
 

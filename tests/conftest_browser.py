@@ -394,6 +394,18 @@ class NotebookPage:
             and any(k in c.lower() for k in CONSOLE_WIDGET_ERRORS)
         ]
 
+    def diagnostics(self) -> str:
+        """What each cell's outputs hold in the page, and the last console lines."""
+        outputs = self.page.evaluate(
+            """() => window.jupyterapp.shell.currentWidget.content.widgets.map((c, i) =>
+              Array.from(c.node.querySelectorAll('.jp-OutputArea-output')).map(o =>
+                `cell ${i}: ${o.getAttribute('data-mime-type')} text=${o.innerText.length}`
+                + ` plots=${o.querySelectorAll('.js-plotly-plot').length}`
+                + ` widgets=${o.querySelectorAll('.jupyter-widgets').length}`
+                + ` ${o.innerText.slice(0, 80).replace(/\\s+/g, ' ')}`)).flat()"""
+        )
+        return "\n".join(["page outputs:", *outputs, "console:", *self.console[-30:]])
+
     def output_text(self, index: int) -> str:
         """The rendered text of cell ``index``'s output area."""
         return str(

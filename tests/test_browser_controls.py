@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from conftest_browser import NotebookPage, running_lab, wait_until, write_notebook
+from test_browser_runall import JS_PLOT_LASTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -34,8 +35,8 @@ def test_clicking_a_channel_and_typing_a_filter_change_the_subscriptions_within_
         box = page.locator(".widget-checkbox", has_text="system.alerts").locator("input")
         box.click()
         assert not nbp.cells_busy()
-        applied = wait_until(lambda: "applied" in nbp.output_text(0), 5.0, step=0.05)
-        assert applied, f"the toggle did not apply within 5 s: {nbp.output_text(0)!r}"
+        applied = wait_until(lambda: "applied" in nbp.output_text(0), 1.0, step=0.05)
+        assert applied, f"the toggle did not apply within 1 s: {nbp.output_text(0)!r}"
         row = page.locator(
             ".widget-hbox", has=page.locator(".widget-checkbox", has_text="system.alerts")
         )
@@ -46,4 +47,95 @@ def test_clicking_a_channel_and_typing_a_filter_change_the_subscriptions_within_
         subs = nbp.output_text(1)
         assert "'system.alerts': [{'severity': ['critical']}]" in subs, subs
         assert "'telemetry.metrics'" in subs, subs
+        assert nbp.widget_error_text() == ""
+
+
+PLOT_CELLS = [
+    "import nexus_nb as nnb\n"
+    "server = await nnb.serve(rate=200)\n"
+    "stream = await nnb.connect(server.url, api_key=server.api_key)\n"
+    'await stream.subscribe(["telemetry.metrics"])\n'
+    "plot = nnb.LivePlot(stream['telemetry.metrics'], color='source', window='20s')\n"
+    "plot",
+    'print("MODE=" + plot.view_mode)',
+]
+
+
+def _plot_last(page: Any) -> float | None:
+    lasts = page.evaluate(JS_PLOT_LASTS)
+    return lasts[0] if lasts else None
+
+
+def _advances_within(page: Any, since: float, timeout: float) -> bool:
+    return bool(wait_until(lambda: (_plot_last(page) or 0) > since, timeout, step=0.05))
+
+
+def test_pause_freezes_the_plot_and_follow_resumes_it_within_a_second(
+    tmp_path: Path, page: Any
+) -> None:
+    write_notebook(tmp_path / "plot.ipynb", PLOT_CELLS)
+    with running_lab(tmp_path) as lab:
+        nbp = NotebookPage(page, lab).open("plot.ipynb")
+        nbp.run_cells(0, 1, timeout=90)
+        assert wait_until(lambda: _plot_last(page), 30), "the plot got no data"
+        button = page.locator(".widget-button", has_text="pause")
+        button.click()
+        assert not nbp.cells_busy()
+        follow = page.locator(".widget-button", has_text="follow")
+        assert wait_until(follow.is_visible, 1.0, step=0.05), "pause did not act within 1 s"
+        frozen = _plot_last(page)
+        assert frozen is not None
+        # Paused: over the next two seconds (about 400 events arriving) the plot keeps its frame.
+        assert not _advances_within(page, frozen, 2.0), "the paused plot kept redrawing"
+        follow.click()
+        assert _advances_within(page, frozen, 1.0), "follow did not redraw within 1 s"
+        nbp.run_cells(1, 2, timeout=30)
+        assert "MODE=following" in nbp.output_text(1)
+        assert nbp.widget_error_text() == ""
+
+
+def test_a_box_zoom_drag_zooms_and_a_double_click_follows_again(tmp_path: Path, page: Any) -> None:
+    write_notebook(tmp_path / "zoom.ipynb", PLOT_CELLS)
+    with running_lab(tmp_path) as lab:
+        nbp = NotebookPage(page, lab).open("zoom.ipynb")
+        nbp.run_cells(0, 1, timeout=90)
+        # Wait for a few seconds of data, so that a drag covers a real span.
+        first = wait_until(lambda: _plot_last(page), 30)
+        assert first, "the plot got no data"
+        assert _advances_within(page, first + 3000, 15)
+        drag = page.locator(".js-plotly-plot .nsewdrag").first
+        box = drag.bounding_box()
+        y = box["y"] + box["height"] / 2
+        page.mouse.move(box["x"] + box["width"] * 0.3, y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.5, y, steps=8)
+        page.mouse.up()
+        zoomed = wait_until(lambda: "zoomed" in nbp.output_text(0), 2.0, step=0.05)
+        assert zoomed, f"the drag did not zoom: {nbp.output_text(0)!r}"
+        nbp.run_cells(1, 2, timeout=30)
+        assert "MODE=zoomed" in nbp.output_text(1)
+        page.mouse.dblclick(box["x"] + box["width"] * 0.5, y)
+        following = wait_until(lambda: "zoomed" not in nbp.output_text(0), 2.0, step=0.05)
+        assert following, f"the double-click did not follow: {nbp.output_text(0)!r}"
+        nbp.run_cells(1, 2, timeout=30)
+        assert "MODE=following" in nbp.output_text(1)
+        assert nbp.widget_error_text() == ""
+
+
+def test_a_closed_plot_leaves_its_last_frame_in_the_page(tmp_path: Path, page: Any) -> None:
+    write_notebook(tmp_path / "close.ipynb", [PLOT_CELLS[0], "plot.close()"])
+    with running_lab(tmp_path) as lab:
+        nbp = NotebookPage(page, lab).open("close.ipynb")
+        nbp.run_cells(0, 1, timeout=90)
+        assert wait_until(lambda: _plot_last(page), 30), "the plot got no data"
+        nbp.run_cells(1, 2, timeout=30)
+        frozen = wait_until(
+            lambda: page.evaluate(
+                "() => { const s = document.querySelector('svg.nnb-snapshot');"
+                " return s && !document.querySelector('.js-plotly-plot')"
+                " && s.querySelectorAll('polyline').length; }"
+            ),
+            10,
+        )
+        assert frozen, f"no snapshot in place of the closed plot:\n{nbp.diagnostics()}"
         assert nbp.widget_error_text() == ""

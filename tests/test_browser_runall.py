@@ -122,5 +122,7 @@ def test_run_all_leaves_every_view_live_5_and_15_seconds_after_the_kernel_went_i
             '[data-mime-type="application/vnd.jupyter.stderr"]\')).map(e => e.innerText)'
         )
         assert not [e for e in errors if "Traceback" in e or "Error" in e], errors
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{nbp.diagnostics()}") from None
     finally:
         nbp.page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")

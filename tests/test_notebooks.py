@@ -181,8 +181,11 @@ def has_dataframe_with_rows(nb: Any) -> bool:
     )
 
 
-def has_widget(nb: Any) -> bool:
-    return any(WIDGET_MIME in out.get("data", {}) for out in outputs(nb))
+def has_frozen_views(nb: Any) -> bool:
+    """After the stop code, each view's widget output is replaced by its last frame."""
+    datas = [out.get("data", {}) for out in outputs(nb)]
+    frozen = [d for d in datas if "nnb-snapshot" in (h := d.get("text/html", "")) or "<table" in h]
+    return bool(frozen) and not any(WIDGET_MIME in d for d in datas)
 
 
 def test_committed_notebooks_have_no_outputs_counts_or_widget_state() -> None:
@@ -229,7 +232,7 @@ def test_notebook_runs_unattended_and_shows_live_data(path: Path, tmp_path: Path
     if expected["dataframe"]:
         assert has_dataframe_with_rows(nb), "no DataFrame with rows in the outputs"
     if expected["widget"]:
-        assert has_widget(nb), "no widget (plot/table/status) in the outputs"
+        assert has_frozen_views(nb), "the closed views left no last frame (or a widget) behind"
     # Captures land in the temp copy, never in the repository.
     assert not list((ROOT / "notebooks").glob("*.parquet"))
     assert not (ROOT / "notebooks" / "captures").exists()

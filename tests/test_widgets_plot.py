@@ -275,7 +275,12 @@ def test_the_static_fallback_holds_the_widget_view_and_plain_html() -> None:
     plot.render()
     bundle = plot._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert "plotly" in bundle["text/html"]
+    html = bundle["text/html"]
+    assert "<svg" in html
+    assert "<polyline" in html
+    assert "cpu" in html
+    assert "<script" not in html
+    assert "cdn" not in html
     assert repr(plot).startswith("<LivePlot 'telemetry.metrics'")
     plot.close()
     assert "application/vnd.jupyter.widget-view+json" not in plot._repr_mimebundle_()
@@ -414,17 +419,26 @@ def test_a_group_gets_the_same_colour_whatever_the_arrival_order() -> None:
     assert colours[0] == colours[1]
 
 
-def test_the_follow_button_shows_while_zoomed_and_returns_to_following() -> None:
+def test_the_mode_button_pauses_while_following_and_follows_while_zoomed_or_paused() -> None:
     src = MemorySource()
     _append(src, np.arange(1000.0), np.arange(1000.0))
     plot, _ = _plot(src, window="10s")
     plot.render()
-    button = plot._follow_button
-    assert button.layout.display == "none"
+    button = plot._mode_button
+    assert button.description == "pause"
+    button.click()
+    assert plot.view_mode == "paused"
+    assert plot.paused
+    assert button.description == "follow"
+    assert "paused" in plot._status.value
+    button.click()
+    assert plot.view_mode == "following"
+    assert not plot.paused
     t0 = T0 / MS
     plot.zoom(t0 + 10, t0 + 20)
-    assert button.layout.display == ""
+    assert button.description == "follow"
     assert "zoomed" in plot._status.value
     button.click()
     assert plot.view_mode == "following"
-    assert button.layout.display == "none"
+    assert button.description == "pause"
+    assert plot._status.value == ""

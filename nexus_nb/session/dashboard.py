@@ -11,6 +11,7 @@ import ipywidgets
 from nexus_nb.protocol import CHANNELS
 from nexus_nb.session.stream import Stream
 from nexus_nb.widgets import ChannelControls, LivePlot, LiveTable, StatusBar
+from nexus_nb.widgets.display import Displayable
 from nexus_nb.widgets.view import LiveView
 
 __all__ = ["PLOTS", "TABLES", "Dashboard"]
@@ -24,7 +25,7 @@ PLOTS: Mapping[str, Mapping[str, Any]] = {
 TABLES: Sequence[str] = ("system.alerts", "tasks.updates")
 
 
-class Dashboard:
+class Dashboard(Displayable):
     """Status bar, channel controls, a plot per metric channel and alert/task tables.
 
     Built from the stream's buffered channels (subscribe first): a
@@ -78,7 +79,14 @@ class Dashboard:
         )
 
     def close(self) -> None:
-        """Stop every view and close the widgets (the stream keeps running)."""
+        """Stop every view, leave the last frame in the page, close the widgets.
+
+        The stream keeps running.
+        """
+        if self._closed:
+            return
+        self._freeze()
+        self._closed = True
         self.status.close()
         self._follow.close()
         self.controls.close()
@@ -89,17 +97,11 @@ class Dashboard:
         self.widget.close()
 
     def to_html(self) -> str:
-        """The dashboard as static HTML: the status line, each plot and each table."""
-        parts = [self.status.widget.value]
+        """The dashboard as self-contained HTML: the status line, each plot and each table."""
+        parts = [self.status.to_html()]
         parts += [plot.to_html() for plot in self.plots]
-        parts += [table.widget.value for table in self.tables]
+        parts += [table.to_html() for table in self.tables]
         return "\n".join(str(part) for part in parts)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle: dict[str, Any] = {"text/plain": repr(self)}
-        bundle.update(self.widget._repr_mimebundle_(**kwargs) or {})
-        bundle["text/html"] = self.to_html()
-        return bundle
 
     def __repr__(self) -> str:
         return (

@@ -12,6 +12,7 @@ from typing import Any
 import ipywidgets
 
 from nexus_nb.protocol import filter_text, filter_value
+from nexus_nb.widgets.display import Displayable
 
 __all__ = ["ChannelControls", "format_filters", "parse_filters"]
 
@@ -64,7 +65,7 @@ def format_filters(filters: Mapping[str, Any] | None) -> str:
     return "; ".join(clauses)
 
 
-class ChannelControls:
+class ChannelControls(Displayable):
     """A checkbox and a filter field per channel, and an Apply button.
 
     Apply validates every checked channel's filter text; errors are shown next
@@ -225,6 +226,7 @@ class ChannelControls:
         """Cancel a pending apply and close the widgets."""
         if self.task is not None:
             self.task.cancel()
+        self._freeze()
         self._closed = True
         for group in (self.checks, self.fields, self.errors):
             for w in group.values():
@@ -239,16 +241,13 @@ class ChannelControls:
         if task is not None:
             await asyncio.wait([task])
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle: dict[str, Any] = {"text/plain": repr(self)}
-        if not self._closed:
-            bundle.update(self.widget._repr_mimebundle_(**kwargs) or {})
+    def to_html(self) -> str:
+        """The ticked channels and their filters, as an HTML list."""
         checked = [ch for ch in self.channels if self.checks[ch].value]
         items = "".join(
             f"<li>{html.escape(ch)} {html.escape(self.fields[ch].value)}</li>" for ch in checked
         )
-        bundle["text/html"] = f"<ul>{items}</ul>"
-        return bundle
+        return f"<ul>{items}</ul>"
 
     def __repr__(self) -> str:
         return f"<ChannelControls channels={len(self.channels)}>"

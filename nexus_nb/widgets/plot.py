@@ -15,7 +15,9 @@ import plotly.colors
 import plotly.graph_objects as go
 
 from nexus_nb.widgets.clock import FrameClock
+from nexus_nb.widgets.display import Displayable
 from nexus_nb.widgets.meter import MeteredBox, MeteredFigure, MeteredHTML
+from nexus_nb.widgets.snapshot import SnapshotTrace, plot_svg
 from nexus_nb.widgets.source import Source
 from nexus_nb.widgets.traces import TraceKey, TraceSet
 from nexus_nb.widgets.view import LiveView
@@ -34,7 +36,7 @@ def _window_ms(window: str | float | timedelta | None) -> float | None:
     return float(pd.Timedelta(window).total_seconds() * 1000.0)
 
 
-class LivePlot(LiveView):
+class LivePlot(LiveView, Displayable):
     """A live plotly chart of a :class:`Source`, one trace per ``color`` group.
 
     Each frame reads only the rows appended since the last frame, folds them into
@@ -50,8 +52,9 @@ class LivePlot(LiveView):
     following and re-reads exactly the visible x range from the source, every
     row when a trace holds at most ``max_points`` there, else a min/max
     envelope. A zoomed range reaching the newest data keeps extending. A
-    double-click (autorange) or :meth:`follow` returns to *follow*. The mode
-    shows under the chart (:attr:`view_mode`). Colours come from a stable hash
+    double-click (autorange) or :meth:`follow` returns to *follow*. Under the
+    chart, a button reads *pause* while following (:meth:`pause`) and *follow*
+    while zoomed or paused, beside the mode (:attr:`view_mode`). Colours come from a stable hash
     of the group's name, so a source keeps its colour across runs.
 
     Frames are paced by a :class:`FrameClock` (the running loop's shared one by
@@ -159,14 +162,14 @@ class LivePlot(LiveView):
         self._palette = self._palette or list(plotly.colors.qualitative.Plotly)
         self._status = MeteredHTML(value="")
         self._status._nnb_meter = self.meter
-        # The page's pause/follow control: shown while zoomed or paused.
-        self._follow_button = ipywidgets.Button(
-            description="follow",
-            tooltip="Follow the newest data again",
-            layout=ipywidgets.Layout(width="auto", display="none"),
+        # The page's pause/follow control: "pause" while following, "follow" otherwise.
+        self._mode_button = ipywidgets.Button(
+            description="pause",
+            tooltip="Stop redrawing (the data keeps buffering)",
+            layout=ipywidgets.Layout(width="auto"),
         )
-        self._follow_button.on_click(lambda _: self._follow_clicked())
-        controls = ipywidgets.HBox([self._follow_button, self._status])
+        self._mode_button.on_click(lambda _: self._mode_clicked())
+        controls = ipywidgets.HBox([self._mode_button, self._status])
         self._box = MeteredBox([self.figure, controls])
         self._box._nnb_meter = self.meter
         self._box._view_count = 0  # Opt in to view counting: no frames while not shown.
@@ -217,18 +220,25 @@ class LivePlot(LiveView):
             return "paused"
         return "zoomed" if self._zoom is not None else "following"
 
-    def _follow_clicked(self) -> None:
+    def _mode_clicked(self) -> None:
+        if self.view_mode == "following":
+            self.pause()
+            return
         if self._paused:
             self.resume()
         self.follow()
 
     def _show_mode(self) -> None:
         mode = self.view_mode
-        self._follow_button.layout.display = "none" if mode == "following" else ""
-        hint = " (double-click the plot to follow)" if mode == "zoomed" else ""
-        self._status.value = (
-            "" if mode == "following" else (f"<span style='color:#888'>{mode}{hint}</span>")
+        following = mode == "following"
+        self._mode_button.description = "pause" if following else "follow"
+        self._mode_button.tooltip = (
+            "Stop redrawing (the data keeps buffering)"
+            if following
+            else "Follow the newest data again"
         )
+        hint = " (double-click the plot to follow)" if mode == "zoomed" else ""
+        self._status.value = "" if following else f"<span style='color:#888'>{mode}{hint}</span>"
 
     def pause(self) -> None:
         """Stop drawing frames until :meth:`resume`."""
@@ -438,13 +448,16 @@ class LivePlot(LiveView):
             yaxis="y" if row == 0 else f"y{row + 1}",
         )
 
+    def _row_label(self, ycol: str, facet: str) -> str:
+        return f"{ycol} · {facet}" if facet and len(self.ys) > 1 else facet or ycol
+
     def _row_layout(self) -> dict[str, Any]:
         count = len(self._rows)
         height = (1.0 - _ROW_GAP * (count - 1)) / count
         update: dict[str, Any] = {}
         for i, (ycol, facet) in enumerate(self._rows):
             top = 1.0 - i * (height + _ROW_GAP)
-            label = f"{ycol} · {facet}" if facet and len(self.ys) > 1 else facet or ycol
+            label = self._row_label(ycol, facet)
             name = "yaxis" if i == 0 else f"yaxis{i + 1}"
             update[name] = {"domain": [max(0.0, top - height), top], "title": {"text": label}}
             if i:
@@ -463,23 +476,56 @@ class LivePlot(LiveView):
         return self._box
 
     def close(self) -> None:
-        """Stop rendering, leave the clock and close the widgets."""
+        """Stop rendering, leave the clock, leave the last frame in the page, close the widgets."""
+        if self._closed:
+            return
+        self._freeze()
         self._leave_clock()
-        for widget in (self._box, self._follow_button, self._status, self.figure):
+        for widget in (self._box, self._mode_button, self._status, self.figure):
             widget.close()
 
+    def to_svg(self) -> str:
+        """The chart as it stands now, drawn up to date, as self-contained SVG.
+
+        What a closed plot leaves in the page and what exports and pages with no
+        widget manager show: no plotly.js, no network, a few tens of KB.
+        """
+        self._catch_up()
+        rows = [self._row_label(ycol, facet) for ycol, facet in self._rows]
+        axis_rows = {"y" if i == 0 else f"y{i + 1}": i for i in range(max(len(rows), 1))}
+        traces = [
+            SnapshotTrace(
+                name=str(trace.name),
+                colour=str(trace.line.color),
+                row=axis_rows.get(trace.yaxis or "y", 0),
+                x=np.asarray(trace.x if trace.x is not None else (), dtype=float),
+                y=np.asarray(trace.y if trace.y is not None else (), dtype=float),
+                show_legend=trace.showlegend is not False,
+            )
+            for trace in self.figure.data
+        ]
+        xrange = self.figure.layout.xaxis.range
+        title = self.figure.layout.title.text
+        return plot_svg(
+            traces,
+            rows=rows or self.ys[:1],
+            x_range=(float(xrange[0]), float(xrange[1])) if xrange else None,
+            time_axis=self._time_axis,
+            title=str(title) if title else None,
+            mode=self.mode,
+            height=self.figure.layout.height,
+            note=f"{self.source.channel}: static snapshot ({self.view_mode})",
+        )
+
     def to_html(self) -> str:
-        """Return the current chart as standalone HTML (plotly.js from its CDN)."""
-        return str(self.figure.to_html(include_plotlyjs="cdn", full_html=False))
+        """The chart as self-contained HTML (its :meth:`to_svg` in a div)."""
+        return f"<div class='nnb-plot'>{self.to_svg()}</div>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle: dict[str, Any] = {"text/plain": repr(self)}
         if not self._closed:
             # Plotly refreshes its front-end copy of the data on display; keep that.
             self.figure._repr_mimebundle_()
-            bundle.update(self._box._repr_mimebundle_(**kwargs) or {})
-        bundle["text/html"] = self.to_html()
-        return bundle
+        return super()._repr_mimebundle_(**kwargs)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else self.view_mode

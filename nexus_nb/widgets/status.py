@@ -6,9 +6,10 @@ import enum
 import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from nexus_nb.widgets.clock import FrameClock
+from nexus_nb.widgets.display import Displayable
 from nexus_nb.widgets.meter import MeteredHTML
 from nexus_nb.widgets.view import LiveView
 
@@ -122,7 +123,7 @@ def render_status(
     return f"<div style='font:12px var(--jp-ui-font-family,sans-serif)'>{text}</div>"
 
 
-class StatusBar(LiveView):
+class StatusBar(LiveView, Displayable):
     """A one-line live status of a session, redrawn ``fps`` times a second at most.
 
     The connection part comes from ``snapshot()`` (the session adapts its client
@@ -180,20 +181,15 @@ class StatusBar(LiveView):
 
     def close(self) -> None:
         """Stop redrawing, leave the clock and close the widget."""
+        self._freeze()
         self._leave_clock()
         self.widget.close()
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+    def to_html(self) -> str:
+        """The status line's last frame as HTML (drawn now if none was yet)."""
         if not self.widget.value:
-            try:
-                self.render()
-            except Exception as exc:
-                self.show_error(exc)
-        bundle: dict[str, Any] = {"text/plain": repr(self)}
-        if not self._closed:
-            bundle.update(self.widget._repr_mimebundle_(**kwargs) or {})
-        bundle["text/html"] = self.widget.value
-        return bundle
+            self._catch_up()
+        return str(self.widget.value)
 
     def __repr__(self) -> str:
         return f"<StatusBar fps={self._fps:g}>"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from nexus_nb.widgets.clock import FrameClock
+from nexus_nb.widgets.display import Displayable
 from nexus_nb.widgets.meter import MeteredHTML
 from nexus_nb.widgets.source import Source
 from nexus_nb.widgets.view import LiveView
@@ -86,7 +86,7 @@ def render_table(
     )
 
 
-class LiveTable(LiveView):
+class LiveTable(LiveView, Displayable):
     """The newest ``rows`` events of a :class:`Source` as an HTML table, newest first.
 
     Rows of ``system.alerts`` are tinted by ``severity`` (critical, error,
@@ -156,15 +156,14 @@ class LiveTable(LiveView):
 
     def close(self) -> None:
         """Stop rendering, leave the clock and close the widget."""
+        self._freeze()
         self._leave_clock()
         self.widget.close()
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle: dict[str, Any] = {"text/plain": repr(self)}
-        if not self._closed:
-            bundle.update(self.widget._repr_mimebundle_(**kwargs) or {})
-        bundle["text/html"] = self.widget.value
-        return bundle
+    def to_html(self) -> str:
+        """The table as HTML, drawn up to date first while the table is open."""
+        self._catch_up()
+        return str(self.widget.value)
 
     def __repr__(self) -> str:
         return f"<LiveTable {self.source.channel!r} rows={self.rows}>"

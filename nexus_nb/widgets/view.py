@@ -66,6 +66,15 @@ class LiveView(ABC):
         """Draw frames again; the next frame catches up with what was buffered."""
         self._paused = False
 
+    def _catch_up(self) -> None:
+        """Draw a frame now while open (for a snapshot); a failing frame shows its error."""
+        if self._closed:
+            return
+        try:
+            self.render()
+        except Exception as exc:
+            self.show_error(exc)
+
     @abstractmethod
     def pending(self) -> bool:
         """Whether a frame would show something new (displayed, not paused, data changed)."""
