@@ -2,6 +2,7 @@
 #   make demo   JupyterLab on notebooks/ (127.0.0.1), prints the URL with its token
 #   make voila  the dashboard notebook as an app in Voila (127.0.0.1:8866)
 #   make test   lint (ruff, mypy, import-linter) + every test, real browser and redis included
+#   make test-lowest  the non-browser tests, notebooks included, on the lowest admitted versions
 #   make bench  the benchmarks, figures as ratios against baselines measured in the same run
 PYTHON ?= python3
 VENV   ?= .venv
@@ -9,7 +10,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8888
 
-.PHONY: setup system demo voila test lint pytest bench serve clean
+.PHONY: setup system demo voila test test-lowest lint pytest bench serve clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,8 +59,12 @@ pytest: setup system
 
 test: lint pytest
 
+# Its own venv (.venv-lowest) at uv's --resolution lowest-direct: ipykernel 6, oldest pins.
+test-lowest: system
+	.ci/lowest
+
 bench: setup system
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-lowest .pytest_cache .mypy_cache .ruff_cache .hypothesis

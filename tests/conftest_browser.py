@@ -301,13 +301,28 @@ class NotebookPage:
         Waits for attached cells, not for a visible editor: a rendered markdown
         first cell hides its editor and that wait would hang.
         """
-        self.page.goto(self.lab.url(f"{self.lab.tree}/{name}"), wait_until="domcontentloaded")
+        url = self.lab.url(f"{self.lab.tree}/{name}")
+        # JupyterLab restores the workspace of the previous page, with the notebooks a
+        # previous test opened, and one of those may end up the current tab (and so the
+        # one Run All runs): ``reset`` starts from an empty workspace.
+        url += "&reset" if self.lab.tree == "lab/tree" else ""
+        self.page.goto(url, wait_until="domcontentloaded")
         self.page.wait_for_selector(
             ".jp-Notebook .jp-Cell", state="attached", timeout=timeout * 1000
         )
+        current = wait_until(lambda: self.current_path() == name, timeout, step=0.25)
+        if not current:
+            raise AssertionError(f"{name} is not the current tab: {self.current_path()!r}")
         if not wait_until(lambda: self.kernel_status() == "idle", timeout, step=0.5):
             raise TimeoutError(f"kernel not idle after {timeout} s: {self.kernel_status()}")
         return self
+
+    def current_path(self) -> str | None:
+        """The path of the document in the current tab."""
+        path = self.page.evaluate(
+            "() => window.jupyterapp?.shell?.currentWidget?.context?.path ?? null"
+        )
+        return None if path is None else str(path)
 
     def kernel_status(self) -> str:
         return str(self.page.evaluate(JS_KERNEL))

@@ -96,6 +96,13 @@ class Dashboard(Displayable):
             table.close()
         self.widget.close()
 
+    def _displayed(self) -> None:
+        self.status._displayed()
+        for plot in self.plots:
+            plot._displayed()
+        for table in self.tables:
+            table._displayed()
+
     def to_html(self) -> str:
         """The dashboard as self-contained HTML: the status line, each plot and each table."""
         parts = [self.status.to_html()]

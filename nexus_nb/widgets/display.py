@@ -68,7 +68,11 @@ class Displayable(ABC):
         bundle["text/html"] = self.to_html()
         return bundle
 
+    def _displayed(self) -> None:  # noqa: B027 (an optional hook)
+        """Hook: the object is being displayed in an output (default: nothing)."""
+
     def _ipython_display_(self) -> None:
+        self._displayed()
         handle = display(self._repr_mimebundle_(), raw=True, display_id=True)  # type: ignore[no-untyped-call]
         if handle is None:
             return

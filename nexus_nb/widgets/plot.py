@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import html
 import zlib
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,7 @@ from nexus_nb.widgets.meter import MeteredBox, MeteredFigure, MeteredHTML
 from nexus_nb.widgets.snapshot import SnapshotTrace, plot_svg
 from nexus_nb.widgets.source import Source
 from nexus_nb.widgets.traces import TraceKey, TraceSet
-from nexus_nb.widgets.view import LiveView
+from nexus_nb.widgets.view import LiveView, ViewCount
 from nexus_nb.widgets.zoomrange import read_range
 
 __all__ = ["LivePlot"]
@@ -172,7 +173,8 @@ class LivePlot(LiveView, Displayable):
         controls = ipywidgets.HBox([self._mode_button, self._status])
         self._box = MeteredBox([self.figure, controls])
         self._box._nnb_meter = self.meter
-        self._box._view_count = 0  # Opt in to view counting: no frames while not shown.
+        self._views = ViewCount(self._box, on_new_view=self._on_new_view)
+        self._synced: tuple[int, int, bool] = (0, 0, False)
         # Registered on the axis: plotly 7.1 dispatches nested paths to the object that holds them.
         self.figure.layout.xaxis.on_change(self._on_relayout, "range", "autorange")
         self._join_clock()
@@ -210,8 +212,8 @@ class LivePlot(LiveView, Displayable):
     @property
     def displayed(self) -> bool:
         """Whether a front-end shows the plot (true when views are not counted)."""
-        counts = (self._box._view_count, self.figure._view_count)
-        return any(c is None or c > 0 for c in counts)
+        figure = self.figure._view_count
+        return self._views.shown or figure is None or figure > 0
 
     @property
     def view_mode(self) -> str:
@@ -342,8 +344,29 @@ class LivePlot(LiveView, Displayable):
             if self._zoom_live and self._traces.newest > self._zoom[1]:
                 self._zoom = (self._zoom[0], self._traces.newest)
             self._draw_zoom()
-            return
-        self._draw(newest_moved=self._traces.newest != newest)
+        else:
+            self._draw(newest_moved=self._traces.newest != newest)
+        if (len(self._trace_of), len(self._rows), self._webgl) != self._synced:
+            self._sync_widget_state()
+
+    def _sync_widget_state(self) -> None:
+        """Keep the widget's saved state in step with its traces and axes.
+
+        plotly sends added traces and relayouts to the page as messages only. A
+        front-end that builds its view later from the saved state (Voila, a
+        reloaded page, a second tab) would miss them, and every frame after would
+        restyle traces its view does not have ("trace index is out of bounds").
+        Runs when the traces or rows change, not on every frame.
+        """
+        self._synced = (len(self._trace_of), len(self._rows), self._webgl)
+        self.figure._widget_data = copy.deepcopy(self.figure._data)
+        self.figure._widget_layout = copy.deepcopy(self.figure._layout_obj._props)
+
+    def _on_new_view(self) -> None:
+        """A page added a view of the plot: send every trace afresh on the next frame."""
+        for series in self._traces.series.values():
+            series.dirty = True
+        self._version = None
 
     def _draw_zoom(self) -> None:
         assert self._zoom is not None
@@ -516,6 +539,9 @@ class LivePlot(LiveView, Displayable):
             height=self.figure.layout.height,
             note=f"{self.source.channel}: static snapshot ({self.view_mode})",
         )
+
+    def _displayed(self) -> None:
+        self._views.mark_displayed()
 
     def to_html(self) -> str:
         """The chart as self-contained HTML (its :meth:`to_svg` in a div)."""

@@ -11,7 +11,7 @@ from typing import Protocol
 from nexus_nb.widgets.clock import FrameClock
 from nexus_nb.widgets.display import Displayable
 from nexus_nb.widgets.meter import MeteredHTML
-from nexus_nb.widgets.view import LiveView
+from nexus_nb.widgets.view import LiveView, ViewCount
 
 __all__ = [
     "ChannelStatus",
@@ -155,15 +155,14 @@ class StatusBar(LiveView, Displayable):
         super().__init__(fps=fps, clock=clock)
         self.widget = MeteredHTML(value="")
         self.widget._nnb_meter = self.meter
-        self.widget._view_count = 0  # Opt in to view counting: no frames while not shown.
+        self._views = ViewCount(self.widget)
         self._join_clock()
 
     def pending(self) -> bool:
         """Whether the clock should redraw: open and shown (the snapshot always may change)."""
         if not self._closed and self.widget.comm is None:
             self.close()  # The widget was closed directly.
-        count = self.widget._view_count
-        return not (self._closed or self._paused) and (count is None or count > 0)
+        return not (self._closed or self._paused) and self._views.shown
 
     def render(self) -> None:
         """Redraw from a fresh snapshot now; exceptions from ``snapshot`` propagate."""
@@ -184,6 +183,9 @@ class StatusBar(LiveView, Displayable):
         self._freeze()
         self._leave_clock()
         self.widget.close()
+
+    def _displayed(self) -> None:
+        self._views.mark_displayed()
 
     def to_html(self) -> str:
         """The status line's last frame as HTML (drawn now if none was yet)."""

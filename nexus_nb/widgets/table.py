@@ -11,7 +11,7 @@ from nexus_nb.widgets.clock import FrameClock
 from nexus_nb.widgets.display import Displayable
 from nexus_nb.widgets.meter import MeteredHTML
 from nexus_nb.widgets.source import Source
-from nexus_nb.widgets.view import LiveView
+from nexus_nb.widgets.view import LiveView, ViewCount
 
 __all__ = ["LiveTable"]
 
@@ -125,15 +125,14 @@ class LiveTable(LiveView, Displayable):
         self._version: int | None = None
         self.widget = MeteredHTML(value=render_table(source.channel, 0, {}, []))
         self.widget._nnb_meter = self.meter
-        self.widget._view_count = 0  # Opt in to view counting: no frames while not shown.
+        self._views = ViewCount(self.widget)
         self._join_clock()
 
     def pending(self) -> bool:
         """Whether the clock should render: shown, not paused, and the source changed."""
         if not self._closed and self.widget.comm is None:
             self.close()  # The widget was closed directly.
-        count = self.widget._view_count
-        shown = count is None or count > 0
+        shown = self._views.shown
         return not (self._closed or self._paused) and shown and self.source.version != self._version
 
     def render(self) -> None:
@@ -159,6 +158,9 @@ class LiveTable(LiveView, Displayable):
         self._freeze()
         self._leave_clock()
         self.widget.close()
+
+    def _displayed(self) -> None:
+        self._views.mark_displayed()
 
     def to_html(self) -> str:
         """The table as HTML, drawn up to date first while the table is open."""

@@ -3,11 +3,53 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from nexus_nb.widgets.clock import FrameClock
 from nexus_nb.widgets.meter import MessageMeter
 
-__all__ = ["LiveView"]
+__all__ = ["LiveView", "ViewCount"]
+
+
+class ViewCount:
+    """Whether a widget is shown in a page, from ipywidgets' view counting.
+
+    Frames are skipped while no page shows the widget. But a page's first count
+    can be lost: Voila (and a page reconnecting) builds its views before its
+    kernel connection is up, and the count it sends then never arrives, so a
+    shown widget would look hidden forever. So once the widget was displayed
+    from the kernel (:meth:`mark_displayed`) and until some page has reported a
+    view, it counts as shown; once one has, the count decides.
+
+    Args:
+        widget: The widget to count views of (opted in to counting here).
+        on_new_view: Called when a page adds a view (e.g. to resend everything).
+    """
+
+    def __init__(self, widget: Any, on_new_view: Callable[[], None] | None = None) -> None:
+        self.widget = widget
+        self.reported = False
+        self.displayed = False
+        self._on_new_view = on_new_view
+        widget._view_count = 0
+        widget.observe(self._changed, names="_view_count")
+
+    def _changed(self, change: Mapping[str, Any]) -> None:
+        if (change["new"] or 0) > (change["old"] or 0):
+            self.reported = True
+            if self._on_new_view is not None:
+                self._on_new_view()
+
+    def mark_displayed(self) -> None:
+        """The kernel displayed the widget (or a layout holding it) in an output."""
+        self.displayed = True
+
+    @property
+    def shown(self) -> bool:
+        """Whether a page shows the widget, as far as the kernel can know."""
+        count = self.widget._view_count
+        return count is None or count > 0 or (self.displayed and not self.reported)
 
 
 class LiveView(ABC):
