@@ -1,11 +1,11 @@
 #!/usr/bin/env python
 """Take ``docs/dashboard.png``: the telemetry dashboard notebook live in JupyterLab.
 
-Runs ``notebooks/02-telemetry-dashboard.ipynb`` in an isolated JupyterLab in
-headless Chromium (the machinery of ``tests/conftest_browser.py``) up to the
-dashboard and its first bounded wait, waits until every plot has points, scrolls
-the dashboard into view and writes the image. Every wait is bounded; the lab is
-stopped however the script ends.
+Opens ``notebooks/02-telemetry-dashboard.ipynb`` in an isolated JupyterLab in
+headless Chromium (the machinery of ``tests/conftest_browser.py``), clicks Run
+All as a Binder visitor does, waits until the kernel is idle and every plot has
+points, scrolls the dashboard into view and writes the image. Every wait is
+bounded; the kernel and the lab are stopped however the script ends.
 
 Usage::
 
@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
             nbp = NotebookPage(page, lab).open(NOTEBOOK.name)
             sources = nbp.cell_sources()
             dashboard = next(i for i, s in enumerate(sources) if "Dashboard(" in s)
-            waited = next(i for i, s in enumerate(sources) if "wait_for(" in s)
-            nbp.run_cells(0, waited + 1, timeout=60)
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            wait_until(nbp.cells_busy, 10, step=0.1)
+            nbp.wait_idle(120)
             if not wait_until(lambda: page.evaluate(JS_ALL_PLOTS_HAVE_POINTS), 30):
                 raise SystemExit(f"plots never got points: {nbp.plot_state()}")
             # Let a few seconds of data accumulate so the lines are lines; the wait
@@ -70,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             area.scroll_into_view_if_needed()
             args.out.parent.mkdir(parents=True, exist_ok=True)
             area.screenshot(path=str(args.out))
-            cleanup = next(i for i, s in enumerate(sources) if "aclose()" in s)
-            nbp.run_cells(cleanup, cleanup + 1, timeout=30)
+            page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
     return 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +26,20 @@ CELLS = [
 ]
 
 
-def test_clicking_a_channel_and_typing_a_filter_change_the_subscriptions_within_a_second(
-    tmp_path: Path, page: Any
-) -> None:
-    write_notebook(tmp_path / "controls.ipynb", CELLS)
+@contextmanager
+def _running(tmp_path: Path, page: Any, cells: list[str]) -> Iterator[NotebookPage]:
+    """A lab showing a notebook of ``cells`` whose first cell has run."""
+    write_notebook(tmp_path / "controls.ipynb", cells)
     with running_lab(tmp_path) as lab:
         nbp = NotebookPage(page, lab).open("controls.ipynb")
         nbp.run_cells(0, 1, timeout=90)
+        yield nbp
+
+
+def test_clicking_a_channel_and_typing_a_filter_change_the_subscriptions_within_a_second(
+    tmp_path: Path, page: Any
+) -> None:
+    with _running(tmp_path, page, CELLS) as nbp:
         page.get_by_text("Channels", exact=True).first.click()
         box = page.locator(".widget-checkbox", has_text="system.alerts").locator("input")
         box.click()
@@ -73,10 +82,7 @@ def _advances_within(page: Any, since: float, timeout: float) -> bool:
 def test_pause_freezes_the_plot_and_follow_resumes_it_within_a_second(
     tmp_path: Path, page: Any
 ) -> None:
-    write_notebook(tmp_path / "plot.ipynb", PLOT_CELLS)
-    with running_lab(tmp_path) as lab:
-        nbp = NotebookPage(page, lab).open("plot.ipynb")
-        nbp.run_cells(0, 1, timeout=90)
+    with _running(tmp_path, page, PLOT_CELLS) as nbp:
         assert wait_until(lambda: _plot_last(page), 30), "the plot got no data"
         button = page.locator(".widget-button", has_text="pause")
         button.click()
@@ -95,10 +101,7 @@ def test_pause_freezes_the_plot_and_follow_resumes_it_within_a_second(
 
 
 def test_a_box_zoom_drag_zooms_and_a_double_click_follows_again(tmp_path: Path, page: Any) -> None:
-    write_notebook(tmp_path / "zoom.ipynb", PLOT_CELLS)
-    with running_lab(tmp_path) as lab:
-        nbp = NotebookPage(page, lab).open("zoom.ipynb")
-        nbp.run_cells(0, 1, timeout=90)
+    with _running(tmp_path, page, PLOT_CELLS) as nbp:
         # Wait for a few seconds of data, so that a drag covers a real span.
         first = wait_until(lambda: _plot_last(page), 30)
         assert first, "the plot got no data"
@@ -123,10 +126,7 @@ def test_a_box_zoom_drag_zooms_and_a_double_click_follows_again(tmp_path: Path, 
 
 
 def test_a_closed_plot_leaves_its_last_frame_in_the_page(tmp_path: Path, page: Any) -> None:
-    write_notebook(tmp_path / "close.ipynb", [PLOT_CELLS[0], "plot.close()"])
-    with running_lab(tmp_path) as lab:
-        nbp = NotebookPage(page, lab).open("close.ipynb")
-        nbp.run_cells(0, 1, timeout=90)
+    with _running(tmp_path, page, [PLOT_CELLS[0], "plot.close()"]) as nbp:
         assert wait_until(lambda: _plot_last(page), 30), "the plot got no data"
         nbp.run_cells(1, 2, timeout=30)
         frozen = wait_until(

@@ -22,10 +22,9 @@ JS_FIGURES = """() => Array.from(document.querySelectorAll('svg.nnb-snapshot')).
 }))"""
 
 
-def _export(tmp_path: Path, name: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    shutil.copyfile(NOTEBOOKS / name, tmp_path / name)
+def _export(notebook: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "nexus_nb", "export", str(tmp_path / name), *extra],
+        [sys.executable, "-m", "nexus_nb", "export", str(notebook), *extra],
         capture_output=True,
         text=True,
         timeout=300,
@@ -36,7 +35,8 @@ def _export(tmp_path: Path, name: str, *extra: str) -> subprocess.CompletedProce
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("export")
-    done = _export(tmp, DASHBOARD, "--out", str(tmp / "dashboard.html"))
+    shutil.copyfile(NOTEBOOKS / DASHBOARD, tmp / DASHBOARD)
+    done = _export(tmp / DASHBOARD, "--out", str(tmp / "dashboard.html"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(tmp / "dashboard.html")
     return tmp / "dashboard.html"
@@ -87,13 +87,7 @@ def test_a_failing_cell_writes_nothing_and_exits_1(tmp_path: Path) -> None:
     nb.cells = [nbformat.v4.new_code_cell("raise RuntimeError('boom')")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
     nbformat.write(nb, tmp_path / "bad.ipynb")
-    done = subprocess.run(
-        [sys.executable, "-m", "nexus_nb", "export", str(tmp_path / "bad.ipynb")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _export(tmp_path / "bad.ipynb")
     assert done.returncode == 1
     assert "a cell failed; nothing written" in done.stderr
     assert "boom" in done.stderr
@@ -101,13 +95,7 @@ def test_a_failing_cell_writes_nothing_and_exits_1(tmp_path: Path) -> None:
 
 
 def test_a_missing_notebook_is_a_clear_error(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "nexus_nb", "export", str(tmp_path / "none.ipynb")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _export(tmp_path / "none.ipynb")
     assert done.returncode == 1
     assert "nexus-nb: error:" in done.stderr
     assert "none.ipynb" in done.stderr
