@@ -97,11 +97,9 @@ class Dashboard(Displayable):
         self.widget.close()
 
     def _displayed(self) -> None:
-        self.status._displayed()
-        for plot in self.plots:
-            plot._displayed()
-        for table in self.tables:
-            table._displayed()
+        views: list[LiveView] = [self.status, *self.plots, *self.tables]
+        for view in views:
+            view._displayed()
 
     def to_html(self) -> str:
         """The dashboard as self-contained HTML: the status line, each plot and each table."""

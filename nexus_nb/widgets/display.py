@@ -22,7 +22,7 @@ __all__ = ["Displayable", "close_displayed"]
 #: Displays remembered per object; older ones are not frozen on close (counted).
 MAX_DISPLAYS = 16
 
-_displayed: weakref.WeakSet[Displayable] = weakref.WeakSet()
+_shown: weakref.WeakSet[Displayable] = weakref.WeakSet()
 
 
 def close_displayed() -> int:
@@ -32,7 +32,7 @@ def close_displayed() -> int:
     outputs hold each view's final picture instead of a widget. Returns how
     many were closed.
     """
-    views = [view for view in list(_displayed) if not view._closed]
+    views = [view for view in list(_shown) if not view._closed]
     for view in views:
         view.close()
     return len(views)
@@ -81,7 +81,7 @@ class Displayable(ABC):
         if len(self._handles) == MAX_DISPLAYS:
             self.displays_forgotten += 1
         self._handles.append(handle)
-        _displayed.add(self)
+        _shown.add(self)
 
     def _freeze(self) -> None:
         """Replace every remembered display with the last frame, without the widget."""

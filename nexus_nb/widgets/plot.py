@@ -173,7 +173,7 @@ class LivePlot(LiveView, Displayable):
         controls = ipywidgets.HBox([self._mode_button, self._status])
         self._box = MeteredBox([self.figure, controls])
         self._box._nnb_meter = self.meter
-        self._views = ViewCount(self._box, on_new_view=self._on_new_view)
+        self._views: ViewCount = ViewCount(self._box, on_new_view=self._on_new_view)
         self._synced: tuple[int, int, bool] = (0, 0, False)
         # Registered on the axis: plotly 7.1 dispatches nested paths to the object that holds them.
         self.figure.layout.xaxis.on_change(self._on_relayout, "range", "autorange")
@@ -540,17 +540,14 @@ class LivePlot(LiveView, Displayable):
             note=f"{self.source.channel}: static snapshot ({self.view_mode})",
         )
 
-    def _displayed(self) -> None:
-        self._views.mark_displayed()
-
     def to_html(self) -> str:
         """The chart as self-contained HTML (its :meth:`to_svg` in a div)."""
         return f"<div class='nnb-plot'>{self.to_svg()}</div>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         if not self._closed:
-            # Plotly refreshes its front-end copy of the data on display; keep that.
-            self.figure._repr_mimebundle_()
+            # A page that shows it from now on starts from the current traces and axes.
+            self._sync_widget_state()
         return super()._repr_mimebundle_(**kwargs)
 
     def __repr__(self) -> str:

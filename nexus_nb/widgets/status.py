@@ -155,7 +155,7 @@ class StatusBar(LiveView, Displayable):
         super().__init__(fps=fps, clock=clock)
         self.widget = MeteredHTML(value="")
         self.widget._nnb_meter = self.meter
-        self._views = ViewCount(self.widget)
+        self._views: ViewCount = ViewCount(self.widget)
         self._join_clock()
 
     def pending(self) -> bool:
@@ -183,9 +183,6 @@ class StatusBar(LiveView, Displayable):
         self._freeze()
         self._leave_clock()
         self.widget.close()
-
-    def _displayed(self) -> None:
-        self._views.mark_displayed()
 
     def to_html(self) -> str:
         """The status line's last frame as HTML (drawn now if none was yet)."""

@@ -125,7 +125,7 @@ class LiveTable(LiveView, Displayable):
         self._version: int | None = None
         self.widget = MeteredHTML(value=render_table(source.channel, 0, {}, []))
         self.widget._nnb_meter = self.meter
-        self._views = ViewCount(self.widget)
+        self._views: ViewCount = ViewCount(self.widget)
         self._join_clock()
 
     def pending(self) -> bool:
@@ -158,9 +158,6 @@ class LiveTable(LiveView, Displayable):
         self._freeze()
         self._leave_clock()
         self.widget.close()
-
-    def _displayed(self) -> None:
-        self._views.mark_displayed()
 
     def to_html(self) -> str:
         """The table as HTML, drawn up to date first while the table is open."""

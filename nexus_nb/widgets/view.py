@@ -65,6 +65,9 @@ class LiveView(ABC):
             without a running loop (then call ``render()`` yourself).
     """
 
+    #: How a subclass with a widget counts the pages showing it (``None``: no widget).
+    _views: ViewCount | None = None
+
     def __init__(self, *, fps: float | None, clock: FrameClock | None) -> None:
         self._fps = fps
         self._paused = False
@@ -107,6 +110,11 @@ class LiveView(ABC):
     def resume(self) -> None:
         """Draw frames again; the next frame catches up with what was buffered."""
         self._paused = False
+
+    def _displayed(self) -> None:
+        """The kernel is displaying this view (or a layout holding it) in an output."""
+        if self._views is not None:
+            self._views.mark_displayed()
 
     def _catch_up(self) -> None:
         """Draw a frame now while open (for a snapshot); a failing frame shows its error."""
