@@ -48,12 +48,48 @@ def test_to_arrow_has_the_frames_columns_order_and_values() -> None:
     assert table.column("latency_ms").null_count == int(frame["latency_ms"].isna().sum())
 
 
-def test_numeric_columns_share_the_frames_memory() -> None:
-    frame = filled().to_dataframe()
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    tokens = table.column("tokens").chunk(0)
-    data = np.frombuffer(tokens.buffers()[1], dtype=frame["tokens"].dtype)[: len(frame)]
-    assert np.shares_memory(data, frame["tokens"].to_numpy())
+def test_to_arrow_allocates_only_bitmaps_and_dictionaries() -> None:
+    buf = filled(30_000)
+    buf.to_arrow()  # the first call may size Arrow's pool
+    before = pa.total_allocated_bytes()
+    table = buf.to_arrow()
+    grown = pa.total_allocated_bytes() - before
+    # The numbers (8 B per value per column) stay in the one copy the rows are read
+    # into; Arrow adds validity bitmaps and bool bits (1/8 B per row) and dictionaries.
+    assert table.num_rows == 30_000
+    assert 0 < grown < table.num_rows
+
+
+def _as_lists(table: pa.Table) -> dict[str, list[Any]]:
+    return {name: table.column(name).to_pylist() for name in table.column_names}
+
+
+@pytest.mark.parametrize(
+    "select",
+    [{}, {"last": 700}, {"last": "2s"}, {"since": "2025-11-03T01:54:03Z"}, {"last": 0}],
+    ids=["all", "last-rows", "last-duration", "since", "none"],
+)
+def test_to_arrow_equals_the_frame_through_pandas_after_wrap_and_type_changes(
+    select: dict[str, Any],
+) -> None:
+    buf = RingBuffer("ai.requests", maxlen=2000)
+    for i in range(5000):  # wraps the ring twice
+        event = message(i, ["gpt-4", "claude", "llama"][i % 3], None if i % 5 else float(i))
+        if i % 11 == 0:
+            event["data"]["ok"] = None
+        if i == 4000:
+            event["data"]["tokens"] = "many"  # int column turns to text
+        buf.append(event)
+    table = buf.to_arrow(**select)
+    want = pa.Table.from_pandas(buf.to_dataframe(**select), preserve_index=False)
+    assert table.column_names == want.column_names
+    assert _as_lists(table) == _as_lists(want)
+    for name in table.column_names:
+        got_type, want_type = table.schema.field(name).type, want.schema.field(name).type
+        if pa.types.is_dictionary(want_type):
+            assert pa.types.is_dictionary(got_type), name
+        else:
+            assert got_type == want_type, name
 
 
 def test_duckdb_queries_the_arrow_table_of_a_buffer() -> None:

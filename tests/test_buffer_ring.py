@@ -436,3 +436,53 @@ def test_a_columnar_batch_lands_in_its_columns_with_their_dtypes() -> None:
     assert frame["value"].tolist() == [0.0, 0.5, 1.0, 1.5]
     assert str(frame["source"].dtype) == "category"
     assert frame["timestamp"].dtype == "datetime64[ns, UTC]"
+
+
+def _times_ns(buf: RingBuffer) -> np.ndarray:
+    return buf.read(["timestamp"])[1]["timestamp"]
+
+
+@settings(max_examples=60)
+@given(
+    steps=st.lists(st.integers(0, 50), min_size=1, max_size=300),
+    back=st.sets(st.integers(0, 299), max_size=3),
+    maxlen=st.integers(1, 120),
+    bounds=st.tuples(st.integers(-5, 4000), st.integers(0, 800)),
+)
+def test_locate_finds_the_rows_of_a_time_range_while_they_are_in_time_order(
+    steps: list[int], back: set[int], maxlen: int, bounds: tuple[int, int]
+) -> None:
+    buf = RingBuffer(maxlen=maxlen)
+    ms = 0
+    for i, step in enumerate(steps):
+        ms = ms - 7 if i in back else ms + step  # a few arrivals go back in time
+        buf.extend([message(ms, v=float(i))]) if i % 2 else buf.append(message(ms, v=float(i)))
+    start, width = bounds
+    lo, hi = BASE + start * MS, BASE + (start + width) * MS
+    found = buf.locate(lo, hi)
+    times = _times_ns(buf)
+    ordered = bool(np.all(times[1:] >= times[:-1]))
+    if found is None:
+        # Only refused while a row that went back in time is still held.
+        assert not ordered or any(i >= len(steps) - len(buf) for i in back)
+        return
+    assert ordered
+    first, stop = found
+    got = buf.read(["timestamp"], start=first, stop=stop)[1]["timestamp"]
+    np.testing.assert_array_equal(got, times[(times >= lo) & (times <= hi)])
+
+
+def test_locate_works_again_once_the_row_out_of_time_order_is_evicted() -> None:
+    buf = RingBuffer(maxlen=10)
+    buf.extend([message(ms) for ms in (0, 10, 5, 20)])
+    assert buf.locate(BASE, BASE + 30 * MS) is None
+    buf.extend([message(ms) for ms in range(30, 40)])  # evicts 5 and everything before it
+    assert buf.locate(BASE + 31 * MS, BASE + 33 * MS) == (5, 8)
+
+
+def test_read_stops_before_the_stop_index() -> None:
+    buf = RingBuffer(maxlen=5)
+    buf.extend([message(ms, v=float(ms)) for ms in range(8)])
+    first, cols = buf.read(["v"], start=0, stop=6)
+    assert first == 3
+    assert cols["v"].tolist() == [3.0, 4.0, 5.0]

@@ -161,3 +161,28 @@ def test_points_in_x_order_pick_the_same_representatives_as_sorting_them(
     fast = _representatives_in_order(bid, ys)
     slow = _representatives_by_sorting(bid, xs, ys)
     assert [list(a) for a in fast] == [list(b) for b in slow]
+
+
+@settings(max_examples=200)
+@given(
+    arrays(np.float64, st.integers(2, 400), elements=st.integers(0, 60).map(lambda v: v / 7)),
+    arrays(np.float64, 400, elements=st.integers(-5, 5).map(float)),
+    st.integers(1, 40),
+)
+def test_points_in_x_order_are_bucketed_by_search_exactly_as_by_the_formula(
+    x: np.ndarray, y: np.ndarray, buckets: int
+) -> None:
+    from nexus_nb.widgets.decimate import _representatives_by_sorting
+
+    xs = np.sort(x)  # duplicates and boundaries that round: binary search must still agree
+    ys = y[: len(xs)]
+    dx, dy = decimate_minmax(xs, ys, buckets=buckets)
+    if len(xs) <= 4 * buckets:
+        assert np.array_equal(dx, xs)
+        return
+    width = (xs.max() - xs.min()) / buckets or 1.0
+    bid = np.minimum(((xs - xs.min()) / width).astype(np.int64), buckets - 1)
+    _, *picks = _representatives_by_sorting(bid, xs, ys)
+    chosen = np.unique(np.concatenate(picks))
+    assert np.array_equal(dx, xs[chosen])
+    assert np.array_equal(dy, ys[chosen])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import ipywidgets
 import numpy as np
 import pytest
 
+from nexus_nb.buffer import RingBuffer
+from nexus_nb.capture import format_timestamp
 from nexus_nb.exceptions import SchemaError
 from nexus_nb.widgets import FrameClock, LivePlot
 from nexus_nb.widgets.testing import MemorySource, RecordingComm, record_messages
@@ -406,6 +409,70 @@ def test_a_zoom_reaching_now_keeps_extending() -> None:
     _append(src, np.arange(1000.0, 1050.0), np.arange(50.0))
     plot.render()
     assert len(plot.figure.data[0].x) == 150
+
+
+class _CountingBuffer(RingBuffer):
+    """A RingBuffer that remembers how many rows each read returned."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rows_read: list[int] = []
+
+    def read(self, columns: Sequence[str], **kwargs: Any) -> tuple[int, dict[str, np.ndarray]]:
+        first, cols = super().read(columns, **kwargs)
+        self.rows_read.append(max((len(v) for v in cols.values()), default=0))
+        return first, cols
+
+
+def _ring_events(buf: RingBuffer, ms: range, source: list[str | None]) -> None:
+    buf.extend(
+        {
+            "type": "event",
+            "channel": "telemetry.metrics",
+            "timestamp": format_timestamp(T0 + i * MS),
+            "data": {
+                "value": float(i),
+                **({"source": source[i % len(source)]} if source[i % len(source)] else {}),
+            },
+        }
+        for i in ms
+    )
+
+
+def test_a_zoom_reads_only_the_rows_of_its_range_from_a_buffer() -> None:
+    buf = _CountingBuffer(maxlen=200_000)
+    _ring_events(buf, range(200_000), ["a"])
+    plot, _ = _plot(buf, window=None, max_points=2000)  # type: ignore[arg-type]
+    plot.render()
+    buf.rows_read.clear()
+    t0 = T0 / MS
+    plot.zoom(t0 + 50_000, t0 + 50_499)
+    assert buf.rows_read
+    assert max(buf.rows_read) == 500
+    np.testing.assert_array_equal(plot.figure.data[0].y, np.arange(50_000.0, 50_500.0))
+
+
+def test_a_zoom_over_rows_out_of_time_order_still_draws_every_row_of_the_range() -> None:
+    buf = RingBuffer(maxlen=1000)
+    _ring_events(buf, range(500, 1000), ["a"])
+    _ring_events(buf, range(0, 500), ["a"])  # a late backlog: arrival order is not time order
+    plot, _ = _plot(buf, window=None)  # type: ignore[arg-type]
+    plot.render()
+    t0 = T0 / MS
+    plot.zoom(t0 + 400, t0 + 599)
+    assert sorted(plot.figure.data[0].y) == list(np.arange(400.0, 600.0))
+
+
+def test_rows_without_a_colour_value_are_one_missing_group_live_and_zoomed() -> None:
+    buf = RingBuffer(maxlen=1000)
+    _ring_events(buf, range(1000), ["a", None])
+    plot, _ = _plot(buf, color="source", window=None)  # type: ignore[arg-type]
+    plot.render()
+    live = {t.name: len(t.x) for t in plot.figure.data}
+    t0 = T0 / MS
+    plot.zoom(t0, t0 + 999)
+    zoomed = {t.name: len(t.x) for t in plot.figure.data}
+    assert live == zoomed == {"a": 500, "(missing)": 500}
 
 
 def test_a_group_gets_the_same_colour_whatever_the_arrival_order() -> None:

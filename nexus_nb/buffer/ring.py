@@ -16,9 +16,8 @@ from nexus_nb.buffer.gap import GapLog
 from nexus_nb.buffer.latest import Latest
 from nexus_nb.buffer.resample import Resample
 from nexus_nb.capture import (
+    arrow_to_polars,
     flatten_or_reject,
-    frame_to_arrow,
-    frame_to_polars,
     write_csv,
     write_parquet,
 )
@@ -86,6 +85,8 @@ class RingBuffer:
         self._head = 0
         self._size = 0
         self._newest = np.iinfo(np.int64).min
+        self._last_time = np.iinfo(np.int64).min  # event time of the newest arrival
+        self._disorder_at = -1  # arrival index of the newest row older than the row before it
         self._appended = 0
         self._evicted = 0
         self._rejected: Counter[str] = Counter()
@@ -247,6 +248,7 @@ class RingBuffer:
         if self._size + stored > self._table.capacity:
             self._grow(self._size + stored)
         self._table.write(batch, self._segments(self._size, stored))
+        self._note_order(block.times)
         self._size += stored
         self._appended += count
         self._fold_views()
@@ -262,11 +264,23 @@ class RingBuffer:
         elif self._size == table.capacity:
             self._grow(self._size + 1)
         table.put_row((self._head + self._size) % table.capacity, row)
+        if row["timestamp"] < self._last_time:
+            self._disorder_at = self._appended
+        self._last_time = row["timestamp"]
         self._size += 1
         self._appended += 1
         if self._window_ns is not None:
             self._fold_views()
             self._evict_window(row["timestamp"])
+
+    def _note_order(self, times: npt.NDArray[np.int64]) -> None:
+        """Note the newest of ``times`` (about to be appended) that went back in time."""
+        back = np.flatnonzero(times[1:] < times[:-1])
+        if len(back):
+            self._disorder_at = self._appended + int(back[-1]) + 1
+        elif times[0] < self._last_time:
+            self._disorder_at = self._appended
+        self._last_time = int(times[-1])
 
     def _drop_oldest(self, count: int) -> None:
         if count:
@@ -323,6 +337,12 @@ class RingBuffer:
         Raises:
             ValueError: ``last`` is a negative count or a non-positive duration.
         """
+        return self._table.frame(*self._select(since, last))
+
+    def _select(
+        self, since: str | pd.Timestamp | None, last: int | str | pd.Timedelta | None
+    ) -> tuple[Segments, npt.NDArray[np.bool_] | None]:
+        """The slots (and row mask) of :meth:`to_dataframe`'s ``since``/``last`` rows."""
         self._flush()
         count = self._size
         if isinstance(last, int | np.integer):
@@ -341,7 +361,7 @@ class RingBuffer:
                 if span <= pd.Timedelta(0):
                     raise ValueError(f"last must be a positive duration, got {last!r}")
                 mask &= times > times.max() - span.value
-        return self._table.frame(segments, mask)
+        return segments, mask
 
     def resample(
         self,
@@ -389,9 +409,9 @@ class RingBuffer:
             view.catch_up(self)
 
     def read(
-        self, columns: Sequence[str], *, start: int = 0
+        self, columns: Sequence[str], *, start: int = 0, stop: int | None = None
     ) -> tuple[int, dict[str, npt.NDArray[Any]]]:
-        """Return the rows with arrival index ``>= start`` as plotting arrays.
+        """Return the rows with arrival index ``>= start`` (and ``< stop``) as plotting arrays.
 
         Cost is O(rows returned). ``timestamp`` comes as int64 ns since the epoch;
         numbers and booleans as float64 (NaN missing, booleans 0/1); text as an
@@ -405,9 +425,34 @@ class RingBuffer:
         self._flush()
         oldest = self._appended - self._size
         first = max(start, oldest)
-        count = max(0, self._appended - first)
+        end = self._appended if stop is None else min(stop, self._appended)
+        count = max(0, end - first)
         segments = self._segments(first - oldest, count) if count else []
         return first, self._table.read(columns, segments)
+
+    def locate(self, start: int, end: int) -> tuple[int, int] | None:
+        """Find the held rows with ``start <= timestamp <= end`` (int ns), by binary search.
+
+        Works while the held rows are in time order, as events arriving in
+        order keep them: the buffer notes each arrival older than the one
+        before it, and until that row is evicted this returns ``None`` (the
+        caller then scans the time column). O(log rows), no copy.
+
+        Returns:
+            ``(first, stop)`` arrival indexes for :meth:`read`, or ``None``.
+        """
+        self._flush()
+        oldest = self._appended - self._size
+        if self._disorder_at > oldest:
+            return None
+        bound = np.iinfo(np.int64)
+        first, last = np.int64(max(start, bound.min)), np.int64(min(end, bound.max))
+        lo = hi = 0
+        for a, b in self._segments(0, self._size):
+            times = self._table.time[a:b]
+            lo += int(np.searchsorted(times, first, side="left"))
+            hi += int(np.searchsorted(times, last, side="right"))
+        return oldest + lo, oldest + hi
 
     def mark_gap(self, start: int, end: int, *, missed: int | None = None, reason: str) -> None:
         """Record that events between ``start`` and ``end`` (int ns, UTC) were not received.
@@ -429,11 +474,11 @@ class RingBuffer:
         """Return :meth:`to_dataframe` as a :class:`pyarrow.Table`: same columns, order, values.
 
         Timestamps are ``timestamp[ns, tz=UTC]``, text columns dictionary-encoded,
-        numeric columns share the frame's memory (see
-        :func:`nexus_nb.capture.frame_to_arrow`). DuckDB reads it directly:
+        built from the buffer's columns without a frame in between (one copy of
+        the rows, as :meth:`to_dataframe` makes). DuckDB reads it directly:
         ``tbl = buf.to_arrow(); duckdb.sql("select count(*) from tbl")``.
         """
-        return frame_to_arrow(self.to_dataframe(since=since, last=last))
+        return self._table.arrow(*self._select(since, last))
 
     def to_polars(
         self,
@@ -446,7 +491,7 @@ class RingBuffer:
         Raises:
             ImportError: polars is not installed (``pip install 'nexus_nb[polars]'``).
         """
-        return frame_to_polars(self.to_dataframe(since=since, last=last))
+        return arrow_to_polars(self.to_arrow(since=since, last=last))
 
     def to_parquet(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`to_dataframe` to Parquet (see :func:`nexus_nb.capture.write_parquet`)."""

@@ -5,7 +5,13 @@ Nothing here touches asyncio or the network; :mod:`nexus_nb.buffer` builds on it
 
 from __future__ import annotations
 
-from nexus_nb.capture.export import Export, as_export, frame_to_arrow, frame_to_polars
+from nexus_nb.capture.export import (
+    Export,
+    arrow_to_polars,
+    as_export,
+    frame_to_arrow,
+    frame_to_polars,
+)
 from nexus_nb.capture.file import read_capture, write_csv, write_parquet
 from nexus_nb.capture.record import (
     Rejection,
@@ -25,6 +31,7 @@ __all__ = [
     "Recorder",
     "Rejection",
     "ReplayEvent",
+    "arrow_to_polars",
     "as_export",
     "flatten",
     "flatten_columns",

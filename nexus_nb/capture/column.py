@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 
 from nexus_nb.capture.record import to_text
 
@@ -287,6 +288,38 @@ class Column:
         if self.kind is Kind.INT:
             return pd.arrays.IntegerArray(values, ~valid)
         return pd.arrays.BooleanArray(values, ~valid)
+
+    def to_arrow(self, segments: Segments, mask: npt.NDArray[np.bool_] | None = None) -> pa.Array:
+        """Return the rows in ``segments`` as an Arrow array holding :meth:`to_pandas`'s values.
+
+        Built from the stored arrays, not through pandas: numbers keep the copy
+        :meth:`gather` made (Arrow wraps it, adding only a validity bitmap), and
+        text is dictionary-encoded over the column's labels in code order (a
+        label no longer held may stay in the dictionary, as an unused category).
+        """
+        values, valid = self.gather(segments, mask)
+        if self.kind is Kind.FLOAT:
+            return pa.array(values, from_pandas=True)
+        if self.kind is Kind.TEXT:
+            return self._dictionary(values)
+        if valid is None or valid.all():
+            return pa.array(values)
+        return pa.array(values, mask=~valid)
+
+    def _dictionary(self, codes: npt.NDArray[np.int32]) -> pa.DictionaryArray:
+        # With no more labels than rows, the codes index the whole label list as
+        # they are (no pass over the rows beyond the null mask); a few rows of a
+        # big dictionary get only the labels they use, at O(rows log rows).
+        labels = self._labels
+        if len(labels) > len(codes) > 0:
+            used, inverse = np.unique(codes, return_inverse=True)
+            codes = (inverse - int(used[0] < 0)).astype(np.int32)
+            labels = [labels[code] for code in used[used >= 0].tolist()]
+        elif len(codes) == 0:
+            labels = []
+        missing = codes < 0
+        indices = pa.array(codes, mask=missing if missing.any() else None)
+        return pa.DictionaryArray.from_arrays(indices, pa.array(labels, type=pa.string()))
 
     def _categorical(self, codes: npt.NDArray[np.int32]) -> pd.Categorical:
         # Categories follow first appearance in these rows, so a frame's dtype

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from nexus_nb.exceptions import CaptureError
 
-__all__ = ["Export", "as_export", "frame_to_arrow", "frame_to_polars"]
+__all__ = ["Export", "arrow_to_polars", "as_export", "frame_to_arrow", "frame_to_polars"]
 
 Export = Literal["pandas", "arrow", "polars"]
 """What a frame is returned as: ``"pandas"`` (a DataFrame), ``"arrow"``, ``"polars"``."""
@@ -34,11 +34,20 @@ def frame_to_polars(frame: pd.DataFrame) -> Any:
     Raises:
         ImportError: polars is not installed (``pip install 'nexus_nb[polars]'``).
     """
+    return arrow_to_polars(frame_to_arrow(frame))
+
+
+def arrow_to_polars(table: pa.Table) -> Any:
+    """Return an Arrow table as a ``polars.DataFrame`` (polars is an optional extra).
+
+    Raises:
+        ImportError: polars is not installed (``pip install 'nexus_nb[polars]'``).
+    """
     try:
         import polars as pl
     except ImportError as exc:  # an optional extra
         raise ImportError("to_polars needs polars: pip install 'nexus_nb[polars]'") from exc
-    return pl.from_arrow(frame_to_arrow(frame))
+    return pl.from_arrow(table)
 
 
 def as_export(frame: pd.DataFrame, as_: Export) -> Any:

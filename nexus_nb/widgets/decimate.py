@@ -43,7 +43,7 @@ def decimate_minmax(x: np.ndarray, y: np.ndarray, *, buckets: int) -> tuple[np.n
     The x range is cut into ``buckets`` equal-width buckets; from each bucket the
     points with the smallest x, largest x, smallest y and largest y are kept. The
     kept points stay in their input order. Points whose y is NaN are dropped.
-    Cost is O(n log n) in the number of points.
+    Cost is O(n) for points in x order, O(n log n) otherwise.
 
     Args:
         x: Float x values (for time, epoch milliseconds).
@@ -63,35 +63,88 @@ def decimate_minmax(x: np.ndarray, y: np.ndarray, *, buckets: int) -> tuple[np.n
     if xs.shape != ys.shape:
         raise ValueError("x and y must have the same length")
     keep = ~np.isnan(ys) & ~np.isnan(xs)
-    index = np.flatnonzero(keep)
-    if len(index) <= 4 * buckets:
-        return xs[index], ys[index]
-    xk, yk = xs[index], ys[index]
+    if keep.all():
+        index, xk, yk = None, xs, ys
+    else:
+        index = np.flatnonzero(keep)
+        xk, yk = xs[index], ys[index]
+    if len(xk) <= 4 * buckets:
+        return xk.copy(), yk.copy()
     lo, hi = xk.min(), xk.max()
     width = (hi - lo) / buckets or 1.0
-    bid = np.minimum(((xk - lo) / width).astype(np.int64), buckets - 1)
-    _, *picks = _representatives(bid, xk, yk)
-    chosen = index[np.unique(np.concatenate(picks))]
+    if bool(np.all(xk[1:] >= xk[:-1])):
+        # In x order (a zoomed range): each bucket is a run found by binary search.
+        picks = list(_run_extremes(_bucket_starts(xk, lo, width, buckets), yk))
+    else:
+        bid = np.minimum(((xk - lo) / width).astype(np.int64), buckets - 1)
+        _, *picks = _representatives_by_sorting(bid, xk, yk)
+    chosen = np.unique(np.concatenate(picks))
+    if index is not None:
+        chosen = index[chosen]
     return xs[chosen], ys[chosen]
+
+
+def _bucket_starts(x: np.ndarray, lo: float, width: float, buckets: int) -> np.ndarray:
+    """First position of each non-empty bucket of sorted ``x``, O(buckets log n).
+
+    Bucket ids are ``min(int((x - lo) / width), buckets - 1)``, as for unsorted
+    points. The boundaries ``lo + k * width`` are searched, then moved where
+    rounding put them a value off what that formula gives.
+    """
+    n = len(x)
+    k = np.arange(1, buckets)
+    s = np.searchsorted(x, lo + k * width, side="left")
+
+    def bucket(i: np.ndarray) -> np.ndarray:
+        ids: np.ndarray = ((x[np.clip(i, 0, n - 1)] - lo) / width).astype(np.int64)
+        np.minimum(ids, buckets - 1, out=ids)
+        return ids
+
+    while True:
+        late = (s < n) & (bucket(s) < k)  # x[s] still belongs below boundary k
+        early = (s > 0) & (bucket(s - 1) >= k)  # x[s - 1] already belongs at or above it
+        if not (late.any() or early.any()):
+            break
+        s = np.where(late, np.searchsorted(x, x[np.clip(s, 0, n - 1)], side="right"), s)
+        s = np.where(early, np.searchsorted(x, x[np.clip(s - 1, 0, n - 1)], side="left"), s)
+    return np.unique(np.r_[0, s[s < n]])
+
+
+def _run_extremes(starts: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Positions of the first, last, first lowest and last highest point of each run.
+
+    Runs are ``y[starts[i]:starts[i + 1]]``. Few long runs (a zoomed range cut
+    into pixel buckets) take one ``argmin``/``argmax`` per run; many short ones
+    a vectorized ``reduceat`` pass, cheaper when the runs outnumber ~1/64 of the
+    points.
+    """
+    n = len(y)
+    ends = np.r_[starts[1:], n] - 1
+    if len(starts) * 64 > n:
+        counts = ends - starts + 1
+        position = np.arange(n)
+        lowest = y == np.repeat(np.minimum.reduceat(y, starts), counts)
+        highest = y == np.repeat(np.maximum.reduceat(y, starts), counts)
+        low = np.minimum.reduceat(np.where(lowest, position, n), starts)
+        high = np.maximum.reduceat(np.where(highest, position, -1), starts)
+        return starts, ends, low, high
+    low = np.empty(len(starts), dtype=np.int64)
+    high = np.empty(len(starts), dtype=np.int64)
+    for i, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        run = y[a : b + 1]
+        low[i] = a + int(run.argmin())
+        high[i] = b - int(run[::-1].argmax())
+    return starts, ends, low, high
 
 
 def _representatives_in_order(bid: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
     """:func:`_representatives` for points already in x order (so ``bid`` never falls).
 
-    Each bucket is then one run of positions: its extremes come from
-    ``reduceat`` over the runs, the first lowest and the last highest position
-    of each run from a second ``reduceat``, the same picks as sorting would make.
+    Each bucket is then one run of positions (see :func:`_run_extremes`): the
+    same picks as sorting would make.
     """
-    n = len(bid)
     starts = np.flatnonzero(np.r_[True, bid[1:] != bid[:-1]])
-    ends = np.r_[starts[1:], n] - 1
-    counts = ends - starts + 1
-    position = np.arange(n)
-    lowest = y == np.repeat(np.minimum.reduceat(y, starts), counts)
-    highest = y == np.repeat(np.maximum.reduceat(y, starts), counts)
-    low = np.minimum.reduceat(np.where(lowest, position, n), starts)
-    high = np.maximum.reduceat(np.where(highest, position, -1), starts)
-    return bid[starts], starts, ends, low, high
+    return (bid[starts], *_run_extremes(starts, y))
 
 
 class MinMaxBuckets:

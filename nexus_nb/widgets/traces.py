@@ -12,13 +12,16 @@ from nexus_nb.exceptions import SchemaError
 from nexus_nb.widgets.series import TraceSeries
 from nexus_nb.widgets.source import Source
 
-__all__ = ["TraceKey", "TraceSet"]
+__all__ = ["MISSING", "TraceKey", "TraceSet"]
 
 TraceKey = tuple[str, str, str]
 """A trace's identity: (y column, facet value, colour group); "" when unused."""
 
 # Rows pending beyond this are first probed on x alone to skip what the window hides.
 PROBE_ROWS = 50_000
+
+MISSING = "(missing)"
+"""The group of rows whose colour or facet column has no value."""
 
 
 def _labels(values: np.ndarray, table: dict[str, int], limit: int) -> np.ndarray:
@@ -27,7 +30,7 @@ def _labels(values: np.ndarray, table: dict[str, int], limit: int) -> np.ndarray
     Missing values form the group ``"(missing)"``; values past the limit get -1.
     """
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    names = [str(u) for u in uniques] + ["(missing)"]
+    names = [str(u) for u in uniques] + [MISSING]
     lookup = np.empty(len(names), dtype=np.int64)
     for i, name in enumerate(names):
         if name not in table and len(table) < limit:

@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
+import pandas as pd
 
 from nexus_nb.widgets.decimate import decimate_minmax
 from nexus_nb.widgets.source import Source
+from nexus_nb.widgets.traces import MISSING
 
-__all__ = ["read_range"]
+__all__ = ["TimeIndexed", "read_range"]
+
+
+@runtime_checkable
+class TimeIndexed(Protocol):
+    """A source that finds a time range itself (:class:`~nexus_nb.buffer.RingBuffer`)."""
+
+    def locate(self, start: int, end: int) -> tuple[int, int] | None:
+        """Arrival indexes ``(first, stop)`` of rows with ``start <= timestamp <= end`` (ns)."""
+        ...
+
+    def read(
+        self, columns: Sequence[str], *, start: int = 0, stop: int | None = None
+    ) -> tuple[int, dict[str, np.ndarray]]:
+        """Rows with arrival index in ``[start, stop)``, as :meth:`Source.read` gives them."""
+        ...
 
 
 def _to_ms(xs: np.ndarray) -> np.ndarray:
@@ -53,43 +71,72 @@ def read_range(
     Returns:
         ``{(y column, facet, group): (x values, y values)}`` as float64 arrays.
     """
+    names = list(dict.fromkeys([*ys, *filter(None, (color, facet))]))
+    indexed = cast(TimeIndexed, source) if isinstance(source, TimeIndexed) else None
+    span = None
+    take: np.ndarray | slice
+    if x == "timestamp" and indexed is not None:
+        # x is kept as floor(ns / 1000) / 1000 ms: the same rows in ns bounds.
+        span = indexed.locate(
+            int(np.ceil(start * 1000)) * 1000, (int(np.floor(end * 1000)) + 1) * 1000 - 1
+        )
+    if indexed is not None and span is not None:
+        _, cols = indexed.read([x, *names], start=span[0], stop=span[1])
+        xr = _to_ms(cols.pop(x))
+        lo, hi, take = 0, len(xr), slice(None)
+    else:
+        xr, lo, hi, take, cols = _scan(source, x, names, start, end)
+    if len(xr) == 0:
+        return {}
+    cols = {k: v[: hi - lo][take] for k, v in cols.items()}
+    out: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
+    # Group numbers only where a column splits the traces: labelling a constant
+    # column of a million strings would cost more than the rest of the render.
+    gcodes, gnames = _groups(cols[color]) if color else (None, [""])
+    fcodes, fnames = _groups(cols[facet]) if facet else (None, [""])
+    for ycol in ys:
+        yv = cols[ycol].astype(np.float64, copy=False)
+        for fi, f in enumerate(fnames):
+            if facets is not None and facet and f not in facets:
+                continue
+            for gi, g in enumerate(gnames):
+                if groups is not None and color and g not in groups:
+                    continue
+                sel = ~np.isnan(yv)
+                if fcodes is not None:
+                    sel &= fcodes == fi
+                if gcodes is not None:
+                    sel &= gcodes == gi
+                px, py = xr[sel], yv[sel]
+                if len(px) == 0:
+                    continue
+                if max_points is not None and len(px) > max_points:
+                    px, py = decimate_minmax(px, py, buckets=max(1, max_points // 4))
+                out[(ycol, f, g)] = (px, py)
+    return out
+
+
+def _groups(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Number each row's group; names as the live traces give them (missing is ``(missing)``)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    names = [str(u) for u in uniques]
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(names), codes)
+        names.append(MISSING)
+    return codes, names
+
+
+def _scan(
+    source: Source, x: str, names: list[str], start: float, end: float
+) -> tuple[np.ndarray, int, int, np.ndarray | slice, dict[str, np.ndarray]]:
+    """Find the range by reading the whole x column: searchsorted if it is sorted, else a mask."""
     first, data = source.read([x])
     xv = _to_ms(data[x])
     if len(xv) > 1 and bool(np.all(xv[1:] >= xv[:-1])):
         lo = int(np.searchsorted(xv, start, side="left"))
         hi = int(np.searchsorted(xv, end, side="right"))
-        take: np.ndarray | slice = slice(0, hi - lo)
-        offset = first + lo
-        xr = xv[lo:hi]
-    else:
-        mask = (xv >= start) & (xv <= end)
-        lo, hi = 0, len(xv)
-        take, offset, xr = mask, first, xv[mask]
-    if len(xr) == 0:
-        return {}
-    names = list(dict.fromkeys([*ys, *filter(None, (color, facet))]))
-    _, cols = source.read(names, start=offset)
-    cols = {k: v[: hi - lo][take] for k, v in cols.items()}
-    out: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
-    # One label per row only where a column splits the traces: sorting a constant
-    # column of a million strings would cost more than the rest of the render.
-    gval = cols[color].astype(str) if color else None
-    fval = cols[facet].astype(str) if facet else None
-    for ycol in ys:
-        yv = cols[ycol].astype(np.float64, copy=False)
-        for f in np.unique(fval) if fval is not None else [""]:
-            if facets is not None and facet and f not in facets:
-                continue
-            for g in np.unique(gval) if gval is not None else [""]:
-                if groups is not None and color and g not in groups:
-                    continue
-                sel = ~np.isnan(yv)
-                if fval is not None:
-                    sel &= fval == f
-                if gval is not None:
-                    sel &= gval == g
-                px, py = xr[sel], yv[sel]
-                if max_points is not None and len(px) > max_points:
-                    px, py = decimate_minmax(px, py, buckets=max(1, max_points // 4))
-                out[(ycol, str(f), str(g))] = (px, py)
-    return out
+        _, cols = source.read(names, start=first + lo)
+        return xv[lo:hi], lo, hi, slice(0, hi - lo), cols
+    mask = (xv >= start) & (xv <= end)
+    _, cols = source.read(names, start=first)
+    return xv[mask], 0, len(xv), mask, cols
