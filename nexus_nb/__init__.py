@@ -34,7 +34,7 @@ from nexus_nb.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from nexus_nb.buffer import RingBuffer
+    from nexus_nb.buffer import Latest, Resample, RingBuffer
     from nexus_nb.capture import Recorder, read_capture
     from nexus_nb.client import Client, ClientStats
     from nexus_nb.client import State as ClientState
@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 # Imported on first use (PEP 562): `nexus-nb tail` should not pay for pandas,
 # plotly and ipywidgets, and `import nexus_nb` stays cheap in a kernel.
 _LAZY = {
+    "Latest": "nexus_nb.buffer",
+    "Resample": "nexus_nb.buffer",
     "RingBuffer": "nexus_nb.buffer",
     "Recorder": "nexus_nb.capture",
     "read_capture": "nexus_nb.capture",
@@ -82,12 +84,14 @@ __all__ = [
     "Dashboard",
     "ErrorCode",
     "FrameClock",
+    "Latest",
     "LivePlot",
     "LiveTable",
     "NexusError",
     "ProtocolError",
     "Recorder",
     "Recording",
+    "Resample",
     "RingBuffer",
     "SchemaError",
     "Server",

@@ -100,28 +100,73 @@ def test_pause_freezes_the_plot_and_follow_resumes_it_within_a_second(
         assert nbp.widget_error_text() == ""
 
 
-def test_a_box_zoom_drag_zooms_and_a_double_click_follows_again(tmp_path: Path, page: Any) -> None:
-    with _running(tmp_path, page, PLOT_CELLS) as nbp:
-        # Wait for a few seconds of data, so that a drag covers a real span.
+# One trace of ~120 events/s over a 10 s window, drawn live with at most 300 points:
+# the live view is an envelope, a zoom into 10% of it (~120 events) is every event.
+ZOOM_CELLS = [
+    "import nexus_nb as nnb\n"
+    "server = await nnb.serve(rate=200)\n"
+    "stream = await nnb.connect(server.url, api_key=server.api_key)\n"
+    'await stream.subscribe(["telemetry.metrics"])\n'
+    "plot = nnb.LivePlot(stream['telemetry.metrics'], window='10s', max_points=300)\n"
+    "plot",
+    "lo, hi = plot.figure.layout.xaxis.range\n"
+    "t = stream['telemetry.metrics'].read(['timestamp'])[1]['timestamp']\n"
+    "ms = (t // 1000) / 1000\n"
+    "inside = int(((ms >= lo) & (ms <= hi)).sum())\n"
+    "print(f'MODE={plot.view_mode} WINDOW={len(t)} INRANGE={inside}')",
+]
+
+# The first plot's first trace: point count, and whether every x lies in the shown range.
+JS_TRACE = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const ax = gd._fullLayout.xaxis;
+  const [a, b] = ax.range.map(ax.r2l);
+  const xs = Array.from((gd.data[0] || {}).x || []).map(v => typeof v === 'number' ? v : ax.d2l(v));
+  const inside = xs.length > 0 && xs.every(v => v >= a - 1 && v <= b + 1);
+  return {n: xs.length, inside: inside, span: b - a};
+}"""
+
+
+def _mode_counts(nbp: NotebookPage) -> dict[str, str]:
+    nbp.run_cells(1, 2, timeout=30)
+    text = nbp.output_text(1)
+    return dict(part.split("=", 1) for part in text.split() if "=" in part)
+
+
+def test_a_box_zoom_shows_every_event_of_the_range_within_a_second_and_a_double_click_follows(
+    tmp_path: Path, page: Any
+) -> None:
+    with _running(tmp_path, page, ZOOM_CELLS) as nbp:
         first = wait_until(lambda: _plot_last(page), 30)
         assert first, "the plot got no data"
-        assert _advances_within(page, first + 3000, 15)
+        assert _advances_within(page, first + 10_000, 30), "the window did not fill"
+        live = page.evaluate(JS_TRACE)
         drag = page.locator(".js-plotly-plot .nsewdrag").first
         box = drag.bounding_box()
         y = box["y"] + box["height"] / 2
-        page.mouse.move(box["x"] + box["width"] * 0.3, y)
+        page.mouse.move(box["x"] + box["width"] * 0.4, y)
         page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] * 0.5, y, steps=8)
+        page.mouse.move(box["x"] + box["width"] * 0.5, y, steps=10)
         page.mouse.up()
-        zoomed = wait_until(lambda: "zoomed" in nbp.output_text(0), 2.0, step=0.05)
-        assert zoomed, f"the drag did not zoom: {nbp.output_text(0)!r}"
-        nbp.run_cells(1, 2, timeout=30)
-        assert "MODE=zoomed" in nbp.output_text(1)
+
+        def drawn() -> dict[str, Any] | None:
+            trace = page.evaluate(JS_TRACE)
+            return trace if trace["inside"] and trace["span"] < live["span"] / 2 else None
+
+        zoomed = wait_until(drawn, 1.0, step=0.02)
+        assert zoomed, f"the zoomed range was not drawn within 1 s: {page.evaluate(JS_TRACE)}"
+        assert not nbp.cells_busy()
+        counts = _mode_counts(nbp)
+        assert counts["MODE"] == "zoomed"
+        # Live, the window's events were an envelope; zoomed, every event of the range.
+        assert live["n"] <= 300 < int(counts["WINDOW"])
+        assert zoomed["n"] == int(counts["INRANGE"]) > 0, (zoomed, counts)
         page.mouse.dblclick(box["x"] + box["width"] * 0.5, y)
         following = wait_until(lambda: "zoomed" not in nbp.output_text(0), 2.0, step=0.05)
         assert following, f"the double-click did not follow: {nbp.output_text(0)!r}"
-        nbp.run_cells(1, 2, timeout=30)
-        assert "MODE=following" in nbp.output_text(1)
+        newest = _plot_last(page) or 0
+        assert _advances_within(page, newest, 2.0), "the plot did not advance after following"
+        assert _mode_counts(nbp)["MODE"] == "following"
         assert nbp.widget_error_text() == ""
 
 
