@@ -160,6 +160,20 @@ def test_color_equal_to_x_colours_each_category_by_its_stable_hash() -> None:
     [trace] = plot.figure.data
     palette = list(plot.figure.layout.template.layout.colorway)
     assert list(trace.marker.color) == [group_colour(palette, name) for name in "abc"]
+    svg = plot.to_svg()
+    assert svg.count("<rect") == 3 + 3
+    assert all(f"fill='{group_colour(palette, name)}'" in svg for name in "abc")
+
+
+def test_missing_categories_take_a_place_under_the_limit_only_once_they_occur() -> None:
+    src = MemorySource()
+    _append(src, [0], [1.0], source=["a"])
+    plot = LivePlot(src, x="source", y="cpu", kind="bar", max_categories=2)
+    plot.render()
+    _append(src, [1, 2], [2.0, 3.0], source=["b", None])
+    plot.render()
+    assert _bars(plot) == {"a": 1.0, "b": 2.0}
+    assert plot.dropped_rows == 1  # the missing one, third to come
 
 
 def test_a_category_silent_for_longer_than_the_window_is_hidden() -> None:
