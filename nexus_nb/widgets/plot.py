@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import html
-import zlib
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -15,8 +14,11 @@ import pandas as pd
 import plotly.colors
 import plotly.graph_objects as go
 
+from nexus_nb.widgets.bars import BarChart
+from nexus_nb.widgets.chart import Chart, group_colour
 from nexus_nb.widgets.clock import FrameClock
 from nexus_nb.widgets.display import Displayable
+from nexus_nb.widgets.histogram import HistogramChart
 from nexus_nb.widgets.meter import MeteredBox, MeteredFigure, MeteredHTML
 from nexus_nb.widgets.snapshot import SnapshotTrace, plot_svg
 from nexus_nb.widgets.source import Source
@@ -27,6 +29,8 @@ from nexus_nb.widgets.zoomrange import read_range
 __all__ = ["LivePlot"]
 
 _ROW_GAP = 0.06
+#: The values of ``LivePlot(kind=...)``.
+KINDS = ("line", "bar", "histogram")
 
 
 def _window_ms(window: str | float | timedelta | None) -> float | None:
@@ -58,6 +62,18 @@ class LivePlot(LiveView, Displayable):
     while zoomed or paused, beside the mode (:attr:`view_mode`). Colours come from a stable hash
     of the group's name, so a source keeps its colour across runs.
 
+    Kinds: ``kind="line"`` (the default) is the above. ``kind="bar"`` draws one
+    bar per category of ``x`` holding its newest ``y`` (the last row by
+    arrival, missing values skipped: ``groupby(x).last()``), in the order the
+    categories were first seen, e.g. over ``buf.latest(by="source")``; with
+    ``color`` (another column) bars stand side by side per group, and
+    ``color=x`` gives each category its own colour. A category whose newest
+    row is older than ``window`` is hidden. ``kind="histogram"`` counts the
+    column ``x`` over the window (``numpy.histogram`` in the kernel: only edges
+    and counts are sent), overlaid per ``color`` group. Both update their bars
+    in place only when the values changed; rows kept out by a limit are
+    counted in :attr:`dropped_rows` and noted on the chart.
+
     Frames are paced by a :class:`FrameClock` (the running loop's shared one by
     default) and skipped while paused or not displayed; the source keeps
     buffering and the next frame catches up. Without a running loop, call
@@ -65,8 +81,10 @@ class LivePlot(LiveView, Displayable):
 
     Args:
         source: Where the rows come from.
-        x: Column on the x axis; ``"timestamp"`` becomes a date axis.
-        y: Column, or columns; several become stacked subplots sharing x.
+        x: Column on the x axis; ``"timestamp"`` becomes a date axis. For bars,
+            the category column; for a histogram, the column counted.
+        y: Column, or columns; several become stacked subplots sharing x (one
+            column for bars; unused by a histogram).
         color: Column whose values each get a trace, e.g. ``"source"``.
         facet: Column whose values each get a stacked subplot row.
         window: Visible span before the newest x: a pandas duration (``"5min"``),
@@ -84,9 +102,15 @@ class LivePlot(LiveView, Displayable):
         webgl_threshold: Points in one trace above which every trace becomes
             ``scattergl`` (SVG slows past ~10k points).
         clock: The frame clock; default the running loop's shared clock.
+        kind: ``"line"``, ``"bar"`` or ``"histogram"`` (see above).
+        bins: Histogram bins: a count (round-width edges fitted to the window's
+            values, at most 1000) or the edges themselves.
+        max_categories: Most bar categories; rows of later ones are dropped
+            and counted in :attr:`dropped_rows`.
 
     Raises:
-        ValueError: If a limit is not positive.
+        ValueError: If a limit is not positive, ``kind`` is unknown, or a bar
+            or histogram is given several ``y``, a ``facet`` or bad ``bins``.
     """
 
     def __init__(
@@ -108,9 +132,14 @@ class LivePlot(LiveView, Displayable):
         max_facets: int = 8,
         webgl_threshold: int = 5000,
         clock: FrameClock | None = None,
+        kind: str = "line",
+        bins: int | Sequence[float] = 30,
+        max_categories: int = 50,
     ) -> None:
-        if max_groups < 1 or max_facets < 1 or webgl_threshold < 1:
-            raise ValueError("max_groups, max_facets and webgl_threshold must be positive")
+        if max_groups < 1 or max_facets < 1 or webgl_threshold < 1 or max_categories < 1:
+            raise ValueError(
+                "max_groups, max_facets, max_categories and webgl_threshold must be positive"
+            )
         if fps is not None and not fps > 0:
             raise ValueError("fps must be positive")
         self.source = source
@@ -124,6 +153,8 @@ class LivePlot(LiveView, Displayable):
         self.max_groups = max_groups
         self.max_facets = max_facets
         self.webgl_threshold = webgl_threshold
+        self.kind = kind
+        self._chart = self._make_chart(bins, max_categories)
         super().__init__(fps=fps, clock=clock)
         self._version: int | None = None
         self._time_axis = x == "timestamp"
@@ -146,6 +177,9 @@ class LivePlot(LiveView, Displayable):
         self._set_range: tuple[float, float] | None = None
         self._user_layout = dict(layout or {})
         base = self._base_layout(template, title)
+        if self._chart is not None:
+            for key, value in self._chart.layout().items():
+                base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
         if self._time_axis:
             # Set in the figure's template, not in layout.xaxis: a FigureWidget drops an
             # explicit xaxis.type after the browser's first layout echo (plotly 7.1),
@@ -161,6 +195,8 @@ class LivePlot(LiveView, Displayable):
             self.figure.update_layout(self._user_layout)
         self._palette = list(self.figure.layout.template.layout.colorway or ())
         self._palette = self._palette or list(plotly.colors.qualitative.Plotly)
+        if self._chart is not None:
+            self._chart.attach(self.figure, self._palette)
         self._status = MeteredHTML(value="")
         self._status._nnb_meter = self.meter
         # The page's pause/follow control: "pause" while following, "follow" otherwise.
@@ -178,6 +214,27 @@ class LivePlot(LiveView, Displayable):
         # Registered on the axis: plotly 7.1 dispatches nested paths to the object that holds them.
         self.figure.layout.xaxis.on_change(self._on_relayout, "range", "autorange")
         self._join_clock()
+
+    def _make_chart(self, bins: int | Sequence[float], max_categories: int) -> Chart | None:
+        """The bar or histogram chart for ``kind``; ``None`` for lines, drawn here."""
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.kind == "line":
+            return None
+        if self.facet is not None or (self.kind == "bar" and len(self.ys) != 1):
+            raise ValueError(f"a {self.kind} plot takes one y column and no facet")
+        if self.kind == "bar":
+            return BarChart(
+                x=self.x,
+                y=self.ys[0],
+                color=self.color,
+                window=self.window,
+                max_categories=max_categories,
+                max_groups=self.max_groups,
+            )
+        return HistogramChart(
+            x=self.x, color=self.color, window=self.window, bins=bins, max_groups=self.max_groups
+        )
 
     def _base_layout(self, template: Any, title: str | None) -> dict[str, Any]:
         xaxis: dict[str, Any] = {}
@@ -206,7 +263,9 @@ class LivePlot(LiveView, Displayable):
 
     @property
     def dropped_rows(self) -> int:
-        """Rows dropped because their colour group or facet was past its limit."""
+        """Rows dropped because their colour group, facet or category was past its limit."""
+        if self._chart is not None:
+            return self._chart.dropped_rows
         return self._traces.dropped_rows
 
     @property
@@ -260,8 +319,10 @@ class LivePlot(LiveView, Displayable):
         ``end`` is at or past the newest data).
 
         Raises:
-            ValueError: If ``end`` is not after ``start``.
+            ValueError: If ``end`` is not after ``start``, or the plot is not a line plot.
         """
+        if self._chart is not None:
+            raise ValueError(f"zoom follows time: a {self.kind} plot has no time axis")
         lo, hi = self._to_x(start), self._to_x(end)
         if not hi > lo:
             raise ValueError("zoom end must be after its start")
@@ -288,6 +349,8 @@ class LivePlot(LiveView, Displayable):
         return float(stamp.value // 1000) / 1000.0
 
     def _on_relayout(self, layout: Any, xrange: Any, autorange: Any) -> None:
+        if self._chart is not None:
+            return  # Bars and bins: the page zooms them by itself; they keep updating.
         if autorange is True and self._zoom is not None:
             self.follow()
             return
@@ -338,6 +401,10 @@ class LivePlot(LiveView, Displayable):
         if version == self._version:
             return
         self._version = version
+        if self._chart is not None:
+            if self._chart.render(self.source):
+                self._sync_widget_state()
+            return
         newest = self._traces.newest
         self._traces.ingest(self.source)
         if self._zoom is not None:
@@ -364,6 +431,8 @@ class LivePlot(LiveView, Displayable):
 
     def _on_new_view(self) -> None:
         """A page added a view of the plot: send every trace afresh on the next frame."""
+        if self._chart is not None:
+            self._chart.resend()
         for series in self._traces.series.values():
             series.dirty = True
         self._version = None
@@ -453,8 +522,11 @@ class LivePlot(LiveView, Displayable):
         row = self._rows.index((ycol, facet))
         name = group if self.color else ycol
         # A stable hash, not arrival order: the same group gets the same colour every run.
-        shade = zlib.crc32(group.encode()) if self.color else self.ys.index(ycol)
-        colour = self._palette[shade % len(self._palette)]
+        colour = (
+            group_colour(self._palette, group)
+            if self.color
+            else self._palette[self.ys.index(ycol) % len(self._palette)]
+        )
         first_of_name = name not in self._legend
         self._legend.add(name)
         kind = go.Scattergl if self._webgl else go.Scatter
@@ -514,6 +586,12 @@ class LivePlot(LiveView, Displayable):
         widget manager show: no plotly.js, no network, a few tens of KB.
         """
         self._catch_up()
+        note = f"{self.source.channel}: static snapshot ({self.view_mode})"
+        title = self.figure.layout.title.text
+        if self._chart is not None:
+            return self._chart.to_svg(
+                title=str(title) if title else None, height=self.figure.layout.height, note=note
+            )
         rows = [self._row_label(ycol, facet) for ycol, facet in self._rows]
         axis_rows = {"y" if i == 0 else f"y{i + 1}": i for i in range(max(len(rows), 1))}
         traces = [
@@ -528,7 +606,6 @@ class LivePlot(LiveView, Displayable):
             for trace in self.figure.data
         ]
         xrange = self.figure.layout.xaxis.range
-        title = self.figure.layout.title.text
         return plot_svg(
             traces,
             rows=rows or self.ys[:1],
@@ -537,7 +614,7 @@ class LivePlot(LiveView, Displayable):
             title=str(title) if title else None,
             mode=self.mode,
             height=self.figure.layout.height,
-            note=f"{self.source.channel}: static snapshot ({self.view_mode})",
+            note=note,
         )
 
     def to_html(self) -> str:
@@ -552,6 +629,8 @@ class LivePlot(LiveView, Displayable):
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else self.view_mode
+        kind = "" if self._chart is None else f" kind={self.kind}"
         return (
-            f"<LivePlot {self.source.channel!r} y={self.ys} traces={len(self._trace_of)} {state}>"
+            f"<LivePlot {self.source.channel!r}{kind} y={self.ys} "
+            f"traces={len(self.figure.data)} {state}>"
         )

@@ -2,7 +2,9 @@
 
 No plotly.js, no network, no image library: axes, ticks, a legend and one
 polyline per trace, reduced to at most two points per pixel column, so the
-markup stays small (tens of KB) however many rows the plot holds.
+markup stays small (tens of KB) however many rows the plot holds. Bar traces
+(bar and histogram views) are drawn as one rectangle per bar; they hold a
+bounded summary (categories, bins), never raw rows.
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ _FONT = "font-family='sans-serif' font-size='11'"
 
 @dataclass(frozen=True)
 class SnapshotTrace:
-    """One trace of a snapshot: its legend name, colour, subplot row and points."""
+    """One trace of a snapshot: its legend name, colour, subplot row and points.
+
+    With ``bar_width`` set the trace is bars: ``x`` holds each bar's centre,
+    ``bar_width`` its width in x units (one value, or one per bar), ``y`` its
+    height from zero. ``opacity`` lets overlaid bars show through.
+    """
 
     name: str
     colour: str
@@ -39,6 +46,8 @@ class SnapshotTrace:
     x: np.ndarray
     y: np.ndarray
     show_legend: bool = True
+    bar_width: np.ndarray | None = None
+    opacity: float = 1.0
 
 
 def _nice_step(span: float, count: int) -> float:
@@ -88,6 +97,31 @@ def _envelope(px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
+def _half_width(trace: SnapshotTrace) -> np.ndarray | float:
+    """Half of each bar's width (zero for a line trace)."""
+    if trace.bar_width is None:
+        return 0.0
+    return np.asarray(trace.bar_width, dtype=float) / 2.0
+
+
+def _bars(
+    trace: SnapshotTrace, left: np.ndarray, right: np.ndarray, top: np.ndarray, base: float
+) -> list[str]:
+    """One rectangle per bar from ``base`` to ``top`` (pixels), skipping empty ones."""
+    colour = html.escape(trace.colour)
+    opacity = f" fill-opacity='{trace.opacity:.2f}'" if trace.opacity < 1 else ""
+    rects = []
+    for x0, x1, y in zip(left, right, top, strict=True):
+        if not (np.isfinite(x0) and np.isfinite(y)) or y == base:
+            continue
+        y_lo, y_hi = min(y, base), max(y, base)
+        rects.append(
+            f"<rect x='{x0:.1f}' y='{y_lo:.1f}' width='{max(x1 - x0, 0.5):.1f}' "
+            f"height='{y_hi - y_lo:.1f}' fill='{colour}'{opacity}/>"
+        )
+    return rects
+
+
 def plot_svg(
     traces: Sequence[SnapshotTrace],
     *,
@@ -99,6 +133,7 @@ def plot_svg(
     width: int = 900,
     height: int | None = None,
     note: str = "",
+    x_ticks: Sequence[tuple[float, str]] | None = None,
 ) -> str:
     """Draw ``traces`` as one SVG document with a subplot row per entry of ``rows``.
 
@@ -112,6 +147,8 @@ def plot_svg(
         width: Width in px; the markup scales down to its container.
         height: Height in px; default 360 for one row, more for several.
         note: A line of small text under the chart (e.g. when it was taken).
+        x_ticks: Explicit x ticks as (position, label), e.g. a bar chart's categories;
+            ``None`` picks numbers or times.
     """
     rows = list(rows) or [""]
     height = height or (360 if len(rows) == 1 else 160 + 170 * len(rows))
@@ -119,8 +156,8 @@ def plot_svg(
     finite = [t for t in traces if len(t.x)]
     if x_range is None and finite:
         x_range = (
-            min(float(np.nanmin(t.x)) for t in finite),
-            max(float(np.nanmax(t.x)) for t in finite),
+            min(float(np.nanmin(t.x - _half_width(t))) for t in finite),
+            max(float(np.nanmax(t.x + _half_width(t))) for t in finite),
         )
     lo, hi = x_range or (0.0, 1.0)
     if not hi > lo:
@@ -139,8 +176,13 @@ def plot_svg(
             f"<text x='{left}' y='20' font-family='sans-serif' font-size='15' fill='#222'>"
             f"{html.escape(title)}</text>"
         )
-    xticks = _ticks(lo, hi, time_axis=time_axis, count=max(2, plot_w // 110))
-    xstep = xticks[1] - xticks[0] if len(xticks) > 1 else hi - lo
+    if x_ticks is not None:
+        xticks = [position for position, _ in x_ticks]
+        xlabels = [label for _, label in x_ticks]
+    else:
+        xticks = _ticks(lo, hi, time_axis=time_axis, count=max(2, plot_w // 110))
+        xstep = xticks[1] - xticks[0] if len(xticks) > 1 else hi - lo
+        xlabels = [_label(tick, xstep, time_axis=time_axis) for tick in xticks]
 
     def sx(values: np.ndarray) -> np.ndarray:
         return left + (values - lo) / (hi - lo) * plot_w
@@ -152,10 +194,13 @@ def plot_svg(
         ys = [y for y in ys if len(y)]
         ylo = min((float(y.min()) for y in ys), default=0.0)
         yhi = max((float(y.max()) for y in ys), default=1.0)
+        bars = any(t.bar_width is not None for t in members)
+        if bars:  # Bars grow from zero: the axis holds it.
+            ylo, yhi = min(ylo, 0.0), max(yhi, 0.0)
         if not yhi > ylo:
             ylo, yhi = ylo - 1.0, yhi + 1.0
         pad = (yhi - ylo) * 0.05
-        ylo, yhi = ylo - pad, yhi + pad
+        ylo, yhi = (ylo if bars and ylo == 0 else ylo - pad), yhi + pad
         out.append(
             f"<rect x='{left}' y='{y0:.1f}' width='{plot_w}' height='{row_h:.1f}' "
             "fill='#fafafa' stroke='#ddd'/>"
@@ -182,6 +227,12 @@ def plot_svg(
             f"height='{row_h:.1f}'/></clipPath><g clip-path='url(#{clip})'>"
         )
         for trace in members:
+            if trace.bar_width is not None:
+                half = _half_width(trace)
+                base = y0 + row_h - (0.0 - ylo) / (yhi - ylo) * row_h
+                tops = y0 + row_h - (trace.y - ylo) / (yhi - ylo) * row_h
+                out.extend(_bars(trace, sx(trace.x - half), sx(trace.x + half), tops, base))
+                continue
             keep = np.isfinite(trace.x) & np.isfinite(trace.y)
             keep &= (trace.x >= lo) & (trace.x <= hi)
             px = sx(np.asarray(trace.x[keep], dtype=float))
@@ -203,22 +254,25 @@ def plot_svg(
                 )
         out.append("</g>")
     axis_y = height - bottom
-    for tick in xticks:
+    for tick, text in zip(xticks, xlabels, strict=True):
         tx = float(sx(np.array([tick]))[0])
         out.append(
             f"<text x='{tx:.1f}' y='{axis_y + 16}' text-anchor='middle' {_FONT} fill='#444'>"
-            f"{html.escape(_label(tick, xstep, time_axis=time_axis))}</text>"
+            f"{html.escape(text)}</text>"
         )
     named = [t for t in traces if t.show_legend]
     x = width - right
     for trace in reversed(named):
         name = html.escape(trace.name)
         x -= 22 + 7 * len(trace.name)
-        out.append(
-            f"<line x1='{x}' x2='{x + 14}' y1='{top - 10}' y2='{top - 10}' "
+        swatch = (
+            f"<rect x='{x}' y='{top - 15}' width='14' height='10' "
+            f"fill='{html.escape(trace.colour)}'/>"
+            if trace.bar_width is not None
+            else f"<line x1='{x}' x2='{x + 14}' y1='{top - 10}' y2='{top - 10}' "
             f"stroke='{html.escape(trace.colour)}' stroke-width='2'/>"
-            f"<text x='{x + 18}' y='{top - 6}' {_FONT} fill='#444'>{name}</text>"
         )
+        out.append(f"{swatch}<text x='{x + 18}' y='{top - 6}' {_FONT} fill='#444'>{name}</text>")
     if not finite:
         out.append(
             f"<text x='{left + plot_w / 2}' y='{top + (height - top - bottom) / 2}' "

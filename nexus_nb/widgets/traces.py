@@ -12,7 +12,7 @@ from nexus_nb.exceptions import SchemaError
 from nexus_nb.widgets.series import TraceSeries
 from nexus_nb.widgets.source import Source
 
-__all__ = ["MISSING", "TraceKey", "TraceSet"]
+__all__ = ["MISSING", "TraceKey", "TraceSet", "group_codes"]
 
 TraceKey = tuple[str, str, str]
 """A trace's identity: (y column, facet value, colour group); "" when unused."""
@@ -24,15 +24,20 @@ MISSING = "(missing)"
 """The group of rows whose colour or facet column has no value."""
 
 
-def _labels(values: np.ndarray, table: dict[str, int], limit: int) -> np.ndarray:
+def group_codes(values: np.ndarray, table: dict[str, int], limit: int) -> np.ndarray:
     """Map values to group numbers, giving new groups the next number up to ``limit``.
 
     Missing values form the group ``"(missing)"``; values past the limit get -1.
+    Groups are numbered in the order first seen; ``"(missing)"`` takes a number
+    (and a place under the limit) only once a value is missing.
     """
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     names = [str(u) for u in uniques] + [MISSING]
-    lookup = np.empty(len(names), dtype=np.int64)
+    lookup = np.full(len(names), -1, dtype=np.int64)
+    missing = bool(len(codes)) and bool((codes < 0).any())
     for i, name in enumerate(names):
+        if i == len(names) - 1 and not missing:
+            break
         if name not in table and len(table) < limit:
             table[name] = len(table)
         lookup[i] = table.get(name, -1)
@@ -118,8 +123,8 @@ class TraceSet:
             self.newest = max(self.newest, float(np.nanmax(xv)))
             self.oldest = min(self.oldest, float(np.nanmin(xv)))
         n = len(xv)
-        groups = _labels(data[self.color], self.groups, self.max_groups) if self.color else None
-        facets = _labels(data[self.facet], self.facets, self.max_facets) if self.facet else None
+        groups = group_codes(data[self.color], self.groups, self.max_groups) if self.color else None
+        facets = group_codes(data[self.facet], self.facets, self.max_facets) if self.facet else None
         overflow = np.zeros(n, dtype=bool)
         key_code = np.zeros(n, dtype=np.int64)
         if facets is not None:

@@ -1,0 +1,113 @@
+"""What the bar and histogram views of a :class:`LivePlot` share: colours, notes, the snapshot.
+
+A chart folds a source's rows into a small, bounded summary in the kernel (the
+newest value per category, the counts per bin) and draws only that summary on
+the plot's figure: never the raw rows. :class:`LivePlot` owns the figure, the
+frame clock and the controls; a chart only says what to draw.
+"""
+
+from __future__ import annotations
+
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nexus_nb.widgets.snapshot import SnapshotTrace, plot_svg
+from nexus_nb.widgets.source import Source
+
+__all__ = ["Chart", "epoch_ms", "group_colour"]
+
+
+def epoch_ms(values: np.ndarray) -> np.ndarray:
+    """int64 ns (``"timestamp"``) as float64 epoch ms; any other numbers as float64."""
+    if values.dtype == np.int64:
+        # Whole microseconds fit float64 exactly; milliseconds then round once.
+        return (values // 1000) / 1000.0
+    return values.astype(np.float64)
+
+
+def group_colour(palette: Sequence[str], name: str) -> str:
+    """The colour of group ``name``: a stable hash, not arrival order, so it holds across runs."""
+    return palette[zlib.crc32(name.encode()) % len(palette)]
+
+
+class Chart(ABC):
+    """A summary view drawn on a plotly figure: subclasses fold rows and draw traces.
+
+    Subclasses implement :meth:`layout`, :meth:`render` and :meth:`snapshot`, and
+    set :attr:`note` to the limits that kept rows out (shown on the figure).
+    """
+
+    def __init__(self) -> None:
+        self.figure: Any = None
+        self.palette: list[str] = []
+        self.note = ""
+        self._drawn_note = ""
+        self._resend = True
+
+    def attach(self, figure: Any, palette: Sequence[str]) -> None:
+        """Draw on ``figure`` from now on, with ``palette`` for the groups' colours."""
+        self.figure = figure
+        self.palette = list(palette)
+
+    def resend(self) -> None:
+        """A page added a view: the next :meth:`render` reports a change of structure.
+
+        So the plot copies the figure into the widget's saved state, which is what
+        the new view is built from (plotly sends nothing for values it sent before).
+        """
+        self._resend = True
+
+    @property
+    @abstractmethod
+    def dropped_rows(self) -> int:
+        """Rows a limit kept out of the chart."""
+
+    @abstractmethod
+    def layout(self) -> dict[str, Any]:
+        """Layout properties of this kind of chart, applied under the user's own."""
+
+    @abstractmethod
+    def render(self, source: Source) -> bool:
+        """Fold what changed in ``source`` and draw it; return whether traces or axes changed.
+
+        A change of structure (a trace added, the category axis extended, the note
+        changed) must reach the widget's saved state; a change of values need not.
+        """
+
+    @abstractmethod
+    def snapshot(self) -> tuple[list[SnapshotTrace], dict[str, Any]]:
+        """The drawn bars as snapshot traces, and :func:`plot_svg` keywords for their axes."""
+
+    def _draw_note(self) -> bool:
+        """Show :attr:`note` in the figure's top left corner; return whether it changed."""
+        if self.note == self._drawn_note:
+            return False
+        self._drawn_note = self.note
+        self.figure.layout.annotations = (
+            [
+                {
+                    "text": self.note,
+                    "xref": "paper",
+                    "yref": "paper",
+                    "x": 0,
+                    "y": 1.0,
+                    "xanchor": "left",
+                    "yanchor": "bottom",
+                    "showarrow": False,
+                    "font": {"size": 11, "color": "#b35900"},
+                }
+            ]
+            if self.note
+            else []
+        )
+        return True
+
+    def to_svg(self, *, title: str | None, height: int | None, note: str) -> str:
+        """The chart as self-contained SVG: real bars, the note beside ``note``."""
+        traces, axes = self.snapshot()
+        text = f"{note} · {self.note}" if self.note else note
+        return plot_svg(traces, title=title, height=height, note=text, time_axis=False, **axes)
