@@ -155,6 +155,13 @@ def test_a_replayed_batch_is_cut_to_its_new_events() -> None:
     assert proto.stats.duplicates == 2
 
 
+def test_an_empty_batch_is_not_handed_on_and_counts_nothing() -> None:
+    proto = connected()
+    assert proto.receive_data(frame({"type": "event_batch", "channel": "a", "events": []})) is None
+    assert proto.receive_data(protocol.event_columns("a", [], [], [])) is None
+    assert (proto.stats.events_received, proto.stats.channels) == (0, {})
+
+
 def test_a_replayed_columnar_batch_loses_its_head_and_stays_columnar() -> None:
     proto = connected()
     first = protocol.event_columns("a", [1, 2], ["t", "t"], [{"n": 1}, {"n": 2}])
