@@ -145,7 +145,7 @@ async def client_rate(url: str, events: int) -> float:
     start = time.perf_counter()
     client.add_column_sink(sink)
     await done.wait()
-    await client.close()
+    await client.aclose()
     return events / (finished - start)
 
 

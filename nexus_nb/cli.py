@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 import time
@@ -34,6 +33,7 @@ import orjson
 
 from nexus_nb import protocol
 from nexus_nb.client import Client, connect
+from nexus_nb.client.credential import api_key_from_env
 from nexus_nb.exceptions import AuthError, NexusError, ProtocolError, TransportError
 
 __all__ = ["main"]
@@ -85,7 +85,7 @@ async def _wait(stop: asyncio.Event, limit: float | None) -> bool:
 
 
 async def _client(args: argparse.Namespace) -> Client:
-    return await connect(args.url, api_key=args.api_key, backoff=(0.1, 5.0))
+    return await connect(args.url, api_key=api_key_from_env(args.api_key), backoff=(0.1, 5.0))
 
 
 async def cmd_serve(args: argparse.Namespace) -> int:
@@ -95,8 +95,9 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     from nexus_nb.server.logs import LogFormat, configure
     from nexus_nb.server.tls import tls_context
 
-    api_key = resolve_api_key(args.api_key, args.host, None)
-    if api_key != args.api_key:
+    given = api_key_from_env(args.api_key)
+    api_key = resolve_api_key(given, args.host, None)
+    if api_key != given:
         # Printed before any log line, so scripts can read it as stderr's first line.
         print(f"api key: {api_key}", file=sys.stderr, flush=True)
     configure(LogFormat(args.log_format), args.log_level)
@@ -150,7 +151,7 @@ async def _stream(args: argparse.Namespace, write: Any) -> tuple[int, Client, fl
         await client.subscribe(args.channel, _filters(args.filter), batch=args.batch)
         finished = await _wait(stop, args.timeout)
     finally:
-        await client.close()
+        await client.aclose()
     if client.error is not None:
         raise client.error
     return (EXIT_OK if finished else EXIT_TIMEOUT), client, time.monotonic() - start
@@ -290,7 +291,7 @@ async def cmd_publish(args: argparse.Namespace) -> int:
             published += j - i
             last, i = now, j
     finally:
-        await client.close()
+        await client.aclose()
     print(f"published {published} events", file=sys.stderr)
     return EXIT_OK
 
@@ -323,9 +324,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add_key(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--api-key", default=os.environ.get("NEXUS_API_KEY"), help="default: $NEXUS_API_KEY"
-        )
+        p.add_argument("--api-key", default=None, help="default: $NEXUS_API_KEY")
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
         return sub.add_parser(

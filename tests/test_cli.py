@@ -62,7 +62,7 @@ async def watcher(server: Server) -> AsyncIterator[tuple[Client, list[dict[str, 
     try:
         yield client, seen
     finally:
-        await client.close()
+        await client.aclose()
 
 
 def free_port() -> int:

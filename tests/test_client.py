@@ -27,7 +27,7 @@ async def client(server: Server) -> AsyncIterator[Client]:
     try:
         yield c
     finally:
-        await c.close()
+        await c.aclose()
 
 
 def free_port() -> int:
@@ -45,6 +45,42 @@ async def test_connect_returns_an_open_client_with_the_servers_id_and_epoch(
     assert client.client_id.startswith("client_")
     assert client.epoch == server.epoch
     assert client.stats.connected_since is not None
+
+
+async def test_async_with_client_connects_on_entry_subscribes_and_closes_on_exit(
+    server: Server,
+) -> None:
+    seen: list[dict[str, Any]] = []
+    async with Client(server.url, api_key=KEY) as client:
+        assert client.state is State.OPEN
+        assert client.epoch == server.epoch
+        client.on("event", seen.append)
+        reply = await client.subscribe("tasks.created")
+        assert reply["type"] == "subscription_confirmed"
+        server.publish("tasks.created", {"n": 1})
+        await until(lambda: len(seen) == 1)
+    assert client.state is State.CLOSED
+    assert seen[0]["data"] == {"n": 1}
+
+
+async def test_async_with_a_client_already_connected_keeps_its_connection(
+    server: Server,
+) -> None:
+    client = await connect(server.url, api_key=KEY)
+    client_id = client.client_id
+    async with client:
+        assert client.client_id == client_id
+        assert client.stats.reconnects == 0
+    assert client.state is State.CLOSED
+    with pytest.raises(RuntimeError, match="already started"):
+        await client.start()
+
+
+def test_closing_a_client_takes_await_aclose_and_has_no_sync_looking_alias() -> None:
+    # httpx's rule: a forgotten `await` on `client.close()` must fail loudly, not
+    # leave an unawaited coroutine behind.
+    assert not hasattr(Client, "close")
+    assert asyncio.iscoroutinefunction(Client.aclose)
 
 
 async def test_subscribe_with_filters_returns_the_confirmation_and_only_matching_events(
@@ -211,8 +247,8 @@ async def test_close_is_idempotent_and_ends_iteration(server: Server) -> None:
     states: list[State] = []
     c.on("state", lambda m: states.append(m["state"]))
     stream = aiter(c)
-    await c.close()
-    await c.close()
+    await c.aclose()
+    await c.aclose()
     assert c.state is State.CLOSED
     assert states == [State.CLOSING, State.CLOSED]
     with pytest.raises(StopAsyncIteration):
@@ -230,7 +266,7 @@ async def test_close_delivers_every_frame_already_received(server: Server) -> No
         server.publish("tasks.created", {"n": n})
     # A round trip after the publishes: every event frame precedes the pong on the wire.
     await c.ping()
-    await c.close()
+    await c.aclose()
     assert seen == list(range(500))
 
 
@@ -290,7 +326,7 @@ async def test_reconnects_after_a_server_restart_and_restores_every_subscription
             "system.alerts": [None],
         }
     finally:
-        await c.close()
+        await c.aclose()
         await second.aclose()
 
 
@@ -313,7 +349,7 @@ async def test_max_retries_gives_up_and_says_why(server: Server) -> None:
     assert stats.failed_attempts == 3
     assert stats.last_error is not None
     assert "gave up after 3" in stats.last_error
-    await c.close()
+    await c.aclose()
 
 
 async def test_a_wss_server_is_reached_with_the_given_tls_context() -> None:
@@ -339,7 +375,7 @@ async def test_close_while_reconnecting_stops_the_retries_at_once(server: Server
     await server.aclose()
     await until(lambda: c.state is State.RECONNECTING)
     async with asyncio.timeout(2):
-        await c.close()
+        await c.aclose()
     assert c.state is State.CLOSED
     assert c.error is None
     assert c.stats.next_retry_at is None

@@ -1,4 +1,7 @@
-"""The client's pure parts: backoff, sequence tracking, reply matching, queues, callbacks."""
+"""The client's small parts: backoff, sequence tracking, queues, callbacks, credentials.
+
+Reply matching is tested through the protocol object, in test_client_protocol.py.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +15,12 @@ from hypothesis import strategies as st
 
 from nexus_nb import protocol
 from nexus_nb.client.backoff import Backoff
+from nexus_nb.client.credential import api_key_from_env, auth_url, handshake_target
 from nexus_nb.client.listeners import Listeners
 from nexus_nb.client.registry import Registry
-from nexus_nb.client.reply import Replies
 from nexus_nb.client.sequence import SeqTracker
 from nexus_nb.client.stream import EventStream
-from nexus_nb.client.transport import auth_url
-from nexus_nb.exceptions import ProtocolError, SubscriptionError, TransportError
+from nexus_nb.exceptions import TransportError
 from nexus_nb.protocol import EventColumns
 
 
@@ -66,50 +68,6 @@ def test_seq_tracker_forgets_everything_when_the_epoch_changes() -> None:
     assert not tracker.accept("a", {"seq": 5})
     assert tracker.start_epoch("e2") is True
     assert tracker.accept("a", {"seq": 1})
-
-
-async def test_replies_without_id_echo_go_to_the_oldest_request() -> None:
-    replies = Replies()
-    _, first = replies.register()
-    _, second = replies.register()
-    assert replies.resolve({"type": "subscription_confirmed", "channels": ["a"]})
-    assert replies.resolve({"type": "subscription_error", "message": "Invalid channels: x"})
-    assert (await first)["channels"] == ["a"]
-    with pytest.raises(SubscriptionError, match="Invalid channels: x"):
-        await second
-    assert not replies.resolve({"type": "pong"})
-
-
-async def test_replies_with_id_echo_match_by_id_and_ignore_strays() -> None:
-    replies = Replies(echoes_id=True)
-    one, first = replies.register()
-    two, second = replies.register()
-    assert replies.resolve({"type": "pong", "id": two})
-    assert not replies.resolve({"type": "error", "code": "RATE_LIMITED", "message": "slow"})
-    assert replies.resolve({"type": "error", "id": one, "code": "X", "message": "no"})
-    assert (await second)["id"] == two
-    with pytest.raises(ProtocolError) as info:
-        await first
-    assert info.value.code == "X"
-
-
-async def test_a_request_given_up_keeps_its_fifo_slot_for_its_late_reply() -> None:
-    replies = Replies()
-    one, _ = replies.register()
-    replies.forget(one)
-    _, second = replies.register()
-    replies.resolve({"type": "pong", "n": 1})
-    replies.resolve({"type": "pong", "n": 2})
-    assert (await second)["n"] == 2
-
-
-async def test_failing_all_replies_raises_in_every_waiter() -> None:
-    replies = Replies()
-    _, future = replies.register()
-    replies.fail_all(TransportError("gone"))
-    with pytest.raises(TransportError, match="gone"):
-        await future
-    assert len(replies) == 0
 
 
 async def test_event_stream_drops_the_oldest_beyond_maxlen_and_ends_after_draining() -> None:
@@ -164,6 +122,28 @@ def test_a_failing_sink_does_not_stop_the_next_sink() -> None:
     listeners.emit_events("a", [{}])
     assert got == ["a"]
     assert listeners.errors == 1
+
+
+def test_api_key_from_env_takes_the_given_key_else_nexus_api_key_else_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("NEXUS_API_KEY", raising=False)
+    assert api_key_from_env(None) is None
+    monkeypatch.setenv("NEXUS_API_KEY", "from-env")
+    assert api_key_from_env(None) == "from-env"
+    assert api_key_from_env("given") == "given"
+
+
+def test_a_key_goes_in_the_authorization_header_or_the_query_never_both() -> None:
+    assert handshake_target("ws://h/", "k", token_in_query=False, headers={"X": "1"}) == (
+        "ws://h/",
+        {"X": "1", "Authorization": "Bearer k"},
+    )
+    assert handshake_target("ws://h/", "k", token_in_query=True, headers=None) == (
+        "ws://h/?token=k",
+        {},
+    )
+    assert handshake_target("ws://h/", None, token_in_query=True, headers=None) == ("ws://h/", {})
 
 
 def test_auth_url_appends_the_token_to_any_existing_query() -> None:

@@ -58,7 +58,7 @@ async def test_resume_after_a_cut_loses_nothing_and_duplicates_nothing(
     assert reconnected[0]["resumed"] is True
     assert reconnected[0]["epoch_changed"] is False
     assert client.stats.reconnects == 1
-    await client.close()
+    await client.aclose()
 
 
 async def test_a_silent_peer_is_detected_by_the_heartbeat_and_replaced(
@@ -73,4 +73,4 @@ async def test_a_silent_peer_is_detected_by_the_heartbeat_and_replaced(
     assert client.stats.last_error is not None
     server.publish("tasks.updates", {"n": 7})
     await until(lambda: seen == [7])
-    await client.close()
+    await client.aclose()

@@ -94,7 +94,7 @@ async def test_a_sigkilled_server_restarted_on_its_port_leaves_every_event_once_
         assert stream[CHANNEL].appended == before + after
     finally:
         await stream.aclose()
-        await publisher.close()
+        await publisher.aclose()
         for proc in processes:
             await kill(proc)
 
@@ -206,4 +206,4 @@ async def test_a_client_that_stops_reading_is_dropped_with_1013_while_others_get
             assert slow.close_reason == "slow consumer"
         finally:
             slow.transport.abort()
-            await healthy.close()
+            await healthy.aclose()

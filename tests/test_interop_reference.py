@@ -98,7 +98,7 @@ async def client(reference: Reference) -> AsyncIterator[Client]:
     try:
         yield c
     finally:
-        await c.close()
+        await c.aclose()
 
 
 async def test_connects_with_a_bearer_header_and_sees_no_epoch(client: Client) -> None:

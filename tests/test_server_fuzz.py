@@ -246,7 +246,7 @@ async def test_random_frames_get_valid_replies_and_never_disturb_a_healthy_clien
         await until(lambda: len(seen) == published, limit=10)
     finally:
         await fuzzer.close()
-        await healthy.close()
+        await healthy.aclose()
     assert seen == list(range(published))
     assert healthy.stats.reconnects == 0
     # The fuzzer reached well past the first check of parse_request, and some of

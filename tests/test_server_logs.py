@@ -45,7 +45,7 @@ async def test_serve_with_json_logs_writes_one_json_object_per_connection_event(
         async with asyncio.timeout(20):
             url = (await proc.stdout.readline()).decode().strip()
             client = await connect(f"{url}?token=log-key", api_key=None, reconnect=False)
-            await client.close()
+            await client.aclose()
             events = []
             while "client.disconnected" not in events:
                 line = orjson.loads(await proc.stderr.readline())

@@ -242,7 +242,7 @@ async def test_a_wss_server_accepts_a_client_trusting_its_ca_and_refuses_one_tha
         try:
             confirmed = await client.subscribe("telemetry.metrics")
         finally:
-            await client.close()
+            await client.aclose()
         with pytest.raises(TransportError) as info:
             await connect_client(
                 srv.url, api_key=READER_KEY, ssl=ssl.create_default_context(), heartbeat=None

@@ -2,7 +2,8 @@
 
 ``client = await connect(url, api_key=...)`` at the top level of a notebook cell
 returns once the connection is open; the client then runs as tasks on the
-kernel's event loop between cells until ``await client.close()``.
+kernel's event loop between cells until ``await client.aclose()``. In one cell
+or a script, ``async with Client(url, api_key=...) as client:`` does both.
 """
 
 from __future__ import annotations
@@ -32,28 +33,11 @@ async def connect(
     ssl: ssl_module.SSLContext | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Client:
-    """Connect to a Nexus server; return once ``connection_established`` is received.
+    """Connect to a Nexus server; return the client once ``connection_established`` came.
 
-    Args:
-        url: ``ws://`` or ``wss://`` URL.
-        api_key: Sent as ``Authorization: Bearer <key>`` (the reference Node
-            client), or as ``?token=<key>`` with ``token_in_query`` (the browser client).
-        token_in_query: Put the key in the URL instead of a header.
-        reconnect: Reconnect after an unexpected close or network error. A close
-            with code 1008 (credentials refused) is never retried.
-        backoff: ``(initial, cap)`` seconds: exponential backoff with full jitter.
-        max_retries: Failed attempts in a row before giving up (``None``: forever);
-            then the client is ``CLOSED`` and ``stats.last_error`` says why.
-        heartbeat: Seconds between ``ping`` actions and WebSocket keepalive pings;
-            a pong missing for as long drops the connection (then reconnect).
-            ``None`` disables both.
-        open_timeout: Seconds to open a connection, and to wait for a request's reply.
-        max_queue: Events each ``async for`` iterator holds; overflow drops the
-            oldest, counted in ``stats.dropped``.
-        resume: After a reconnect to the same server run (same ``epoch``), ask it
-            to replay missed events; duplicates (``seq`` already seen) are dropped.
-        ssl: TLS context for ``wss://`` URLs.
-        headers: Extra HTTP headers for the handshake.
+    The arguments are :class:`Client`'s. ``await connect(url, ...)`` is
+    ``async with Client(url, ...)`` for a client that outlives one cell: close it
+    with ``await client.aclose()``.
 
     Raises:
         AuthError: The server refused the credentials (HTTP 401/403 or close 1008).

@@ -2,48 +2,64 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import ssl as ssl_module
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
-
 from nexus_nb import protocol
 from nexus_nb.client.backoff import Backoff
+from nexus_nb.client.credential import handshake_target
 from nexus_nb.client.inbox import Inbox
 from nexus_nb.client.link import Link
 from nexus_nb.client.listeners import ColumnSink, Handler, Listeners, Sink
-from nexus_nb.client.registry import Registry
+from nexus_nb.client.protocol import ClientProtocol
 from nexus_nb.client.state import ClientStats, State
 from nexus_nb.client.stream import EventStream
-from nexus_nb.client.transport import auth_url
-from nexus_nb.exceptions import (
-    ConnectionClosed,
-    NexusError,
-    ProtocolError,
-    SubscriptionError,
-    TransportError,
-)
+from nexus_nb.exceptions import NexusError, ProtocolError, SubscriptionError
 
 __all__ = ["Client"]
-
-log = logging.getLogger("nexus_nb.client")
 
 
 class Client:
     """A Nexus connection that reconnects, resubscribes and resumes on its own.
 
-    Create one with :func:`nexus_nb.client.connect`. It runs as tasks on the
-    current event loop (the kernel's, in Jupyter) until :meth:`close`.
+    ``async with Client(url, api_key=...) as client:`` connects on entry and
+    closes on exit; across notebook cells, ``client = await connect(url, ...)``
+    connects and :meth:`aclose` closes. It runs as tasks on the current event
+    loop (the kernel's, in Jupyter) until closed.
 
     Events reach, in this order and once per frame: sinks (:meth:`add_sink`),
     ``"event"`` handlers (:meth:`on`), then each open ``async for`` iterator.
     Callbacks are synchronous and must be quick; one that raises is logged and
     counted in ``stats.handler_errors``.
+
+    Args:
+        url: ``ws://`` or ``wss://`` URL.
+        api_key: Sent as ``Authorization: Bearer <key>`` (the reference Node
+            client), or as ``?token=<key>`` with ``token_in_query`` (the browser
+            client). ``None`` sends no key; ``nnb.connect`` and the command line
+            default it to ``$NEXUS_API_KEY`` (:func:`~nexus_nb.client.credential.api_key_from_env`).
+        token_in_query: Put the key in the URL instead of a header.
+        reconnect: Reconnect after an unexpected close or network error. A close
+            with code 1008 (credentials refused) is never retried.
+        backoff: ``(initial, cap)`` seconds: exponential backoff with full jitter.
+        max_retries: Failed attempts in a row before giving up (``None``: forever);
+            then the client is ``CLOSED`` and ``stats.last_error`` says why.
+        heartbeat: Seconds between ``ping`` actions and WebSocket keepalive pings;
+            a pong missing for as long drops the connection (then reconnect).
+            ``None`` disables both.
+        open_timeout: Seconds to open a connection, and to wait for a request's reply.
+        max_queue: Events each ``async for`` iterator holds; overflow drops the
+            oldest, counted in ``stats.dropped``.
+        resume: After a reconnect to the same server run (same ``epoch``), ask it
+            to replay missed events; duplicates (``seq`` already seen) are dropped.
+        ssl: TLS context for ``wss://`` URLs.
+        headers: Extra HTTP headers for the handshake.
+
+    Raises:
+        ValueError: A bad limit (a bad URL when connecting).
     """
 
     def __init__(
@@ -71,25 +87,18 @@ class Client:
         if max_retries is not None and max_retries < 0:
             raise ValueError("max_retries must be >= 0 or None")
         self.url = url
-        all_headers = dict(headers or {})
-        target = url
-        if api_key is not None:
-            if token_in_query:
-                target = auth_url(url, api_key)
-            else:
-                all_headers["Authorization"] = f"Bearer {api_key}"
+        target, all_headers = handshake_target(
+            url, api_key, token_in_query=token_in_query, headers=headers
+        )
         self._max_queue = max_queue
-        self._resume = resume
-        self._stats = ClientStats()
+        self._protocol = ClientProtocol(resume=resume)
         self._listeners = Listeners()
-        self.registry = Registry()
-        self.inbox = Inbox(self._stats, self._listeners, lambda: self._link.replies)
-        self._state = State.CONNECTING
-        self._open = asyncio.Event()
+        self._inbox = Inbox(self._protocol.stats, self._listeners)
         self._link = Link(
-            self,
             target,
-            stats=self._stats,
+            protocol=self._protocol,
+            inbox=self._inbox,
+            name=f"nexus_nb client {url}",
             headers=all_headers,
             ssl=ssl,
             reconnect=reconnect,
@@ -98,15 +107,23 @@ class Client:
             heartbeat=heartbeat,
             open_timeout=open_timeout,
         )
-        self.client_id: str | None = None
-        self.epoch: str | None = None
 
     # -- state -------------------------------------------------------------
 
     @property
     def state(self) -> State:
         """The connection state."""
-        return self._state
+        return self._link.state
+
+    @property
+    def client_id(self) -> str | None:
+        """The id the server gave the current (or last) connection."""
+        return self._protocol.client_id
+
+    @property
+    def epoch(self) -> str | None:
+        """The server run the current (or last) connection belongs to (our extension)."""
+        return self._protocol.epoch
 
     @property
     def error(self) -> NexusError | None:
@@ -116,24 +133,14 @@ class Client:
     @property
     def stats(self) -> ClientStats:
         """A snapshot of the counters."""
-        snapshot = self._stats.copy()
+        snapshot = self._protocol.stats.copy()
         snapshot.handler_errors = self._listeners.errors
         return snapshot
 
     @property
     def subscriptions(self) -> Mapping[str, list[dict[str, Any] | None]]:
         """Every (channel, filters) subscribed and not unsubscribed; restored on reconnect."""
-        return self.registry.view()
-
-    def set_state(self, state: State) -> None:
-        """Move to ``state`` and tell the ``"state"`` handlers (called by the link)."""
-        previous, self._state = self._state, state
-        if state in (State.OPEN, State.CLOSED):
-            self._open.set()
-        else:
-            self._open.clear()
-        if previous is not state:
-            self._listeners.emit("state", {"type": "state", "state": state, "previous": previous})
+        return self._protocol.subscriptions
 
     # -- callbacks ---------------------------------------------------------
 
@@ -181,47 +188,12 @@ class Client:
         is dropped and counted in ``stats.dropped``. It ends when the client is
         closed, raising the error that closed it if there was one.
         """
-        stream = self.inbox.open_stream(self._max_queue)
-        if self._state is State.CLOSED:
+        stream = self._inbox.open_stream(self._max_queue)
+        if self._link.state is State.CLOSED:
             stream.end(self._link.error)
         return stream
 
-    # -- called by the link -------------------------------------------------
-
-    def greet(self, hello: dict[str, Any]) -> bool:
-        """Take a connection's ``connection_established``; return whether the epoch changed."""
-        self.client_id = hello.get("client_id")
-        epoch = hello.get("epoch")
-        self.epoch = epoch if isinstance(epoch, str) else None
-        changed = self.inbox.seq.start_epoch(self.epoch)
-        self._stats.messages_received += 1
-        self._listeners.emit("connection_established", hello)
-        return changed
-
-    def emit(self, message_type: str, message: dict[str, Any]) -> None:
-        """Call the handlers of a local message type (used by the link)."""
-        self._listeners.emit(message_type, message)
-
     # -- requests ----------------------------------------------------------
-
-    async def _request(self, build: Callable[[int], bytes]) -> dict[str, Any]:
-        ws = await self._wait_open()
-        return await self._link.request(ws, build)
-
-    async def _wait_open(self) -> ClientConnection:
-        timeout = self._link.open_timeout
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    await self._open.wait()
-                    ws = self._link.ws
-                    if self._state is State.OPEN and ws is not None:
-                        return ws
-                    if self._state is State.CLOSED:
-                        raise self._link.error or ConnectionClosed(None, "the client is closed")
-                    await asyncio.sleep(0)
-        except TimeoutError as exc:
-            raise TransportError(f"not connected within {timeout} s ({self._state.value})") from exc
 
     async def subscribe(
         self,
@@ -255,14 +227,14 @@ class Client:
         names = [channels] if isinstance(channels, str) else list(channels)
         spec = protocol.Batch(batch, batch_interval, columns) if batch is not None else None
         try:
-            reply = await self._request(
-                lambda rid: protocol.subscribe(names, filters, request_id=rid, batch=spec)
+            reply = await self._link.request(
+                lambda: self._protocol.subscribe(names, filters, batch=spec)
             )
         except SubscriptionError:
             raise
         except ProtocolError as exc:
             raise SubscriptionError(exc.code, exc.message) from exc
-        self.registry.add(names, filters, spec)
+        self._protocol.subscribed(names, filters, spec)
         return reply
 
     async def unsubscribe(self, channels: Sequence[str] | str) -> dict[str, Any]:
@@ -277,20 +249,13 @@ class Client:
         """
         names = [channels] if isinstance(channels, str) else list(channels)
         try:
-            reply = await self._request(lambda rid: protocol.unsubscribe(names, request_id=rid))
+            reply = await self._link.request(lambda: self._protocol.unsubscribe(names))
         except SubscriptionError:
             raise
         except ProtocolError as exc:
             raise SubscriptionError(exc.code, exc.message) from exc
-        self.registry.remove(names)
+        self._protocol.unsubscribed(names)
         return reply
-
-    def resume_point(self, channels: list[str]) -> tuple[str, dict[str, int]] | None:
-        """The ``resume`` to send with a resubscription, or ``None`` when not resuming."""
-        if not self._resume or self.epoch is None:
-            return None
-        seq = self.inbox.seq.resume_point(channels)
-        return (self.epoch, seq) if seq else None
 
     async def ping(self) -> float:
         """Round-trip time of a ``ping`` action, in seconds.
@@ -299,7 +264,7 @@ class Client:
             TransportError: Not connected, or no ``pong`` within ``open_timeout``.
         """
         start = time.perf_counter()
-        await self._request(lambda rid: protocol.ping(request_id=rid))
+        await self._link.request(self._protocol.ping)
         return time.perf_counter() - start
 
     async def publish(
@@ -321,32 +286,39 @@ class Client:
         events = [data] if isinstance(data, Mapping) else list(data)
         if not events:
             raise ValueError("publish needs at least one event")
-        return await self._request(
-            lambda rid: protocol.publish(channel, events, timestamp=timestamp, request_id=rid)
+        return await self._link.request(
+            lambda: self._protocol.publish(channel, events, timestamp=timestamp)
         )
 
     # -- life --------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the first connection (no retry); used by :func:`connect`.
+        """Open the first connection (no retry); ``async with`` and :func:`connect` call it.
 
         Raises:
             AuthError: The server refused the credentials.
             TransportError: Refused, unreachable or timed out.
+            RuntimeError: Already started (a client connects once; create a new one).
         """
         await self._link.start()
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Close the connection; idempotent.
 
         Every frame read before the close completes has reached the sinks and
         handlers when this returns; iterators end after their queued events.
         """
-        await self._link.close()
-
-    aclose = close
+        await self._link.aclose()
 
     async def __aenter__(self) -> Client:
+        """Connect (unless already connected by :func:`connect` or :meth:`start`).
+
+        Raises:
+            AuthError: The server refused the credentials.
+            TransportError: Refused, unreachable or timed out.
+        """
+        if not self._link.started:
+            await self.start()
         return self
 
     async def __aexit__(
@@ -355,7 +327,7 @@ class Client:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.close()
+        await self.aclose()
 
     def __repr__(self) -> str:
-        return f"<nexus_nb.Client {self.url} {self._state.value}>"
+        return f"<nexus_nb.Client {self.url} {self._link.state.value}>"

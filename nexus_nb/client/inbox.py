@@ -1,44 +1,34 @@
-"""Decoding each frame and handing it on: the client's per-frame hot path."""
+"""Handing decoded events and messages on: sinks, handlers, then iterators."""
 
 from __future__ import annotations
 
-import logging
 import weakref
-from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from nexus_nb.client.listeners import Events, Listeners
-from nexus_nb.client.reply import Replies
-from nexus_nb.client.sequence import SeqTracker
 from nexus_nb.client.state import ClientStats
 from nexus_nb.client.stream import EventStream
-from nexus_nb.protocol import EventColumns, as_messages
+from nexus_nb.protocol import as_messages
 
 __all__ = ["Inbox"]
 
-log = logging.getLogger("nexus_nb.client")
-
 
 class Inbox:
-    """Where the reader puts frames: events to sinks, handlers and iterators; replies matched.
+    """Where a client's reader puts what the protocol accepted.
+
+    It decodes nothing and drops nothing: :class:`~nexus_nb.client.protocol.ClientProtocol`
+    has already parsed each frame and removed duplicates.
 
     Args:
-        stats: The client's counters, updated in place.
+        stats: The client's counters; iterators' drops count in ``stats.dropped``.
         listeners: The client's handlers and sinks.
-        replies: Returns the current connection's pending requests.
     """
 
-    def __init__(
-        self, stats: ClientStats, listeners: Listeners, replies: Callable[[], Replies]
-    ) -> None:
+    def __init__(self, stats: ClientStats, listeners: Listeners) -> None:
         self.stats = stats
         self.listeners = listeners
-        self.seq = SeqTracker()
         # Weak: an iterator abandoned by an interrupted cell stops queueing once collected.
         self.streams: weakref.WeakSet[EventStream] = weakref.WeakSet()
-        self._replies = replies
 
     def open_stream(self, maxlen: int) -> EventStream:
         """A new iterator fed from now on; its drops count in ``stats.dropped``."""
@@ -54,51 +44,12 @@ class Inbox:
         for stream in list(self.streams):
             stream.end(error)
 
-    def receive(self, raw: bytes) -> None:
-        """Decode and dispatch one frame.
+    def deliver(self, channel: str, events: Events) -> None:
+        """Hand one frame's events to the sinks, the ``event`` handlers, then each iterator.
 
-        This is the per-frame hot path (~1 µs plus callbacks): the seq check and
-        the delivery are inlined rather than split into helpers.
+        The per-frame hot path: events are rebuilt from columns at most once,
+        and only when a sink, handler or iterator needs them as messages.
         """
-        stats = self.stats
-        stats.messages_received += 1
-        events: Events
-        try:
-            message = orjson.loads(raw)
-            kind = message["type"]
-            if kind == "event":
-                channel = message["channel"]
-                seq = message.get("seq")
-                if type(seq) is int:
-                    last = self.seq.last
-                    if seq <= last.get(channel, 0):
-                        stats.duplicates += 1
-                        return
-                    last[channel] = seq
-                events = [message]
-            elif kind == "event_batch":
-                channel = message["channel"]
-                if message.get("format") == "columns":
-                    columns = EventColumns.from_message(message)
-                    events = self.seq.accept_columns(columns)
-                    stats.duplicates += len(columns) - len(events)
-                else:
-                    events = self.seq.accept_batch(channel, message["events"])
-                    stats.duplicates += len(message["events"]) - len(events)
-                if not len(events):
-                    return
-            else:
-                self._control(kind, message)
-                return
-        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
-            stats.malformed += 1
-            stats.last_error = f"malformed message from the server: {exc!r}"
-            log.warning("nexus_nb client: %s", stats.last_error)
-            return
-        n = len(events)
-        stats.events_received += n
-        counts = stats.channels
-        counts[channel] = counts.get(channel, 0) + n
         listeners = self.listeners
         messages = None
         if listeners.sinks or listeners.column_sinks or listeners.handlers.get("event"):
@@ -109,11 +60,6 @@ class Inbox:
             for stream in self.streams:
                 stream.put(messages)
 
-    def _control(self, kind: object, message: dict[str, Any]) -> None:
-        if not isinstance(kind, str):
-            raise TypeError("a message needs a type (string)")
-        if self._replies().resolve(message) is False and kind == "error":
-            self.stats.last_error = f"server error {message.get('code')}: {message.get('message')}"
-        if kind == "gap":
-            self.stats.gaps += 1
-        self.listeners.emit(kind, message)
+    def notify(self, message_type: str, message: dict[str, Any]) -> None:
+        """Call the handlers of ``message_type`` (a server message, or local ``state``...)."""
+        self.listeners.emit(message_type, message)

@@ -1,4 +1,10 @@
-"""The connection life of a client: read, heartbeat, reconnect, resubscribe, close."""
+"""The connection life of a client: read, heartbeat, reconnect, resubscribe, close.
+
+The asyncio half of the client. :class:`~nexus_nb.client.protocol.ClientProtocol`
+decides what every frame means and what to send; the link moves the bytes, owns
+the tasks, the state and the futures of requests in flight, and carries out what
+the protocol returns. It knows nothing of :class:`~nexus_nb.client.Client`.
+"""
 
 from __future__ import annotations
 
@@ -9,81 +15,55 @@ import logging
 import ssl as ssl_module
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
-from nexus_nb import protocol
 from nexus_nb.client.backoff import Backoff
 from nexus_nb.client.inbox import Inbox
-from nexus_nb.client.registry import Registry
-from nexus_nb.client.reply import Replies
-from nexus_nb.client.state import ClientStats, State
+from nexus_nb.client.protocol import Answer, ClientProtocol, Outgoing
+from nexus_nb.client.state import State
 from nexus_nb.client.transport import closed_error, open_connection
-from nexus_nb.exceptions import AuthError, NexusError, ProtocolError, TransportError
-
-
-class Host(Protocol):
-    """What a link needs of the client it serves; :class:`~nexus_nb.client.Client` is one.
-
-    Declared here, so that the link depends on this shape and not on the client
-    module, which builds the link: no import circle, not even for types.
-    """
-
-    url: str
-    registry: Registry
-    inbox: Inbox
-
-    @property
-    def state(self) -> State: ...
-
-    def greet(self, hello: dict[str, Any]) -> bool: ...
-
-    def set_state(self, state: State) -> None: ...
-
-    def resume_point(self, channels: list[str]) -> tuple[str, dict[str, int]] | None: ...
-
-    def emit(self, message_type: str, message: dict[str, Any]) -> None: ...
-
+from nexus_nb.exceptions import (
+    AuthError,
+    ConnectionClosed,
+    NexusError,
+    ProtocolError,
+    TransportError,
+)
+from nexus_nb.protocol import EventFrame, Notice
 
 __all__ = ["Link"]
 
 log = logging.getLogger("nexus_nb.client")
 
-
-def _subscribe(
-    channels: list[str],
-    filters: dict[str, Any],
-    batch: protocol.Batch | None,
-    resume: tuple[str, dict[str, int]] | None,
-    request_id: int,
-) -> bytes:
-    return protocol.subscribe(channels, filters, request_id=request_id, resume=resume, batch=batch)
-
-
-def _echoes_id(hello: dict[str, Any]) -> bool:
-    extensions = hello.get("extensions")
-    return hello.get("server") == "nexus_nb" or (
-        isinstance(extensions, list) and "id" in extensions
-    )
+_Waiting = dict[int, asyncio.Future[dict[str, Any]]]
 
 
 class Link:
-    """Owns the socket and every task of one :class:`Host` (a client).
+    """Owns the socket, the state and every task of one client.
 
     One supervisor task per client runs the read loop of the current connection
     and, between connections, the backoff. Per connection it owns a heartbeat
     task and, after a reconnect, a resubscription task; both are cancelled and
     awaited when the connection ends.
+
+    Args:
+        url: The URL to open (with ``?token=`` already added if the key goes there).
+        protocol: What every frame means and what to send; its ``stats`` are the
+            counters this link updates too.
+        inbox: Where accepted events and messages go, ``state`` changes included.
+        name: The supervisor task's name.
     """
 
     def __init__(
         self,
-        client: Host,
         url: str,
         *,
-        stats: ClientStats,
+        protocol: ClientProtocol,
+        inbox: Inbox,
+        name: str,
         headers: dict[str, str],
         ssl: ssl_module.SSLContext | None,
         reconnect: bool,
@@ -92,9 +72,11 @@ class Link:
         heartbeat: float | None,
         open_timeout: float,
     ) -> None:
-        self.client = client
-        self.stats = stats
+        self.protocol = protocol
+        self.inbox = inbox
+        self.stats = protocol.stats
         self.url = url
+        self.name = name
         self.headers = headers
         self.ssl = ssl
         self.reconnect = reconnect
@@ -103,14 +85,113 @@ class Link:
         self.heartbeat = heartbeat
         self.open_timeout = open_timeout
         self.ws: ClientConnection | None = None
-        self.replies = Replies()
         self.error: NexusError | None = None
+        self._state = State.CONNECTING
+        self._open = asyncio.Event()
+        # The current connection's requests in flight, by request id.
+        self._waiting: _Waiting = {}
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
         self._reading = False
         self._finished = False
 
-    async def _open(self) -> tuple[ClientConnection, dict[str, Any]]:
+    # -- state ---------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """The connection state."""
+        return self._state
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` has opened the first connection."""
+        return self._supervisor is not None
+
+    def _set_state(self, state: State) -> None:
+        previous, self._state = self._state, state
+        if state in (State.OPEN, State.CLOSED):
+            self._open.set()
+        else:
+            self._open.clear()
+        if previous is not state:
+            self.inbox.notify("state", {"type": "state", "state": state, "previous": previous})
+
+    # -- requests ------------------------------------------------------------
+
+    async def request(self, make: Callable[[], Outgoing]) -> dict[str, Any]:
+        """Wait for an open connection, send ``make()`` on it and wait for its reply.
+
+        Each wait is bounded by ``open_timeout`` seconds. ``make`` is called
+        only once the connection is open, so its request id belongs to it.
+
+        Raises:
+            ProtocolError: The reply is an error (``SubscriptionError`` for subscription_error).
+            TransportError: Not connected in time, no reply in time, or the connection closed.
+        """
+        return await self._ask(await self._wait_open(), make)
+
+    async def _wait_open(self) -> ClientConnection:
+        timeout = self.open_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    await self._open.wait()
+                    ws = self.ws
+                    if self._state is State.OPEN and ws is not None:
+                        return ws
+                    if self._state is State.CLOSED:
+                        raise self.error or ConnectionClosed(None, "the client is closed")
+                    await asyncio.sleep(0)
+        except TimeoutError as exc:
+            raise TransportError(f"not connected within {timeout} s ({self._state.value})") from exc
+
+    async def _ask(self, ws: ClientConnection, make: Callable[[], Outgoing]) -> dict[str, Any]:
+        try:
+            return await self._exchange(ws, make, self.open_timeout)
+        except TimeoutError as exc:
+            raise TransportError(f"no reply within {self.open_timeout} s") from exc
+
+    async def _exchange(
+        self, ws: ClientConnection, make: Callable[[], Outgoing], wait: float
+    ) -> dict[str, Any]:
+        waiting = self._waiting
+        outgoing = make()
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        waiting[outgoing.request_id] = future
+        try:
+            await ws.send(outgoing.data, text=True)
+            async with asyncio.timeout(wait):
+                return await future
+        except WsConnectionClosed as exc:
+            raise closed_error(exc) from exc
+        finally:
+            # A reply that comes later is still matched by the protocol, then dropped here.
+            if waiting.get(outgoing.request_id) is future:
+                del waiting[outgoing.request_id]
+
+    def _settle(self, answer: Answer) -> None:
+        if answer.request_id is None:
+            return
+        future = self._waiting.pop(answer.request_id, None)
+        if future is None or future.done():
+            return
+        reply = answer.reply
+        if reply.error is not None:
+            future.set_exception(reply.error)
+        else:
+            future.set_result(dict(reply.message))
+
+    def _fail_waiting(self, exc: BaseException) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(exc)
+                # Retrieved here so an abandoned request logs no "never retrieved".
+                future.exception()
+
+    # -- connection life -----------------------------------------------------
+
+    async def _open_connection(self) -> tuple[ClientConnection, dict[str, Any]]:
         return await open_connection(
             self.url,
             headers=self.headers,
@@ -121,48 +202,37 @@ class Link:
 
     def _attach(self, ws: ClientConnection, hello: dict[str, Any]) -> bool:
         self.ws = ws
-        self.replies = Replies(echoes_id=_echoes_id(hello))
+        self._waiting = {}
         stats = self.stats
         stats.connected_since = time.time()
         stats.disconnected_since = stats.next_retry_at = None
-        return self.client.greet(hello)
+        changed = self.protocol.connected(hello)
+        self.inbox.notify("connection_established", hello)
+        return changed
+
+    def _detach(self, error: NexusError) -> None:
+        self._fail_waiting(error)
+        self.protocol.disconnected()
+        self.ws = None
 
     async def start(self) -> None:
-        """Open the first connection and start the supervisor."""
-        ws, hello = await self._open()
-        self._attach(ws, hello)
-        self.client.set_state(State.OPEN)
-        # Reading from here on: close() now drains through the read loop.
-        self._reading = True
-        self._supervisor = asyncio.get_running_loop().create_task(
-            self._supervise(ws, None), name=f"nexus_nb client {self.client.url}"
-        )
-
-    async def request(self, ws: ClientConnection, build: Callable[[int], bytes]) -> dict[str, Any]:
-        """Send one action on ``ws`` and wait ``open_timeout`` s for its reply.
+        """Open the first connection (no retry) and start the supervisor.
 
         Raises:
-            ProtocolError: The reply is an error (``SubscriptionError`` for subscription_error).
-            TransportError: No reply in time, or the connection closed.
+            AuthError: The server refused the credentials.
+            TransportError: Refused, unreachable or timed out.
+            RuntimeError: Already started: a link connects once.
         """
-        try:
-            return await self._exchange(ws, build, self.open_timeout)
-        except TimeoutError as exc:
-            raise TransportError(f"no reply within {self.open_timeout} s") from exc
-
-    async def _exchange(
-        self, ws: ClientConnection, build: Callable[[int], bytes], wait: float
-    ) -> dict[str, Any]:
-        replies = self.replies
-        request_id, future = replies.register()
-        try:
-            await ws.send(build(request_id), text=True)
-            async with asyncio.timeout(wait):
-                return await future
-        except WsConnectionClosed as exc:
-            raise closed_error(exc) from exc
-        finally:
-            replies.forget(request_id)
+        if self._supervisor is not None or self._finished:
+            raise RuntimeError("this client was already started; create a new one")
+        ws, hello = await self._open_connection()
+        self._attach(ws, hello)
+        self._set_state(State.OPEN)
+        # Reading from here on: aclose() now drains through the read loop.
+        self._reading = True
+        self._supervisor = asyncio.get_running_loop().create_task(
+            self._supervise(ws, None), name=self.name
+        )
 
     async def _supervise(self, ws: ClientConnection, down_since: float | None) -> None:
         error: NexusError | None = None
@@ -173,8 +243,7 @@ class Link:
                 error = closed_error(closed)
                 self.stats.disconnected_since = down_since = time.time()
                 self.stats.connected_since = None
-                self.replies.fail_all(error)
-                self.ws = None
+                self._detach(error)
                 if self._closing:
                     error = None
                     return
@@ -182,7 +251,7 @@ class Link:
                 if isinstance(error, AuthError) or not self.reconnect:
                     return
                 log.warning("nexus_nb client: %s; reconnecting", error)
-                self.client.set_state(State.RECONNECTING)
+                self._set_state(State.RECONNECTING)
                 ws, hello = await self._retry()
                 epoch_changed = self._attach(ws, hello)
                 self.stats.reconnects += 1
@@ -202,11 +271,11 @@ class Link:
         self.error = error
         if error is not None:
             self.stats.last_error = str(error)
-        self.replies.fail_all(error or TransportError("the client is closed"))
-        ws, self.ws = self.ws, None
+        ws = self.ws
+        self._detach(error or TransportError("the client is closed"))
         self.stats.connected_since = self.stats.next_retry_at = None
-        self.client.set_state(State.CLOSED)
-        self.client.inbox.end(error)
+        self._set_state(State.CLOSED)
+        self.inbox.end(error)
         if ws is not None:
             await ws.close()
 
@@ -223,7 +292,7 @@ class Link:
             await asyncio.sleep(delay)
             attempts += 1
             try:
-                connection = await self._open()
+                connection = await self._open_connection()
             except AuthError:
                 raise
             except TransportError as exc:
@@ -244,13 +313,9 @@ class Link:
         if self.heartbeat is not None:
             beat = self._beat(ws, self.heartbeat)
             children.append(loop.create_task(self._guard(beat, "heartbeat")))
-        receive = self.client.inbox.receive
         self._reading = True
         try:
-            while True:
-                receive(await ws.recv(decode=False))
-        except WsConnectionClosed as exc:
-            return exc
+            return await self._read(ws)
         finally:
             self._reading = False
             for task in children:
@@ -258,6 +323,26 @@ class Link:
             for task in children:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    async def _read(self, ws: ClientConnection) -> WsConnectionClosed:
+        """Carry out what the protocol makes of each frame; return how the connection closed."""
+        receive = self.protocol.receive_data
+        deliver = self.inbox.deliver
+        notify = self.inbox.notify
+        try:
+            while True:
+                received = receive(await ws.recv(decode=False))
+                if received is None:
+                    continue
+                if type(received) is EventFrame:
+                    deliver(received.channel, received.events)
+                elif isinstance(received, Answer):
+                    self._settle(received)
+                    notify(received.reply.kind, received.reply.message)
+                elif isinstance(received, Notice):
+                    notify(received.kind, received.message)
+        except WsConnectionClosed as exc:
+            return exc
 
     async def _guard(self, work: Coroutine[Any, Any, None], what: str) -> None:
         try:
@@ -270,30 +355,28 @@ class Link:
                 self.ws.transport.abort()
 
     async def _restore(self, ws: ClientConnection, down_since: float, epoch_changed: bool) -> None:
+        protocol = self.protocol
         resumed = False
-        for channels, filters, batch in self.client.registry.plan():
-            resume = None if epoch_changed else self.client.resume_point(channels)
+        for plan in protocol.restore_plan(epoch_changed):
+            resume = plan.resume
             try:
                 try:
-                    await self.request(
-                        ws, functools.partial(_subscribe, channels, filters, batch, resume)
-                    )
+                    await self._ask(ws, functools.partial(protocol.resubscribe, plan))
                 except ProtocolError as exc:
-                    if resume is None or exc.code != protocol.ErrorCode.INVALID_RESUME:
+                    live = protocol.fallback(plan, exc)
+                    if live is None:
                         raise
                     # The server cannot resume: subscribe live, and say so.
                     resume = None
-                    await self.request(
-                        ws, functools.partial(_subscribe, channels, filters, batch, None)
-                    )
+                    await self._ask(ws, functools.partial(protocol.resubscribe, live))
             except TransportError:
                 return
             except NexusError as exc:
-                self.stats.last_error = f"resubscribing {channels} failed: {exc}"
+                self.stats.last_error = f"resubscribing {plan.channels} failed: {exc}"
                 log.error("nexus_nb client: %s", self.stats.last_error)
             resumed = resumed or resume is not None
-        self.client.set_state(State.OPEN)
-        self.client.emit(
+        self._set_state(State.OPEN)
+        self.inbox.notify(
             "reconnected",
             {
                 "type": "reconnected",
@@ -305,10 +388,11 @@ class Link:
         )
 
     async def _beat(self, ws: ClientConnection, interval: float) -> None:
+        protocol = self.protocol
         while True:
             await asyncio.sleep(interval)
             try:
-                await self._exchange(ws, lambda rid: protocol.ping(request_id=rid), interval)
+                await self._exchange(ws, protocol.ping, interval)
             except TimeoutError:
                 self.stats.last_error = f"no pong within {interval} s; reconnecting"
                 log.warning("nexus_nb client: %s", self.stats.last_error)
@@ -320,15 +404,15 @@ class Link:
                 # A server that refuses the ping action is still alive.
                 log.debug("nexus_nb client: ping refused: %s", exc)
 
-    async def close(self) -> None:
-        """Close gracefully; see :meth:`nexus_nb.client.Client.close`."""
+    async def aclose(self) -> None:
+        """Close gracefully; see :meth:`nexus_nb.client.Client.aclose`."""
         supervisor = self._supervisor
         if supervisor is None:
             return
         if not supervisor.done():
             self._closing = True
-            if self.client.state is not State.CLOSED:
-                self.client.set_state(State.CLOSING)
+            if self._state is not State.CLOSED:
+                self._set_state(State.CLOSING)
             ws = self.ws
             if self._reading and ws is not None:
                 # The read loop drains frames already received, then ends.

@@ -1,95 +1,60 @@
-"""Matching server replies to the requests that caused them."""
+"""Matching server replies to the requests that caused them, with no I/O."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections import deque
-from collections.abc import Mapping
-from typing import Any, Final
 
-from nexus_nb.exceptions import ProtocolError, SubscriptionError
+from nexus_nb.protocol import Reply
 
-__all__ = ["REPLY_TYPES", "Replies"]
-
-#: Message types that answer a client action.
-REPLY_TYPES: Final = frozenset(
-    {
-        "subscription_confirmed",
-        "subscription_error",
-        "unsubscription_confirmed",
-        "pong",
-        "publish_ack",
-        "error",
-    }
-)
+__all__ = ["Replies"]
 
 
 class Replies:
-    """Pending requests of one connection, matched by the ``id`` echo or in FIFO order.
+    """Pending request ids of one connection, matched by the ``id`` echo or in FIFO order.
 
     Our server echoes each request's ``id``. The reference server echoes nothing
     but answers every action with exactly one message, in order, so for it the
     oldest pending request owns the next reply. ``echoes_id`` picks the mode; a
     reply that carries a known ``id`` switches it on.
+
+    A request whose caller gave up stays pending: in FIFO mode its late reply,
+    when it comes, must not be taken for the next request's. Pending ids are
+    dropped when the connection ends (:meth:`clear`), so they are bounded by the
+    requests of one connection that are still unanswered.
     """
 
     def __init__(self, *, echoes_id: bool = False) -> None:
         self.echoes_id = echoes_id
         self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._pending: set[int] = set()
         self._order: deque[int] = deque()
 
     def __len__(self) -> int:
         return len(self._pending)
 
-    def register(self) -> tuple[int, asyncio.Future[dict[str, Any]]]:
-        """A new request id and the future its reply will complete."""
+    def register(self) -> int:
+        """A new request id, pending until a reply matches it."""
         request_id = next(self._ids)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
+        self._pending.add(request_id)
         self._order.append(request_id)
-        return request_id, future
+        return request_id
 
-    def forget(self, request_id: int) -> None:
-        """Stop waiting for ``request_id`` (its caller gave up).
-
-        In FIFO mode its slot stays in the order so that the late reply, when it
-        comes, is not taken for the next request's.
-        """
-        future = self._pending.get(request_id)
-        if future is not None and not future.done():
-            future.cancel()
-
-    def resolve(self, message: Mapping[str, Any]) -> bool:
-        """Complete the request ``message`` answers; return whether one matched."""
-        request_id = message.get("id")
-        if type(request_id) is int and request_id in self._pending:
+    def match(self, reply: Reply) -> int | None:
+        """The pending request ``reply`` answers (no longer pending), or ``None``."""
+        echoed = reply.id
+        if type(echoed) is int and echoed in self._pending:
             self.echoes_id = True
-            self._order.remove(request_id)
-            future = self._pending.pop(request_id)
+            self._order.remove(echoed)
+            request_id = echoed
         elif self.echoes_id or not self._order:
-            return False
+            return None
         else:
-            future = self._pending.pop(self._order.popleft())
-        if future.done():
-            return True
-        kind = message.get("type")
-        if kind in ("subscription_error", "error"):
-            code = str(message.get("code") or "ERROR")
-            text = str(message.get("message", ""))
-            cls = SubscriptionError if kind == "subscription_error" else ProtocolError
-            future.set_exception(cls(code, text))
-        else:
-            future.set_result(dict(message))
-        return True
+            request_id = self._order.popleft()
+        self._pending.discard(request_id)
+        return request_id
 
-    def fail_all(self, exc: BaseException) -> None:
-        """Fail every pending request with ``exc`` (the connection is gone)."""
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(exc)
-                # Retrieved here so an abandoned request logs no "never retrieved".
-                future.exception()
+    def clear(self) -> None:
+        """Forget every pending request (the connection is gone)."""
         self._pending.clear()
         self._order.clear()

@@ -14,7 +14,7 @@ class State(Enum):
 
     ``CONNECTING`` -> ``OPEN`` -> (``RECONNECTING`` -> ``OPEN``)* -> ``CLOSING`` -> ``CLOSED``.
     ``CLOSED`` is final: after an auth refusal, ``max_retries`` failed attempts,
-    an unexpected close with ``reconnect=False``, or :meth:`Client.close`.
+    an unexpected close with ``reconnect=False``, or :meth:`Client.aclose`.
     """
 
     CONNECTING = "connecting"

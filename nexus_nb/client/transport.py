@@ -9,7 +9,7 @@ import asyncio
 import ssl as ssl_module
 from collections.abc import Mapping
 from typing import Any, Final
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import orjson
 from websockets.asyncio.client import ClientConnection
@@ -25,7 +25,7 @@ from websockets.exceptions import (
 
 from nexus_nb.exceptions import AuthError, ConnectionClosed, TransportError
 
-__all__ = ["MAX_SIZE", "POLICY_VIOLATION", "auth_url", "closed_error", "open_connection"]
+__all__ = ["MAX_SIZE", "POLICY_VIOLATION", "closed_error", "open_connection"]
 
 #: Largest frame accepted, bytes (an ``event_batch`` of 1,000 events is ~200 kB).
 MAX_SIZE: Final = 16 * 2**20
@@ -33,14 +33,6 @@ MAX_SIZE: Final = 16 * 2**20
 POLICY_VIOLATION: Final = 1008
 #: The close code for a frame over ``max_size``.
 MESSAGE_TOO_BIG: Final = 1009
-
-
-def auth_url(url: str, api_key: str) -> str:
-    """``url`` with ``?token=<api_key>`` added, as the reference browser client sends it."""
-    parts = urlsplit(url)
-    token = urlencode({"token": api_key})
-    query = f"{parts.query}&{token}" if parts.query else token
-    return urlunsplit(parts._replace(query=query))
 
 
 def closed_error(exc: WsConnectionClosed) -> AuthError | ConnectionClosed:

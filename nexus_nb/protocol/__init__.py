@@ -35,6 +35,10 @@ Server messages (server -> client)
 * ext ``publish_ack`` {channel, count, seq}; ``gap`` {channel, missed, from_seq,
   to_seq, reason}: events the client will never get (retention or overflow)
 
+A client reads each with :func:`parse_server_message` (a :class:`Greeting`,
+:class:`EventFrame`, :class:`Reply` or :class:`Notice`), as a server reads
+actions with :func:`parse_request`.
+
 Error codes
 ===========
 See :class:`ErrorCode`; each member's docstring line is the table.
@@ -76,6 +80,16 @@ from nexus_nb.protocol.request import (
     Unsubscribe,
     parse_request,
 )
+from nexus_nb.protocol.server_message import (
+    REPLY_TYPES,
+    EventFrame,
+    Greeting,
+    Notice,
+    Reply,
+    ServerMessage,
+    greeting,
+    parse_server_message,
+)
 from nexus_nb.protocol.spec import (
     CHANNELS,
     MAX_CHANNEL_LENGTH,
@@ -87,15 +101,21 @@ from nexus_nb.protocol.spec import (
 __all__ = [
     "CHANNELS",
     "MAX_CHANNEL_LENGTH",
+    "REPLY_TYPES",
     "Action",
     "Batch",
     "ErrorCode",
     "EventColumns",
+    "EventFrame",
     "Filter",
+    "Greeting",
     "Limits",
+    "Notice",
     "Ping",
     "Publish",
+    "Reply",
     "Request",
+    "ServerMessage",
     "Subscribe",
     "Unsubscribe",
     "as_messages",
@@ -108,9 +128,11 @@ __all__ = [
     "filter_text",
     "filter_value",
     "gap",
+    "greeting",
     "isotime",
     "loads",
     "parse_request",
+    "parse_server_message",
     "ping",
     "pong",
     "publish",

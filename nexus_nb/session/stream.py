@@ -27,6 +27,7 @@ from nexus_nb.buffer import RingBuffer
 from nexus_nb.capture import Recorder
 from nexus_nb.client import Client, Events, State
 from nexus_nb.client import connect as connect_client
+from nexus_nb.client.credential import api_key_from_env
 from nexus_nb.protocol import EventColumns
 from nexus_nb.session.recording import Recording
 from nexus_nb.widgets import ChannelStatus, StatusSnapshot
@@ -316,7 +317,7 @@ class Stream:
 
     async def aclose(self) -> None:
         """Close the connection; every event received before is in the buffers after."""
-        await self.client.close()
+        await self.client.aclose()
         self.flush()
         for detach in self._detach:
             detach()
@@ -367,7 +368,5 @@ async def connect(
         AuthError: The server refused the key.
         TransportError: The server could not be reached.
     """
-    if api_key is None:
-        api_key = os.environ.get("NEXUS_API_KEY")
-    client = await connect_client(url, api_key=api_key, **client_options)
+    client = await connect_client(url, api_key=api_key_from_env(api_key), **client_options)
     return Stream(client, maxlen=maxlen, window=window, max_pending=max_pending)

@@ -1,0 +1,306 @@
+"""The client's sans-I/O protocol object, driven with plain calls: no loop, no socket.
+
+Each test feeds frames as a server would send them (bytes) and checks what
+:class:`ClientProtocol` returns and what it sends, as websockets tests its
+``Protocol`` with ``receive_data`` / ``data_to_send``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nexus_nb import protocol
+from nexus_nb.client.protocol import Answer, ClientProtocol, Resubscription
+from nexus_nb.exceptions import ProtocolError, SubscriptionError
+from nexus_nb.protocol import EventColumns, EventFrame, Notice
+
+OURS = {"type": "connection_established", "client_id": "c1", "epoch": "e1", "server": "nexus_nb"}
+REFERENCE = {"type": "connection_established", "client_id": "c1", "timestamp": "t"}
+
+
+def frame(message: dict[str, Any]) -> bytes:
+    return orjson.dumps(message)
+
+
+def event(channel: str, seq: int | None, n: int = 0) -> dict[str, Any]:
+    message: dict[str, Any] = {"type": "event", "channel": channel, "timestamp": "t", "data": {}}
+    message["data"]["n"] = n
+    if seq is not None:
+        message["seq"] = seq
+    return message
+
+
+def connected(hello: dict[str, Any] = OURS, **options: Any) -> ClientProtocol:
+    proto = ClientProtocol(**options)
+    proto.connected(hello)
+    return proto
+
+
+def test_subscribe_returns_the_action_bytes_carrying_a_fresh_request_id() -> None:
+    proto = connected()
+    first = proto.subscribe(["a"], {"k": 1}, batch=protocol.Batch(10, 0.01, columns=True))
+    second = proto.ping()
+    assert (first.request_id, second.request_id) == (1, 2)
+    assert orjson.loads(first.data) == {
+        "action": "subscribe",
+        "channels": ["a"],
+        "filters": {"k": 1},
+        "id": 1,
+        "batch": {"maxlen": 10, "interval": 0.01, "format": "columns"},
+    }
+    assert orjson.loads(second.data) == {"action": "ping", "id": 2}
+
+
+def test_a_reply_echoing_an_id_answers_that_request_even_out_of_order() -> None:
+    proto = connected()
+    one, two = proto.ping().request_id, proto.ping().request_id
+    answer = proto.receive_data(frame({"type": "pong", "timestamp": "t", "id": two}))
+    assert isinstance(answer, Answer)
+    assert (answer.request_id, answer.reply.kind, answer.reply.error) == (two, "pong", None)
+    refused = proto.receive_data(frame({"type": "error", "code": "X", "message": "no", "id": one}))
+    assert isinstance(refused, Answer)
+    assert refused.request_id == one
+    assert isinstance(refused.reply.error, ProtocolError)
+    assert refused.reply.error.code == "X"
+
+
+def test_a_stray_reply_from_a_server_that_echoes_ids_answers_nothing() -> None:
+    proto = connected()
+    proto.ping()
+    stray = proto.receive_data(frame({"type": "error", "code": "RATE_LIMITED", "message": "slow"}))
+    assert isinstance(stray, Answer)
+    assert stray.request_id is None
+    assert proto.stats.last_error == "server error RATE_LIMITED: slow"
+
+
+def test_without_id_echo_each_reply_answers_the_oldest_pending_request() -> None:
+    proto = connected(REFERENCE)
+    one = proto.subscribe(["a"]).request_id
+    two = proto.subscribe(["x"]).request_id
+    confirmed = proto.receive_data(frame({"type": "subscription_confirmed", "channels": ["a"]}))
+    refused = proto.receive_data(frame({"type": "subscription_error", "message": "Invalid: x"}))
+    assert isinstance(confirmed, Answer)
+    assert isinstance(refused, Answer)
+    assert (confirmed.request_id, refused.request_id) == (one, two)
+    assert isinstance(refused.reply.error, SubscriptionError)
+    assert refused.reply.error.message == "Invalid: x"
+    late = proto.receive_data(frame({"type": "pong", "timestamp": "t"}))
+    assert isinstance(late, Answer)
+    assert late.request_id is None
+
+
+def test_a_reply_carrying_a_known_id_switches_a_reference_connection_to_id_matching() -> None:
+    proto = connected(REFERENCE)
+    one, two = proto.ping().request_id, proto.ping().request_id
+    answer = proto.receive_data(frame({"type": "pong", "id": two}))
+    assert isinstance(answer, Answer)
+    assert answer.request_id == two
+    # From now on an id-less reply is a stray, not the answer to the oldest request.
+    stray = proto.receive_data(frame({"type": "pong"}))
+    assert isinstance(stray, Answer)
+    assert stray.request_id is None
+    assert proto.receive_data(frame({"type": "pong", "id": one})) == Answer(
+        one, protocol.Reply("pong", {"type": "pong", "id": one}, one, None)
+    )
+
+
+def test_a_gap_notice_is_not_taken_for_a_reply_to_a_pending_request() -> None:
+    proto = connected(REFERENCE)
+    request_id = proto.ping().request_id
+    gap = {"type": "gap", "channel": "a", "missed": 3, "from_seq": 1, "to_seq": 3, "reason": "x"}
+    assert proto.receive_data(frame(gap)) == Notice("gap", gap)
+    assert proto.stats.gaps == 1
+    answer = proto.receive_data(frame({"type": "pong"}))
+    assert isinstance(answer, Answer)
+    assert answer.request_id == request_id
+
+
+def test_a_new_connection_forgets_the_requests_pending_on_the_last_one() -> None:
+    proto = connected(REFERENCE)
+    proto.ping()
+    proto.disconnected()
+    proto.connected(REFERENCE)
+    answer = proto.receive_data(frame({"type": "pong"}))
+    assert isinstance(answer, Answer)
+    assert answer.request_id is None
+    assert proto.ping().request_id == 1
+
+
+def test_events_already_seen_are_dropped_and_counted_as_duplicates() -> None:
+    proto = connected()
+    delivered = proto.receive_data(frame(event("a", 1)))
+    assert isinstance(delivered, EventFrame)
+    assert delivered.channel == "a"
+    assert [e["seq"] for e in delivered.events] == [1]  # type: ignore[index]
+    assert proto.receive_data(frame(event("a", 1))) is None
+    assert isinstance(proto.receive_data(frame(event("a", 2))), EventFrame)
+    unnumbered = proto.receive_data(frame(event("a", None)))
+    assert isinstance(unnumbered, EventFrame)
+    stats = proto.stats
+    assert (stats.events_received, stats.duplicates, stats.channels) == (3, 1, {"a": 3})
+    assert stats.messages_received == 5  # the greeting counts too
+
+
+def test_a_replayed_batch_is_cut_to_its_new_events() -> None:
+    proto = connected()
+    proto.receive_data(frame(event("a", 2)))
+    batch = {"type": "event_batch", "channel": "a", "events": [event("a", n) for n in (1, 2, 3)]}
+    delivered = proto.receive_data(frame(batch))
+    assert isinstance(delivered, EventFrame)
+    assert [e["seq"] for e in delivered.events] == [3]  # type: ignore[index]
+    assert proto.stats.duplicates == 2
+
+
+def test_an_empty_batch_is_not_handed_on_and_counts_nothing() -> None:
+    proto = connected()
+    assert proto.receive_data(frame({"type": "event_batch", "channel": "a", "events": []})) is None
+    assert proto.receive_data(protocol.event_columns("a", [], [], [])) is None
+    assert (proto.stats.events_received, proto.stats.channels) == (0, {})
+
+
+def test_a_replayed_columnar_batch_loses_its_head_and_stays_columnar() -> None:
+    proto = connected()
+    first = protocol.event_columns("a", [1, 2], ["t", "t"], [{"n": 1}, {"n": 2}])
+    again = protocol.event_columns("a", [2, 3], ["t", "t"], [{"n": 2}, {"n": 3}])
+    assert isinstance(proto.receive_data(first), EventFrame)
+    delivered = proto.receive_data(again)
+    assert isinstance(delivered, EventFrame)
+    assert isinstance(delivered.events, EventColumns)
+    assert (delivered.events.seq, delivered.events.data) == ([3], {"n": [3]})
+    assert proto.receive_data(again) is None
+    assert proto.stats.duplicates == 3
+
+
+def test_malformed_frames_are_counted_and_skipped_without_raising() -> None:
+    proto = connected()
+    frames = [
+        b"not json",
+        b"[1, 2]",
+        b'{"no": "type"}',
+        b'{"type": "event"}',
+        b'{"type": "event_batch", "channel": "a", "events": [{}, 3]}',
+        b'{"type": "event_batch", "channel": "a", "format": "columns", "count": 2,'
+        b' "seq": [1, 2], "timestamp": ["t"], "data": {}}',
+    ]
+    assert [proto.receive_data(raw) for raw in frames] == [None] * len(frames)
+    assert proto.stats.malformed == len(frames)
+    assert proto.stats.last_error is not None
+    assert proto.stats.last_error.startswith("malformed message from the server")
+
+
+def test_reconnecting_to_a_new_epoch_forgets_seqs_and_says_the_epoch_changed() -> None:
+    proto = connected()
+    proto.receive_data(frame(event("a", 5)))
+    assert proto.connected(OURS) is False
+    assert proto.receive_data(frame(event("a", 5))) is None
+    assert proto.connected({**OURS, "epoch": "e2"}) is True
+    assert proto.epoch == "e2"
+    assert isinstance(proto.receive_data(frame(event("a", 1))), EventFrame)
+
+
+def test_restore_plan_resumes_each_subscription_from_the_last_seq_seen() -> None:
+    proto = connected()
+    proto.subscribed(["a", "b"], None, None)
+    proto.subscribed(["c"], {"k": 1}, protocol.Batch(5, 0.01))
+    proto.receive_data(frame(event("a", 4)))
+    proto.receive_data(frame(event("c", 9)))
+    proto.disconnected()
+    epoch_changed = proto.connected(OURS)
+    plan = proto.restore_plan(epoch_changed)
+    assert plan == [
+        Resubscription(["a", "b"], {}, None, ("e1", {"a": 4})),
+        Resubscription(["c"], {"k": 1}, protocol.Batch(5, 0.01), ("e1", {"c": 9})),
+    ]
+    sent = orjson.loads(proto.resubscribe(plan[0]).data)
+    assert sent["resume"] == {"epoch": "e1", "seq": {"a": 4}}
+
+
+def test_restore_plan_subscribes_live_when_nothing_can_or_may_be_resumed() -> None:
+    never_seen = connected()
+    never_seen.subscribed(["a"], None, None)
+    assert never_seen.restore_plan(False) == [Resubscription(["a"], {}, None, None)]
+
+    restarted = connected()
+    restarted.subscribed(["a"], None, None)
+    restarted.receive_data(frame(event("a", 4)))
+    assert restarted.restore_plan(epoch_changed=True)[0].resume is None
+
+    opted_out = connected(resume=False)
+    opted_out.subscribed(["a"], None, None)
+    opted_out.receive_data(frame(event("a", 4)))
+    assert opted_out.restore_plan(False)[0].resume is None
+
+    no_epoch = connected(REFERENCE)
+    no_epoch.subscribed(["a"], None, None)
+    no_epoch.receive_data(frame(event("a", 4)))
+    assert no_epoch.restore_plan(False)[0].resume is None
+
+
+def test_an_unsubscribed_channel_is_not_restored() -> None:
+    proto = connected()
+    proto.subscribed(["a", "b"], None, None)
+    proto.unsubscribed(["a"])
+    assert [p.channels for p in proto.restore_plan(False)] == [["b"]]
+
+
+def test_a_refused_resume_falls_back_to_a_live_subscribe_and_nothing_else_does() -> None:
+    plan = Resubscription(["a"], {}, None, ("e1", {"a": 4}))
+    refused = ProtocolError(protocol.ErrorCode.INVALID_RESUME, "seq too old")
+    assert ClientProtocol.fallback(plan, refused) == Resubscription(["a"], {}, None, None)
+    other = SubscriptionError(protocol.ErrorCode.INVALID_CHANNEL, "Invalid channels: a")
+    assert ClientProtocol.fallback(plan, other) is None
+    live = Resubscription(["a"], {}, None, None)
+    assert ClientProtocol.fallback(live, refused) is None
+
+
+def test_a_second_greeting_on_one_connection_is_handed_on_and_resets_nothing() -> None:
+    proto = connected()
+    proto.receive_data(frame(event("a", 3)))
+    notice = proto.receive_data(frame({**OURS, "epoch": "other"}))
+    assert isinstance(notice, Notice)
+    assert notice.kind == "connection_established"
+    assert proto.epoch == "e1"
+    assert proto.receive_data(frame(event("a", 3))) is None
+
+
+@given(st.binary(max_size=200))
+def test_receive_data_never_raises_on_arbitrary_bytes(raw: bytes) -> None:
+    proto = connected()
+    before = proto.stats.messages_received
+    proto.receive_data(raw)
+    assert proto.stats.messages_received == before + 1
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+message_types = st.sampled_from(
+    ["event", "event_batch", "pong", "error", "subscription_error", "gap", "connection_established"]
+)
+
+
+@given(
+    message_types,
+    st.dictionaries(
+        st.sampled_from(["channel", "events", "seq", "id", "format", "count", "data"]), json_values
+    ),
+)
+def test_receive_data_never_raises_on_mangled_messages_of_known_types(
+    kind: str, fields: dict[str, Any]
+) -> None:
+    proto = connected(REFERENCE)
+    proto.ping()
+    received = proto.receive_data(frame({"type": kind, **fields}))
+    assert received is None or isinstance(received, EventFrame | Answer | Notice)
