@@ -6,11 +6,10 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
-import pandas as pd
 
 from nexus_nb.widgets.decimate import decimate_minmax
 from nexus_nb.widgets.source import Source
-from nexus_nb.widgets.traces import MISSING
+from nexus_nb.widgets.traces import group_codes
 
 __all__ = ["TimeIndexed", "read_range"]
 
@@ -118,12 +117,9 @@ def read_range(
 
 def _groups(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Number each row's group; names as the live traces give them (missing is ``(missing)``)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    names = [str(u) for u in uniques]
-    if (codes < 0).any():
-        codes = np.where(codes < 0, len(names), codes)
-        names.append(MISSING)
-    return codes, names
+    table: dict[str, int] = {}
+    codes = group_codes(values, table, len(values) + 1)
+    return codes, list(table)
 
 
 def _scan(
