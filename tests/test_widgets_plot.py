@@ -475,6 +475,16 @@ def test_rows_without_a_colour_value_are_one_missing_group_live_and_zoomed() -> 
     assert live == zoomed == {"a": 500, "(missing)": 500}
 
 
+def test_numbered_groups_get_different_colours_up_to_the_palette_size() -> None:
+    src = MemorySource()
+    names = [f"server-{i:02d}" for i in range(10)]
+    _append(src, np.arange(10.0), np.arange(10.0), source=names)
+    plot, _ = _plot(src, color="source")
+    plot.render()
+    colours = {t.name: t.line.color for t in plot.figure.data}
+    assert len(set(colours.values())) == 10, colours
+
+
 def test_a_group_gets_the_same_colour_whatever_the_arrival_order() -> None:
     colours = []
     for order in (["a", "b"], ["b", "a"]):

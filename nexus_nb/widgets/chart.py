@@ -8,6 +8,7 @@ frame clock and the controls; a chart only says what to draw.
 
 from __future__ import annotations
 
+import re
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -20,6 +21,8 @@ from nexus_nb.widgets.source import Source
 
 __all__ = ["Chart", "epoch_ms", "group_colour"]
 
+_TRAILING_NUMBER = re.compile(r"[0-9]{1,9}$")
+
 
 def epoch_ms(values: np.ndarray) -> np.ndarray:
     """int64 ns (``"timestamp"``) as float64 epoch ms; any other numbers as float64."""
@@ -30,8 +33,17 @@ def epoch_ms(values: np.ndarray) -> np.ndarray:
 
 
 def group_colour(palette: Sequence[str], name: str) -> str:
-    """The colour of group ``name``: a stable hash, not arrival order, so it holds across runs."""
-    return palette[zlib.crc32(name.encode()) % len(palette)]
+    """The colour of group ``name``: from the name, not arrival order, so it holds across runs.
+
+    A stable hash of the name picks the colour, except that a trailing number
+    counts on from its prefix's colour: ``server-01`` .. ``server-10`` (hosts,
+    shards, workers) get ten different colours instead of a hash's collisions.
+    """
+    number = _TRAILING_NUMBER.search(name)
+    if number is None:
+        return palette[zlib.crc32(name.encode()) % len(palette)]
+    prefix = name[: number.start()]
+    return palette[(zlib.crc32(prefix.encode()) + int(number.group())) % len(palette)]
 
 
 class Chart(ABC):
