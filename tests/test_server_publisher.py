@@ -20,7 +20,7 @@ HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 
 class FakeSharedLog:
-    """An in-memory SharedEventLog double: appends one loop step later, then delivers."""
+    """A shared EventLog double: stores in a MemoryEventLog one loop step later, then delivers."""
 
     def __init__(self) -> None:
         self._log = MemoryEventLog(protocol.CHANNELS, epoch="shared-epoch")
@@ -66,6 +66,9 @@ class FakeSharedLog:
 
     def metrics(self) -> dict[str, Any]:
         return {"state": "fake"}
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        return not self.failing, {"log": "failing" if self.failing else "fake"}
 
     async def aclose(self) -> None:
         self.closed = True

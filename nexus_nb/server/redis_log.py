@@ -120,9 +120,10 @@ class _Pending:
 class RedisEventLog:
     """An event log shared through Redis Streams; start it with :meth:`start`.
 
-    A :class:`~nexus_nb.server.eventlog.SharedEventLog`: Redis assigns ``seq``, so
-    events are published with :meth:`submit` and come back to every instance, this
-    one included, through the ``deliver`` callback given to :meth:`start`.
+    An :class:`~nexus_nb.server.eventlog.EventLog` whose ``seq`` Redis assigns:
+    :meth:`submit` queues events, its future resolves once they are written, and
+    they come back to every instance, this one included, through the ``deliver``
+    callback given to :meth:`start`.
 
     Args:
         url: ``redis://`` or ``rediss://`` URL.
@@ -269,6 +270,10 @@ class RedisEventLog:
             "skipped": mirror.skipped,
             "malformed": mirror.malformed,
         }
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy while the link is up; ``/healthz`` shows its state under ``log``."""
+        return self.healthy, {"log": self.state.value}
 
     async def aclose(self) -> None:
         """Stop the link task, fail queued publishes and close the connections."""
