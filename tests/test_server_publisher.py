@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+from waiting import until
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -57,6 +58,20 @@ class FakeSharedLog:
 
         asyncio.get_running_loop().call_soon(store)
         return future
+
+    def submit_nowait(
+        self,
+        channel: str,
+        events: Sequence[Mapping[str, Any]],
+        timestamp: str,
+        on_error: Callable[[BaseException], object],
+    ) -> int:
+        def report(future: asyncio.Future[int]) -> None:
+            if (exc := future.exception()) is not None:
+                on_error(exc)
+
+        self.submit(channel, events, timestamp).add_done_callback(report)
+        return 0
 
     def since(self, channel: str, seq: int) -> tuple[list[Entry], Missed | None]:
         return self._log.since(channel, seq)
@@ -121,6 +136,15 @@ async def test_publish_action_on_a_shared_log_acks_after_storing() -> None:
     assert refused["code"] == "UNAVAILABLE"
     assert refused["id"] == 6
     assert srv.metrics()["publishFailures"] == 1
+
+
+async def test_a_failed_write_of_a_publish_call_is_counted() -> None:
+    log = FakeSharedLog()
+    async with serve(api_key=KEY, demo=False, ping_interval=None, log=log) as srv:
+        log.failing = True
+        assert srv.publish("system.alerts", {"n": 1}) == 0
+        await until(lambda: srv.metrics()["publishFailures"] == 1)
+        assert srv.health() == (False, {"status": "degraded", "log": "failing"})
 
 
 async def test_an_epoch_change_closes_clients_with_1012() -> None:

@@ -56,10 +56,13 @@ class EventLog(Protocol):
 
     One asynchronous interface for the in-memory log and a log several server
     instances share (Redis Streams): :meth:`submit` returns a future of the last
-    ``seq``, which the in-memory log resolves before returning (so the hot path
-    never suspends) and a shared log resolves once its store has assigned it.
-    Either log hands every stored entry to the ``deliver`` callback given to
-    :meth:`start`; a shared log does so for entries any instance stored.
+    ``seq``, which the in-memory log resolves before returning (an ``await`` on
+    it never suspends) and a shared log resolves once its store has assigned
+    it. :meth:`submit_nowait` is the same write for a caller that does not wait
+    (``Server.publish``), as ``put_nowait`` is for ``asyncio.Queue``: it makes no
+    future, which is most of the cost of an in-memory publish. Either log hands
+    every stored entry to the ``deliver`` callback given to :meth:`start`; a
+    shared log does so for entries any instance stored.
     """
 
     @property
@@ -97,6 +100,26 @@ class EventLog(Protocol):
         """
         ...
 
+    def submit_nowait(
+        self,
+        channel: str,
+        events: Sequence[Mapping[str, Any]],
+        timestamp: str,
+        on_error: Callable[[BaseException], object],
+    ) -> int:
+        """:meth:`submit` for a caller that will not wait: no future is made.
+
+        Returns:
+            The last ``seq`` when the events were stored in the call (the
+            in-memory log), else 0; ``on_error(exc)`` is then called if storing
+            them fails later.
+
+        Raises:
+            TypeError: As :meth:`submit`.
+            TransportError: As :meth:`submit`.
+        """
+        ...
+
     def since(self, channel: str, seq: int) -> tuple[list[Entry], Missed | None]:
         """The retained entries with ``seq`` greater than ``seq``, oldest first.
 
@@ -120,6 +143,10 @@ class EventLog(Protocol):
     async def aclose(self) -> None:
         """Close the log; pending ``submit`` futures fail."""
         ...
+
+
+def _never(exc: BaseException) -> None:
+    """The ``on_error`` of writes that cannot fail after the call."""
 
 
 class MemoryEventLog:
@@ -192,14 +219,31 @@ class MemoryEventLog:
             TypeError: An event is not JSON-serialisable (the events before it
                 were stored and delivered).
         """
+        stored: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        stored.set_result(self.submit_nowait(channel, events, timestamp, _never))
+        return stored
+
+    def submit_nowait(
+        self,
+        channel: str,
+        events: Sequence[Mapping[str, Any]],
+        timestamp: str,
+        on_error: Callable[[BaseException], object],
+    ) -> int:
+        """Store and deliver ``events`` now; return the last ``seq`` (0 for no events).
+
+        ``on_error`` is never called: nothing is left to fail after the call.
+
+        Raises:
+            KeyError: As :meth:`submit`.
+            TypeError: As :meth:`submit`.
+        """
         seq = 0
         for data in events:
             entry = self.append(channel, data, timestamp)
             self._deliver(entry)
             seq = entry.seq
-        stored: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        stored.set_result(seq)
-        return stored
+        return seq
 
     def append(self, channel: str, data: Mapping[str, Any], timestamp: str) -> Entry:
         """Store one event; ``channel`` must be one given at construction (KeyError)."""

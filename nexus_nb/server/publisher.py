@@ -1,9 +1,11 @@
 """The publish path: submit to the event log, which delivers to local subscribers.
 
 Every log answers ``submit`` with a future of the last ``seq``. The in-memory
-log resolves it before returning, so :meth:`Publisher.publish` returns the
-``seq`` and a ``publish`` request is acknowledged in the same loop step; a
-shared log resolves it once stored, and the acknowledgement waits for that.
+log resolves it before returning, so a ``publish`` request is acknowledged in
+the same loop step; a shared log resolves it once stored, and the
+acknowledgement waits for that. :meth:`Publisher.publish` waits for nothing and
+uses ``submit_nowait``, which makes no future: it returns the in-memory log's
+``seq``, and 0 for a shared log.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Publisher:
         serving: Callable[[], bool],
     ) -> None:
         self._log = log
+        self._on_error = self._failed  # bound once: publish is the hot path
         self._counters = counters
         self._channels = channels
         self._spawn = spawn
@@ -79,11 +82,9 @@ class Publisher:
             TypeError: ``data`` is not JSON-serialisable.
         """
         self._check(channel)
-        stored = self._log.submit(channel, (data,), timestamp or protocol.isotime())
-        if stored.done():
-            return stored.result()
-        stored.add_done_callback(self._submitted)
-        return 0
+        return self._log.submit_nowait(
+            channel, (data,), timestamp or protocol.isotime(), self._on_error
+        )
 
     async def submit(
         self,
@@ -115,10 +116,9 @@ class Publisher:
         if not self._serving():
             raise TransportError("the server is closed")
 
-    def _submitted(self, future: asyncio.Future[int]) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            self._counters.publish_failures += 1
-            logger.warning("publish to the shared log failed: %s", future.exception())
+    def _failed(self, exc: BaseException) -> None:
+        self._counters.publish_failures += 1
+        logger.warning("publish to the shared log failed: %s", exc)
 
     def answer(self, peer: Peer, request: Publish) -> None:
         """Store an allowed ``publish`` request; acknowledge it now if stored, else once stored."""

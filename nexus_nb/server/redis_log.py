@@ -29,6 +29,7 @@ reconnect and see it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import secrets
@@ -89,6 +90,13 @@ def _raise_if_cancelling() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+def _report_failure(
+    on_error: Callable[[BaseException], object], future: asyncio.Future[int]
+) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        on_error(exc)
 
 
 class LinkState(Enum):
@@ -246,6 +254,26 @@ class RedisEventLog:
         self._queued += len(datas)
         self._wake.set()
         return future
+
+    def submit_nowait(
+        self,
+        channel: str,
+        events: Sequence[Mapping[str, Any]],
+        timestamp: str,
+        on_error: Callable[[BaseException], object],
+    ) -> int:
+        """Queue events as :meth:`submit` does; return 0, Redis assigns their ``seq`` later.
+
+        ``on_error(exc)`` is called with the ``TransportError`` of a write that failed.
+
+        Raises:
+            TypeError: As :meth:`submit`.
+            TransportError: As :meth:`submit`.
+        """
+        self.submit(channel, events, timestamp).add_done_callback(
+            functools.partial(_report_failure, on_error)
+        )
+        return 0
 
     def since(self, channel: str, seq: int) -> tuple[list[Entry], Missed | None]:
         """The mirrored entries after ``seq``, and what is no longer retained after it."""
