@@ -18,8 +18,11 @@ at a fixed 2,000 events/s (20k deliveries/s, well under every server's
 capacity), each event stamped with the wall clock when published and the load
 process reporting p50/p99 of receive minus publish, for ours and the reference.
 
-Node packages are installed into /tmp/nexus-bench-node (outside the repo) on
-first use. Nothing here asserts a speed.
+Node packages are installed on first use into ``.venv/bench-node`` of the checkout
+(the system temporary directory when there is no ``.venv``), never into the
+repository. The reference ``server.js`` is read from the seed document in
+``../shared/seed/`` beside the checkout; without it the benchmark stops and says
+so. Nothing here asserts a speed.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -42,7 +46,12 @@ from figures import figure
 ROOT = Path(__file__).resolve().parent.parent
 # The reference document lives in shared/ beside the checkout, not in the repository.
 SEED = ROOT.parent / "shared" / "seed" / "000_6196cfd4c38a78bf.txt"
-NODE_DIR = Path("/tmp/nexus-bench-node")
+# Per checkout, so two checkouts benchmarking at once do not share scripts.
+NODE_DIR = (
+    ROOT / ".venv" / "bench-node"
+    if (ROOT / ".venv").is_dir()
+    else Path(tempfile.gettempdir()) / "nexus-bench-node"
+)
 KEY = "bench-key-0123456789"
 BURST = 50  # events per loop iteration in the burst runs
 STEADY = 1  # events per loop iteration in the steady runs
@@ -251,6 +260,13 @@ def ensure_node() -> bool:
     """Install ws/express/dotenv into NODE_DIR and write the scripts; False without npm."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         return False
+    if not SEED.is_file():
+        raise SystemExit(
+            "bench_fanout: the protocol reference document is missing: expected "
+            f"{SEED.relative_to(ROOT.parent)} beside the checkout ({SEED}). It holds the "
+            "reference server.js this benchmark compares against; put the seed folder "
+            "there (../shared/seed/ relative to the checkout) and run it again."
+        )
     NODE_DIR.mkdir(parents=True, exist_ok=True)
     if not (NODE_DIR / "node_modules" / "express").exists():
         subprocess.run(
@@ -259,8 +275,6 @@ def ensure_node() -> bool:
             check=True,
         )
     (NODE_DIR / "load.js").write_text(LOAD_JS)
-    if not SEED.is_file():
-        raise SystemExit(f"bench_fanout needs the protocol reference at {SEED} (../shared/seed/)")
     text = SEED.read_text()
     source = re.search(r"\*\*`server\.js`\*\*\n```javascript\n(.*?)\n```", text, re.S)
     assert source is not None, "server.js not found in the seed"

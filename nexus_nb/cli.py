@@ -265,31 +265,18 @@ def _payloads(args: argparse.Namespace) -> Iterator[tuple[float, str, dict[str, 
 
 async def cmd_publish(args: argparse.Namespace) -> int:
     """Publish events from --data, --file, stdin or a capture (--from), paced."""
-    payloads = list(_payloads(args))
+    from nexus_nb.server.pace import Pacer
+
+    payloads = [(due, (channel, data)) for due, channel, data in _payloads(args)]
     client = await _client(args)
     published = 0
-    start = time.monotonic()
-    last = -MIN_SPACING
+    # One publish action per batch: the events due by then, on one channel, at
+    # most CHUNK, and batches MIN_SPACING apart once pacing applies.
+    batches = Pacer(payloads, max_batch=CHUNK, min_spacing=MIN_SPACING, key=lambda p: p[0])
     try:
-        i = 0
-        while i < len(payloads):
-            due, channel, _ = payloads[i]
-            paced = due > 0
-            wait = max(due, last + MIN_SPACING if paced else 0.0) - (time.monotonic() - start)
-            if wait > 0:
-                await asyncio.sleep(wait)
-            now = time.monotonic() - start
-            j = i
-            while (
-                j < len(payloads)
-                and j - i < CHUNK
-                and payloads[j][1] == channel
-                and payloads[j][0] <= now
-            ):
-                j += 1
-            await client.publish(channel, [p[2] for p in payloads[i:j]])
-            published += j - i
-            last, i = now, j
+        async for batch in batches:
+            await client.publish(batch[0][0], [data for _, data in batch])
+            published += len(batch)
     finally:
         await client.aclose()
     print(f"published {published} events", file=sys.stderr)

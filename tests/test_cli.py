@@ -178,6 +178,22 @@ async def test_publish_data_file_and_stdin_reach_subscribers(
     assert [m["data"]["n"] for m in seen] == [1, 2, 3, 4, 5]
 
 
+async def test_publish_at_a_rate_coalesces_what_falls_due_within_the_spacing(
+    server: Server, watcher: tuple[Client, list[dict[str, Any]]]
+) -> None:
+    _, seen = watcher
+    before = server.metrics()["messagesReceived"]
+    lines = b"".join(b'{"n": %d}\n' % n for n in range(40))
+    base = ("publish", server.url, "--api-key", KEY, "--channel", "tasks.updates")
+    assert (await run(*base, "--rate", "400", stdin=lines))[0] == 0
+    await until(lambda: len(seen) == 40)
+    assert [m["data"]["n"] for m in seen] == list(range(40))
+    # 40 events over 97.5 ms in publish actions at least 20 ms apart: at least the
+    # first and the last, at most one per 20 ms (never one per event, nor one in all).
+    actions = server.metrics()["messagesReceived"] - before
+    assert 2 <= actions <= 6
+
+
 @pytest.mark.parametrize("batch", [[], ["--batch", "16"]], ids=["events", "batches"])
 async def test_record_to_parquet_reads_back_every_event(
     server: Server, tmp_path: Path, batch: list[str]

@@ -425,8 +425,12 @@ async def test_demo_mode_publishes_until_closed() -> None:
 
 def test_non_loopback_host_without_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEXUS_API_KEY", raising=False)
+
+    async def start() -> None:
+        await serve(host="0.0.0.0", demo=False)
+
     with pytest.raises(ValueError, match="explicit"):
-        asyncio.run(serve(host="0.0.0.0", demo=False))
+        asyncio.run(start())
 
 
 async def test_tls_context_serves_wss() -> None:

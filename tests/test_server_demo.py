@@ -13,7 +13,8 @@ import pytest
 
 from nexus_nb.protocol import CHANNELS, isotime
 from nexus_nb.server import ServerState, serve
-from nexus_nb.server.demo import CATCH_UP, DemoSource, _Pacer
+from nexus_nb.server.demo import CATCH_UP, DemoSource
+from nexus_nb.server.pace import FakeClock
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 START = 1_762_134_840.0  # 2025-11-03T01:54:00Z, the reference's example time
@@ -195,22 +196,41 @@ def test_alerts_name_a_metric_and_a_known_severity() -> None:
 # -- pacing ----------------------------------------------------------------------
 
 
-def test_pacer_releases_events_on_schedule_without_drift() -> None:
-    pacer = _Pacer(interval=0.1, max_burst=5, next_due=10.0)
-    assert pacer.due(9.99) == 0
-    assert pacer.due(10.0) == 1
-    assert pacer.due(10.05) == 0
-    assert pacer.due(10.25) == 2
-    assert pacer.next_due == pytest.approx(10.3)
-    assert pacer.due(10.31) == 1
-    assert pacer.next_due == pytest.approx(10.4)
+class Enough(Exception):
+    """Raised by a test's publish to end DemoSource.run."""
 
 
-def test_pacer_caps_a_catch_up_burst_and_skips_the_backlog() -> None:
-    pacer = _Pacer(interval=0.1, max_burst=5, next_due=10.0)
-    assert pacer.due(20.0) == 5
-    assert pacer.next_due == pytest.approx(20.1)
-    assert pacer.due(20.1) == 1
+async def test_run_on_a_fake_clock_publishes_event_n_at_n_over_rate() -> None:
+    clock = FakeClock(start=100.0)
+    stamps: list[float] = []
+
+    async def publish(channel: str, data: dict[str, Any]) -> None:
+        stamps.append(clock.time())
+        if len(stamps) == 50:
+            raise Enough
+
+    with pytest.raises(Enough):
+        await DemoSource(seed=19, rate=20.0).run(publish, clock=clock)
+    assert stamps == pytest.approx([100.0 + n / 20.0 for n in range(50)])
+
+
+async def test_run_on_a_fake_clock_after_a_stall_sends_one_burst_and_resumes_from_then() -> None:
+    clock = FakeClock()
+    stamps: list[float] = []
+    rate = 100.0
+
+    async def publish(channel: str, data: dict[str, Any]) -> None:
+        stamps.append(clock.time())
+        if len(stamps) == 1:
+            clock.advance(5.0)  # a blocked loop: 500 events overdue
+        if len(stamps) == 30:
+            raise Enough
+
+    with pytest.raises(Enough):
+        await DemoSource(seed=20, rate=rate).run(publish, clock=clock)
+    burst = round(rate * CATCH_UP)
+    assert stamps[1 : 1 + burst] == [5.0] * burst
+    assert stamps[1 + burst : 4 + burst] == pytest.approx([5.01, 5.02, 5.03])
 
 
 async def test_run_publishes_at_the_requested_rate_until_cancelled() -> None:
@@ -219,7 +239,7 @@ async def test_run_publishes_at_the_requested_rate_until_cancelled() -> None:
     calls: list[tuple[float, str, dict[str, Any]]] = []
     reached = asyncio.Event()
 
-    def publish(channel: str, data: dict[str, Any]) -> None:
+    async def publish(channel: str, data: dict[str, Any]) -> None:
         calls.append((loop.time(), channel, data))
         if len(calls) == target:
             reached.set()
@@ -242,7 +262,7 @@ async def test_run_publishes_at_the_requested_rate_until_cancelled() -> None:
     assert all(ISO.match(data["timestamp"]) for _, _, data in calls)
 
 
-async def test_run_awaits_an_async_publish_and_stops_on_cancel() -> None:
+async def test_run_awaits_each_publish_and_stops_on_cancel() -> None:
     received: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
 
     async def publish(channel: str, data: dict[str, Any]) -> None:
@@ -264,7 +284,7 @@ async def test_run_after_a_blocked_loop_catches_up_by_at_most_one_burst() -> Non
     stamps: list[float] = []
     enough = asyncio.Event()
 
-    def publish(channel: str, data: dict[str, Any]) -> None:
+    async def publish(channel: str, data: dict[str, Any]) -> None:
         stamps.append(loop.time())
         if len(stamps) == 1:
             stall_until = loop.time() + 0.3
@@ -287,12 +307,11 @@ async def test_run_after_a_blocked_loop_catches_up_by_at_most_one_burst() -> Non
 
 
 async def test_closing_a_demo_server_at_any_moment_stops_the_demo_cleanly() -> None:
-    # The demo's next step may already be scheduled when close() is called; it
+    # The demo's next step may already be scheduled when aclose() is called; it
     # must not run into the closing server (that used to fail the shutdown).
     for delay in [0.0, 0.0005, 0.001, 0.002, 0.003] * 4:
         srv = await serve(api_key="k", demo=True, rate=5_000, seed=1)
         await asyncio.sleep(delay)
-        srv.close()
-        await srv.wait_closed()
+        await srv.aclose()
         assert srv.state is ServerState.CLOSED
         assert srv.metrics()["demo"] == "done"

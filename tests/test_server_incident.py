@@ -71,8 +71,7 @@ async def test_an_alert_storm_on_a_real_server_floods_one_source() -> None:
             counts = storm.to_dataframe().set_index("source")["count"]
             assert counts["server-03"] == int((frame["source"] == "server-03").sum())
     finally:
-        server.close()
-        await server.wait_closed()
+        await server.aclose()
 
 
 async def test_a_server_without_demo_traffic_says_so() -> None:
@@ -81,5 +80,4 @@ async def test_a_server_without_demo_traffic_says_so() -> None:
         with pytest.raises(RuntimeError, match="runs no demo traffic"):
             server.incident("latency", model="gpt-4o-mini")
     finally:
-        server.close()
-        await server.wait_closed()
+        await server.aclose()

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+from waiting import until
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -20,7 +21,7 @@ HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 
 class FakeSharedLog:
-    """An in-memory SharedEventLog double: appends one loop step later, then delivers."""
+    """A shared EventLog double: stores in a MemoryEventLog one loop step later, then delivers."""
 
     def __init__(self) -> None:
         self._log = MemoryEventLog(protocol.CHANNELS, epoch="shared-epoch")
@@ -58,6 +59,20 @@ class FakeSharedLog:
         asyncio.get_running_loop().call_soon(store)
         return future
 
+    def submit_nowait(
+        self,
+        channel: str,
+        events: Sequence[Mapping[str, Any]],
+        timestamp: str,
+        on_error: Callable[[BaseException], object],
+    ) -> int:
+        def report(future: asyncio.Future[int]) -> None:
+            if (exc := future.exception()) is not None:
+                on_error(exc)
+
+        self.submit(channel, events, timestamp).add_done_callback(report)
+        return 0
+
     def since(self, channel: str, seq: int) -> tuple[list[Entry], Missed | None]:
         return self._log.since(channel, seq)
 
@@ -66,6 +81,9 @@ class FakeSharedLog:
 
     def metrics(self) -> dict[str, Any]:
         return {"state": "fake"}
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        return not self.failing, {"log": "failing" if self.failing else "fake"}
 
     async def aclose(self) -> None:
         self.closed = True
@@ -118,6 +136,15 @@ async def test_publish_action_on_a_shared_log_acks_after_storing() -> None:
     assert refused["code"] == "UNAVAILABLE"
     assert refused["id"] == 6
     assert srv.metrics()["publishFailures"] == 1
+
+
+async def test_a_failed_write_of_a_publish_call_is_counted() -> None:
+    log = FakeSharedLog()
+    async with serve(api_key=KEY, demo=False, ping_interval=None, log=log) as srv:
+        log.failing = True
+        assert srv.publish("system.alerts", {"n": 1}) == 0
+        await until(lambda: srv.metrics()["publishFailures"] == 1)
+        assert srv.health() == (False, {"status": "degraded", "log": "failing"})
 
 
 async def test_an_epoch_change_closes_clients_with_1012() -> None:

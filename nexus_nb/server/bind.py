@@ -1,24 +1,74 @@
-"""Starting a server: ``serve()`` binds a :class:`Server` on the running loop."""
+"""Starting a server: ``serve()`` binds a :class:`Server` on the running loop.
+
+``serve(...)`` returns a :class:`ServerStart`, as websockets' ``serve`` does:
+``server = await serve(...)`` in a notebook cell, ``async with serve(...) as
+server:`` where one block should own the server.
+"""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
 import secrets
 import ssl as ssl_module
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Coroutine, Generator, Sequence
+from types import TracebackType
+from typing import Any, ParamSpec
 
 from websockets.asyncio.server import serve as ws_serve
 
 from nexus_nb import protocol
 from nexus_nb.server.auth import Authenticator
 from nexus_nb.server.demo import DemoSource
-from nexus_nb.server.eventlog import EventLog, MemoryEventLog, SharedEventLog
+from nexus_nb.server.eventlog import EventLog, MemoryEventLog
 from nexus_nb.server.redact import RedactTokens
 from nexus_nb.server.server import Server, logger
 
-__all__ = ["make_logger", "resolve_api_key", "serve"]
+__all__ = ["ServerStart", "make_logger", "resolve_api_key", "serve"]
+
+P = ParamSpec("P")
+
+
+class ServerStart:
+    """What :func:`serve` returns: await it for the :class:`Server`, or ``async with`` it.
+
+    Nothing starts until it is awaited or entered, once; ``async with`` closes
+    the server (``await server.aclose()``) when the block ends.
+    """
+
+    __slots__ = ("_server", "_start")
+
+    def __init__(self, start: Callable[[], Coroutine[Any, Any, Server]]) -> None:
+        self._start = start
+        self._server: Server | None = None
+
+    def __await__(self) -> Generator[Any, None, Server]:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> Server:
+        self._server = await self._start()
+        return self._server
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._server is not None  # __aenter__ returned it
+        await self._server.aclose()
+
+
+def _deferred(start: Callable[P, Coroutine[Any, Any, Server]]) -> Callable[P, ServerStart]:
+    """Make ``start(...)`` return a :class:`ServerStart` that runs it when awaited."""
+
+    @functools.wraps(start)
+    def deferred(*args: P.args, **kwargs: P.kwargs) -> ServerStart:
+        return ServerStart(functools.partial(start, *args, **kwargs))
+
+    return deferred
 
 
 def resolve_api_key(api_key: str | None, host: str, auth: Authenticator | None) -> str:
@@ -52,6 +102,7 @@ def make_logger() -> logging.Logger:
     return logger
 
 
+@_deferred
 async def serve(
     *,
     host: str = "127.0.0.1",
@@ -64,7 +115,7 @@ async def serve(
     auth: Authenticator | None = None,
     origins: Collection[str] | None = None,
     ssl: ssl_module.SSLContext | None = None,
-    log: EventLog | SharedEventLog | None = None,
+    log: EventLog | None = None,
     redis: str | None = None,
     retention: int = 10_000,
     retention_seconds: float | None = None,
@@ -84,6 +135,8 @@ async def serve(
 ) -> Server:
     """Start a Nexus server on the running loop; return once it accepts connections.
 
+    ``await serve(...)`` gives the :class:`Server`; ``async with serve(...) as
+    server:`` also closes it when the block ends (see :class:`ServerStart`).
     Installs no signal handlers (it runs inside notebook kernels); the CLI calls
     :meth:`Server.serve_forever` for that.
 
@@ -98,9 +151,10 @@ async def serve(
         auth: Overrides the default ``ApiKeyAuth(api_key)``.
         origins: Allowed ``Origin`` headers (HTTP 403 otherwise); ``None`` allows any.
         ssl: A server TLS context for ``wss://`` (see ``nexus_nb.server.tls.tls_context``).
-        log: The event log; a :class:`MemoryEventLog` when ``None``. A
-            :class:`SharedEventLog` (e.g. ``RedisEventLog``) is started here, before
-            the port opens, and closed by the server's ``aclose``.
+        log: The event log; a :class:`MemoryEventLog` when ``None``. It is
+            started here, before the port opens (a shared one such as
+            ``RedisEventLog`` joins its store then), and closed by the server's
+            ``aclose``.
         redis: A ``redis://`` URL: share events with every instance using the same
             Redis through a :class:`~nexus_nb.server.redis_log.RedisEventLog`
             (Redis Streams; ``retention`` applies; see ``docs/deploy.md``).
@@ -149,11 +203,12 @@ async def serve(
         from nexus_nb.server.redis_log import RedisEventLog
 
         log = RedisEventLog(redis, channels, retention=retention)
+    if log is None:
+        log = MemoryEventLog(channels, retention=retention, retention_seconds=retention_seconds)
     server = Server(
         api_key=key,
         auth=auth,
-        log=log
-        or MemoryEventLog(channels, retention=retention, retention_seconds=retention_seconds),
+        log=log,
         channels=channels,
         limits=limits or protocol.Limits(),
         max_subscriptions=max_subscriptions,
@@ -164,8 +219,7 @@ async def serve(
         slow_timeout=slow_timeout,
         origins=origins,
     )
-    if isinstance(log, SharedEventLog):
-        await log.start(server.deliver, server.epoch_changed, server.log_gap)
+    await server.start_log()
     try:
         ws = await ws_serve(
             server.connection,
@@ -181,8 +235,7 @@ async def serve(
             logger=make_logger(),
         )
     except BaseException:
-        if isinstance(log, SharedEventLog):
-            await log.aclose()
+        await log.aclose()
         raise
     server.attach(ws, tls=ssl is not None)
     if demo:

@@ -13,17 +13,16 @@ because buffers infer column dtypes from the first events they see.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import itertools
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from nexus_nb.protocol import CHANNELS, isotime
+from nexus_nb.server.pace import Backlog, Clock, Pacer
 
 __all__ = ["DemoSource", "Incident"]
 
@@ -346,28 +345,6 @@ MAX_INCIDENTS: Final = 64
 """Incidents remembered per source; the oldest is forgotten first."""
 
 
-@dataclass(slots=True)
-class _Pacer:
-    """A drift-free schedule: how many events are due at a loop time, bursts capped."""
-
-    interval: float
-    max_burst: int
-    next_due: float
-
-    def due(self, now: float) -> int:
-        """Claim the events due at ``now``; a backlog beyond ``max_burst`` is skipped."""
-        if now < self.next_due:
-            return 0
-        count = math.floor((now - self.next_due) / self.interval) + 1
-        if count > self.max_burst:
-            # Late by more than a burst (a blocked loop): resume the schedule from
-            # now instead of flooding subscribers with the whole backlog.
-            self.next_due = now + self.interval
-            return self.max_burst
-        self.next_due += count * self.interval
-        return count
-
-
 class DemoSource:
     """Deterministic simulated traffic on the reference channels.
 
@@ -465,27 +442,34 @@ class DemoSource:
         for index in itertools.count():
             yield world.step(origin + index / self.rate)
 
-    async def run(self, publish: Callable[[str, dict[str, Any]], object]) -> None:
+    async def run(
+        self,
+        publish: Callable[[str, dict[str, Any]], Awaitable[object]],
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         """Publish ``rate`` events a second, timestamped with the real time, until cancelled.
 
-        Events are paced by the running loop's clock against a fixed schedule,
-        so pacing does not drift; after a stall, at most ``CATCH_UP`` seconds'
-        worth of overdue events go out at once and the rest are skipped.
+        Events are paced (:class:`~nexus_nb.server.pace.Pacer`) against a fixed
+        schedule, so pacing does not drift; after a stall, at most ``CATCH_UP``
+        seconds' worth of overdue events go out at once and the rest are skipped.
 
         Args:
-            publish: Called as ``publish(channel, data)``; an awaitable result is
-                awaited before the next event (backpressure).
+            publish: Awaited as ``publish(channel, data)`` for each event before
+                the next one (backpressure).
+            clock: Paces the events; the running loop's by default.
 
         Raises:
             Exception: Whatever ``publish`` raises ends the run with it.
         """
-        loop = asyncio.get_running_loop()
         world = _World(self.seed, self.channels, self.incidents)
         interval = 1.0 / self.rate
-        pacer = _Pacer(interval, max(1, math.ceil(self.rate * CATCH_UP)), loop.time())
-        while True:
-            for _ in range(pacer.due(loop.time())):
-                result = publish(*world.step(time.time()))
-                if inspect.isawaitable(result):
-                    await result
-            await asyncio.sleep(max(0.0, pacer.next_due - loop.time()))
+        ticks = Pacer(
+            ((n * interval, n) for n in itertools.count()),
+            clock=clock,
+            max_batch=max(1, math.ceil(self.rate * CATCH_UP)),
+            backlog=Backlog.SHIFT,
+        )
+        async for batch in ticks:
+            for _ in batch:
+                await publish(*world.step(time.time()))

@@ -2,18 +2,19 @@
 
 The server's publish path is two separate steps, and this module is the first:
 
-1. ``EventLog.append`` assigns the channel's next ``seq`` and encodes the event
-   message once (the bytes every subscriber receives).
-2. ``Fanout.deliver`` hands that entry to the local subscribers.
+1. :meth:`EventLog.submit` assigns each event the channel's next ``seq`` and
+   encodes its message once (the bytes every subscriber receives).
+2. The log hands each stored entry to the ``deliver`` callback the server gave
+   :meth:`EventLog.start` (``Fanout.deliver``: the local subscribers).
 
-A log shared by several server instances (Redis Streams, ``redis_log``) cannot
-assign ``seq`` synchronously, so it implements :class:`SharedEventLog` instead:
-``submit`` queues events and resolves to the last ``seq``, and the log hands every
-entry it reads back (from any instance, this one included) to the ``deliver``
-callback the server gives ``start``, which is step 2. ``since`` serves
-``resume`` in both: the entries after a client's last ``seq``; for ``resume`` to
-stay exact the log must make an entry visible to ``since`` no later than it
-calls ``deliver`` with it, in the same loop step.
+:class:`MemoryEventLog` does both in the ``submit`` call and returns a future that
+is already resolved. A log shared by several server instances (Redis Streams,
+``redis_log``) cannot assign ``seq`` synchronously: its ``submit`` queues the
+events, its future resolves once they are stored, and it delivers every entry it
+reads back (from any instance, this one included). ``since`` serves ``resume`` in
+both: the entries after a client's last ``seq``; for ``resume`` to stay exact the
+log must make an entry visible to ``since`` no later than it calls ``deliver``
+with it, in the same loop step.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol
 
 from nexus_nb import protocol
 
-__all__ = ["Entry", "EventLog", "MemoryEventLog", "Missed", "SharedEventLog"]
+__all__ = ["Entry", "EventLog", "MemoryEventLog", "Missed"]
 
 
 class Entry(NamedTuple):
@@ -51,15 +52,72 @@ class Missed:
 
 
 class EventLog(Protocol):
-    """Where events get their ``seq`` and stay retained for ``resume``."""
+    """Where events get their ``seq`` and stay retained for ``resume``.
+
+    One asynchronous interface for the in-memory log and a log several server
+    instances share (Redis Streams): :meth:`submit` returns a future of the last
+    ``seq``, which the in-memory log resolves before returning (an ``await`` on
+    it never suspends) and a shared log resolves once its store has assigned
+    it. :meth:`submit_nowait` is the same write for a caller that does not wait
+    (``Server.publish``), as ``put_nowait`` is for ``asyncio.Queue``: it makes no
+    future, which is most of the cost of an in-memory publish. Either log hands
+    every stored entry to the ``deliver`` callback given to :meth:`start`; a
+    shared log does so for entries any instance stored.
+    """
 
     @property
     def epoch(self) -> str:
-        """The random id of this log's sequence space (one per server run)."""
+        """The random id of this log's sequence space (known once :meth:`start` returned)."""
         ...
 
-    def append(self, channel: str, data: Mapping[str, Any], timestamp: str) -> Entry:
-        """Store one event and return it with its new ``seq`` and encoded message."""
+    async def start(
+        self,
+        deliver: Callable[[Entry], object],
+        on_epoch: Callable[[str], object],
+        on_gap: Callable[[str, Missed], object],
+    ) -> None:
+        """Open the log; from now on call ``deliver`` with every entry, in ``seq`` order.
+
+        ``on_epoch`` is called with the new epoch when the sequence space restarts;
+        ``on_gap(channel, missed)`` when entries left the log before this instance
+        read them, so its clients will never get them.
+
+        Raises:
+            TransportError: A shared log's store cannot be reached.
+        """
+        ...
+
+    def submit(
+        self, channel: str, events: Sequence[Mapping[str, Any]], timestamp: str
+    ) -> asyncio.Future[int]:
+        """Store events (or queue them for storing); the future gives the last one's ``seq``.
+
+        Raises:
+            TypeError: An event is not JSON-serialisable.
+            TransportError: A shared log refuses more events (closed, or its
+                write queue is full); its future fails with ``TransportError``
+                when the store was lost while writing.
+        """
+        ...
+
+    def submit_nowait(
+        self,
+        channel: str,
+        events: Sequence[Mapping[str, Any]],
+        timestamp: str,
+        on_error: Callable[[BaseException], object],
+    ) -> int:
+        """:meth:`submit` for a caller that will not wait: no future is made.
+
+        Returns:
+            The last ``seq`` when the events were stored in the call (the
+            in-memory log), else 0; ``on_error(exc)`` is then called if storing
+            them fails later.
+
+        Raises:
+            TypeError: As :meth:`submit`.
+            TransportError: As :meth:`submit`.
+        """
         ...
 
     def since(self, channel: str, seq: int) -> tuple[list[Entry], Missed | None]:
@@ -74,55 +132,29 @@ class EventLog(Protocol):
         """The newest ``seq`` on ``channel`` (0 before the first event)."""
         ...
 
-
-@runtime_checkable
-class SharedEventLog(Protocol):
-    """A log several server instances share; ``seq`` is assigned asynchronously."""
-
-    @property
-    def epoch(self) -> str:
-        """The shared sequence space's id (known once :meth:`start` returned)."""
-        ...
-
-    async def start(
-        self,
-        deliver: Callable[[Entry], object],
-        on_epoch: Callable[[str], object],
-        on_gap: Callable[[str, Missed], object],
-    ) -> None:
-        """Join the log; from now on call ``deliver`` with every entry, in ``seq`` order.
-
-        ``on_epoch`` is called with the new epoch when the sequence space restarts;
-        ``on_gap(channel, missed)`` when entries left the log before this instance
-        read them, so its clients will never get them.
-        """
-        ...
-
-    def submit(
-        self, channel: str, events: Sequence[Mapping[str, Any]], timestamp: str
-    ) -> asyncio.Future[int]:
-        """Queue events for appending; the future gives the last one's ``seq``."""
-        ...
-
-    def since(self, channel: str, seq: int) -> tuple[list[Entry], Missed | None]:
-        """As :meth:`EventLog.since`."""
-        ...
-
-    def last_seq(self, channel: str) -> int:
-        """As :meth:`EventLog.last_seq`."""
-        ...
-
     def metrics(self) -> dict[str, Any]:
         """The log's own counters, served under ``log`` in ``/metrics``."""
         ...
 
-    async def aclose(self) -> None:
-        """Leave the log; pending ``submit`` futures fail."""
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the log can serve, and what it adds to the ``/healthz`` body."""
         ...
+
+    async def aclose(self) -> None:
+        """Close the log; pending ``submit`` futures fail."""
+        ...
+
+
+def _never(exc: BaseException) -> None:
+    """The ``on_error`` of writes that cannot fail after the call."""
 
 
 class MemoryEventLog:
     """An in-memory :class:`EventLog` bounded per channel by rows and, optionally, age.
+
+    :meth:`submit` stores and delivers in the call and returns a resolved future;
+    :meth:`append` is the storing step alone (no delivery), for code that frames
+    entries itself.
 
     Args:
         channels: The channels it accepts.
@@ -154,12 +186,64 @@ class MemoryEventLog:
             c: deque(maxlen=retention) for c in channels
         }
         self._last: dict[str, int] = dict.fromkeys(channels, 0)
+        self._deliver: Callable[[Entry], object] = lambda entry: None
         self.evicted = 0
 
     @property
     def epoch(self) -> str:
         """The random id of this log's sequence space."""
         return self._epoch
+
+    async def start(
+        self,
+        deliver: Callable[[Entry], object],
+        on_epoch: Callable[[str], object],
+        on_gap: Callable[[str, Missed], object],
+    ) -> None:
+        """Deliver every entry :meth:`submit` stores from now on.
+
+        ``on_epoch`` and ``on_gap`` are never called: this log's epoch never
+        changes and no entry leaves it before it was delivered.
+        """
+        self._deliver = deliver
+
+    def submit(
+        self, channel: str, events: Sequence[Mapping[str, Any]], timestamp: str
+    ) -> asyncio.Future[int]:
+        """Store and deliver ``events`` now; the returned future is already resolved.
+
+        Needs a running loop (the future's). Returns the last ``seq`` (0 for no events).
+
+        Raises:
+            KeyError: ``channel`` was not given at construction.
+            TypeError: An event is not JSON-serialisable (the events before it
+                were stored and delivered).
+        """
+        stored: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        stored.set_result(self.submit_nowait(channel, events, timestamp, _never))
+        return stored
+
+    def submit_nowait(
+        self,
+        channel: str,
+        events: Sequence[Mapping[str, Any]],
+        timestamp: str,
+        on_error: Callable[[BaseException], object],
+    ) -> int:
+        """Store and deliver ``events`` now; return the last ``seq`` (0 for no events).
+
+        ``on_error`` is never called: nothing is left to fail after the call.
+
+        Raises:
+            KeyError: As :meth:`submit`.
+            TypeError: As :meth:`submit`.
+        """
+        seq = 0
+        for data in events:
+            entry = self.append(channel, data, timestamp)
+            self._deliver(entry)
+            seq = entry.seq
+        return seq
 
     def append(self, channel: str, data: Mapping[str, Any], timestamp: str) -> Entry:
         """Store one event; ``channel`` must be one given at construction (KeyError)."""
@@ -193,6 +277,17 @@ class MemoryEventLog:
     def last_seq(self, channel: str) -> int:
         """The newest ``seq`` on ``channel``."""
         return self._last[channel]
+
+    def metrics(self) -> dict[str, Any]:
+        """``evicted``: entries dropped by retention so far."""
+        return {"evicted": self.evicted}
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Always healthy; nothing to add to ``/healthz``."""
+        return True, {}
+
+    async def aclose(self) -> None:
+        """Nothing to release: the entries stay readable through :meth:`since`."""
 
     def _expire(self, rows: deque[tuple[float, Entry]], now: float) -> None:
         assert self._retention_seconds is not None

@@ -1,8 +1,11 @@
-"""The publish path: append to the event log, then deliver to local subscribers.
+"""The publish path: submit to the event log, which delivers to local subscribers.
 
-With a :class:`~nexus_nb.server.eventlog.SharedEventLog` the first step is
-``submit`` (``seq`` is assigned asynchronously) and the second happens when the
-log calls ``Server.deliver`` with the entry read back.
+Every log answers ``submit`` with a future of the last ``seq``. The in-memory
+log resolves it before returning, so a ``publish`` request is acknowledged in
+the same loop step; a shared log resolves it once stored, and the
+acknowledgement waits for that. :meth:`Publisher.publish` waits for nothing and
+uses ``submit_nowait``, which makes no future: it returns the in-memory log's
+``seq``, and 0 for a shared log.
 """
 
 from __future__ import annotations
@@ -15,8 +18,7 @@ from typing import Any, Final
 from nexus_nb import protocol
 from nexus_nb.exceptions import ProtocolError, TransportError
 from nexus_nb.protocol import Publish
-from nexus_nb.server.eventlog import EventLog, SharedEventLog
-from nexus_nb.server.fanout import Fanout
+from nexus_nb.server.eventlog import EventLog
 from nexus_nb.server.frame import text_frame
 from nexus_nb.server.metrics import Counters
 from nexus_nb.server.peer import Peer
@@ -27,35 +29,27 @@ logger: Final = logging.getLogger("nexus_nb.server")
 
 
 class Publisher:
-    """Stores events in the log and hands them to the fan-out.
+    """Checks and stores events in the log, which hands them to the fan-out.
 
     Args:
-        log: The server's event log, local or shared.
-        fanout: Local delivery.
-        counters: Where failed shared publishes are counted.
+        log: The server's event log (started with the fan-out as its ``deliver``).
+        counters: Where failed publishes are counted.
         channels: The channels the server serves.
-        spawn: Runs a coroutine as a task the server owns (shared-log acks).
+        spawn: Runs a coroutine as a task the server owns (acks that wait).
         serving: Whether the server still accepts events.
     """
 
     def __init__(
         self,
-        log: EventLog | SharedEventLog,
-        fanout: Fanout,
+        log: EventLog,
         counters: Counters,
         *,
         channels: frozenset[str],
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         serving: Callable[[], bool],
     ) -> None:
-        # Decided once: isinstance() on a runtime-checkable Protocol costs microseconds.
-        self._shared: SharedEventLog | None = None
-        self._local: EventLog | None = None
-        if isinstance(log, SharedEventLog):
-            self._shared = log
-        else:
-            self._local = log
-        self._fanout = fanout
+        self._log = log
+        self._on_error = self._failed  # bound once: publish is the hot path
         self._counters = counters
         self._channels = channels
         self._spawn = spawn
@@ -76,9 +70,10 @@ class Publisher:
             timestamp: The envelope timestamp (ISO 8601); now when ``None``.
 
         Returns:
-            The event's ``seq`` on its channel; 0 with a shared log, which assigns
-            it later (await :meth:`submit` to learn it; failures are logged and
-            counted in ``publishFailures``).
+            The event's ``seq`` on its channel when the log assigns it at once
+            (the in-memory log); 0 when it assigns it later (a shared log: await
+            :meth:`submit` to learn it; failures are logged and counted in
+            ``publishFailures``).
 
         Raises:
             ProtocolError: ``INVALID_CHANNEL`` for a channel the server does not serve.
@@ -87,14 +82,9 @@ class Publisher:
             TypeError: ``data`` is not JSON-serialisable.
         """
         self._check(channel)
-        if self._shared is not None:
-            future = self._shared.submit(channel, [data], timestamp or protocol.isotime())
-            future.add_done_callback(self._submitted)
-            return 0
-        assert self._local is not None
-        entry = self._local.append(channel, data, timestamp or protocol.isotime())
-        self._fanout.deliver(entry)
-        return entry.seq
+        return self._log.submit_nowait(
+            channel, (data,), timestamp or protocol.isotime(), self._on_error
+        )
 
     async def submit(
         self,
@@ -104,6 +94,8 @@ class Publisher:
         timestamp: str | None = None,
     ) -> int:
         """Store events and wait for their ``seq``: :meth:`publish` for a shared log too.
+
+        All the events get one envelope ``timestamp`` (now when ``None``).
 
         Returns:
             The last event's ``seq`` (0 when ``events`` is empty).
@@ -116,12 +108,7 @@ class Publisher:
         self._check(channel)
         if not events:
             return 0
-        if self._shared is None:
-            seq = 0
-            for data in events:
-                seq = self.publish(channel, data, timestamp=timestamp)
-            return seq
-        return await self._shared.submit(channel, events, timestamp or protocol.isotime())
+        return await self._log.submit(channel, events, timestamp or protocol.isotime())
 
     def _check(self, channel: str) -> None:
         if channel not in self._channels:
@@ -129,28 +116,40 @@ class Publisher:
         if not self._serving():
             raise TransportError("the server is closed")
 
-    def _submitted(self, future: asyncio.Future[int]) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            self._counters.publish_failures += 1
-            logger.warning("publish to the shared log failed: %s", future.exception())
+    def _failed(self, exc: BaseException) -> None:
+        self._counters.publish_failures += 1
+        logger.warning("publish to the shared log failed: %s", exc)
 
     def answer(self, peer: Peer, request: Publish) -> None:
-        """Store an allowed ``publish`` request; acknowledge it now or once stored."""
-        if self._shared is None:
-            seq = 0
-            for data in request.events:
-                seq = self.publish(request.channel, data, timestamp=request.timestamp)
-            ack = protocol.publish_ack(request.channel, len(request.events), seq, request.id)
-            peer.send(text_frame(ack))
-        else:
-            self._spawn(self._answer_shared_publish(peer, request))
-
-    async def _answer_shared_publish(self, peer: Peer, request: Publish) -> None:
+        """Store an allowed ``publish`` request; acknowledge it now if stored, else once stored."""
         try:
-            seq = await self.submit(request.channel, request.events, timestamp=request.timestamp)
+            self._check(request.channel)
+            stored = self._log.submit(
+                request.channel, request.events, request.timestamp or protocol.isotime()
+            )
         except TransportError as exc:
-            self._counters.publish_failures += 1
-            message = protocol.error(protocol.ErrorCode.UNAVAILABLE, str(exc), request.id)
+            self._refuse(peer, request, exc)
+            return
+        if stored.done():
+            self._acknowledge(peer, request, stored.result())
         else:
-            message = protocol.publish_ack(request.channel, len(request.events), seq, request.id)
+            self._spawn(self._acknowledge_when_stored(peer, request, stored))
+
+    async def _acknowledge_when_stored(
+        self, peer: Peer, request: Publish, stored: asyncio.Future[int]
+    ) -> None:
+        try:
+            seq = await stored
+        except TransportError as exc:
+            self._refuse(peer, request, exc)
+        else:
+            self._acknowledge(peer, request, seq)
+
+    def _acknowledge(self, peer: Peer, request: Publish, seq: int) -> None:
+        ack = protocol.publish_ack(request.channel, len(request.events), seq, request.id)
+        peer.send(text_frame(ack))
+
+    def _refuse(self, peer: Peer, request: Publish, exc: TransportError) -> None:
+        self._counters.publish_failures += 1
+        message = protocol.error(protocol.ErrorCode.UNAVAILABLE, str(exc), request.id)
         peer.send(text_frame(message))

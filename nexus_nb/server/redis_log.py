@@ -29,6 +29,7 @@ reconnect and see it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import secrets
@@ -91,6 +92,13 @@ def _raise_if_cancelling() -> None:
         raise asyncio.CancelledError
 
 
+def _report_failure(
+    on_error: Callable[[BaseException], object], future: asyncio.Future[int]
+) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        on_error(exc)
+
+
 class LinkState(Enum):
     """The connection between one instance and Redis."""
 
@@ -120,9 +128,10 @@ class _Pending:
 class RedisEventLog:
     """An event log shared through Redis Streams; start it with :meth:`start`.
 
-    A :class:`~nexus_nb.server.eventlog.SharedEventLog`: Redis assigns ``seq``, so
-    events are published with :meth:`submit` and come back to every instance, this
-    one included, through the ``deliver`` callback given to :meth:`start`.
+    An :class:`~nexus_nb.server.eventlog.EventLog` whose ``seq`` Redis assigns:
+    :meth:`submit` queues events, its future resolves once they are written, and
+    they come back to every instance, this one included, through the ``deliver``
+    callback given to :meth:`start`.
 
     Args:
         url: ``redis://`` or ``rediss://`` URL.
@@ -246,6 +255,26 @@ class RedisEventLog:
         self._wake.set()
         return future
 
+    def submit_nowait(
+        self,
+        channel: str,
+        events: Sequence[Mapping[str, Any]],
+        timestamp: str,
+        on_error: Callable[[BaseException], object],
+    ) -> int:
+        """Queue events as :meth:`submit` does; return 0, Redis assigns their ``seq`` later.
+
+        ``on_error(exc)`` is called with the ``TransportError`` of a write that failed.
+
+        Raises:
+            TypeError: As :meth:`submit`.
+            TransportError: As :meth:`submit`.
+        """
+        self.submit(channel, events, timestamp).add_done_callback(
+            functools.partial(_report_failure, on_error)
+        )
+        return 0
+
     def since(self, channel: str, seq: int) -> tuple[list[Entry], Missed | None]:
         """The mirrored entries after ``seq``, and what is no longer retained after it."""
         return self._mirror.since(channel, seq)
@@ -269,6 +298,10 @@ class RedisEventLog:
             "skipped": mirror.skipped,
             "malformed": mirror.malformed,
         }
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy while the link is up; ``/healthz`` shows its state under ``log``."""
+        return self.healthy, {"log": self.state.value}
 
     async def aclose(self) -> None:
         """Stop the link task, fail queued publishes and close the connections."""

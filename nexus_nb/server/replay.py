@@ -2,38 +2,41 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
+
+from nexus_nb.server.pace import Clock, Pacer
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["replay"]
 
-#: With ``speed=None``, yield to the loop after this many events.
-YIELD_EVERY: Final = 256
+#: Events published per batch; between batches the loop runs other tasks.
+BATCH: Final = 256
 
 
 async def replay(
-    publish: Callable[..., int | Awaitable[int]],
+    store: Callable[[str, Mapping[str, Any], str], Awaitable[object]],
     source: pd.DataFrame | str | os.PathLike[str],
     *,
     speed: float | None = 1.0,
     channel: str | None = None,
+    clock: Clock | None = None,
 ) -> int:
     """Publish every event of a capture at ``offset / speed`` seconds after the start.
 
     Args:
-        publish: Called as ``publish(channel, data, timestamp=...)`` with each
-            event's original timestamp; when it returns an awaitable (a shared
-            log's write), that is awaited, so a long replay cannot outrun Redis.
+        store: Awaited as ``store(channel, data, timestamp)`` with each event's
+            original timestamp before the next event is published, so a long
+            replay cannot outrun a shared log's writes.
         source: A capture DataFrame or a capture file path.
         speed: Time compression (2.0 = twice as fast); ``None`` publishes as fast
-            as possible, yielding to the loop every ``YIELD_EVERY`` events.
+            as possible. Either way the loop runs other tasks every ``BATCH`` events.
         channel: Replay only this channel's events.
+        clock: Paces the events (:class:`~nexus_nb.server.pace.Pacer`); the
+            running loop's by default.
 
     Returns:
         The number of events published.
@@ -50,20 +53,11 @@ async def replay(
     # replays should not pay for at import.
     from nexus_nb.capture import iter_events
 
-    loop = asyncio.get_running_loop()
-    start = loop.time()
+    events = iter_events(source, channel=channel)
+    due = (((max(0.0, e.offset) / speed if speed else 0.0), e) for e in events)
     count = 0
-    for event in iter_events(source, channel=channel):
-        if speed is None:
-            if count % YIELD_EVERY == YIELD_EVERY - 1:
-                await asyncio.sleep(0)
-        else:
-            delay = start + max(0.0, event.offset) / speed - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        data: Mapping[str, Any] = event.data
-        stored = publish(event.channel, data, timestamp=event.timestamp)
-        if inspect.isawaitable(stored):
-            await stored
-        count += 1
+    async for batch in Pacer(due, clock=clock, max_batch=BATCH):
+        for event in batch:
+            await store(event.channel, event.data, event.timestamp)
+            count += 1
     return count

@@ -17,7 +17,7 @@ import orjson
 from nexus_nb import protocol
 from nexus_nb.exceptions import ProtocolError
 from nexus_nb.protocol import ErrorCode, Ping, Publish, Subscribe, Unsubscribe
-from nexus_nb.server.eventlog import EventLog, SharedEventLog
+from nexus_nb.server.eventlog import EventLog
 from nexus_nb.server.fanout import Fanout
 from nexus_nb.server.frame import text_frame
 from nexus_nb.server.metrics import Counters
@@ -60,7 +60,7 @@ class Router:
 
     def __init__(
         self,
-        log: EventLog | SharedEventLog,
+        log: EventLog,
         fanout: Fanout,
         counters: Counters,
         publish: Callable[[Peer, Publish], None],

@@ -1,21 +1,20 @@
 """The Nexus server: ``serve()`` starts one on the running loop and returns it.
 
 The publish path is two steps with a seam between them (see :mod:`.eventlog`):
-``EventLog.append`` assigns ``seq`` and encodes the event once, then
-``Fanout.deliver`` queues the frame for local subscribers. With a
-``SharedEventLog`` the first step is ``submit`` and the log calls
-:meth:`Server.deliver` for every event any instance appended, this one's included.
+``EventLog.submit`` assigns ``seq`` and encodes the event once, then the log
+calls ``Fanout.deliver``, which queues the frame for local subscribers: the
+in-memory log within ``submit``, a shared log for every event any instance
+stored, this one's included.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Collection, Coroutine, Mapping, Sequence
+from collections.abc import Collection, Coroutine, Mapping, Sequence
 from enum import Enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
@@ -30,7 +29,7 @@ from nexus_nb.exceptions import AuthError, TransportError
 from nexus_nb.server.auth import ApiKeyAuth, Authenticator
 from nexus_nb.server.demo import DemoSource, Incident
 from nexus_nb.server.endpoint import Admission, query_token
-from nexus_nb.server.eventlog import Entry, EventLog, MemoryEventLog, Missed, SharedEventLog
+from nexus_nb.server.eventlog import Entry, EventLog, Missed
 from nexus_nb.server.fanout import Fanout
 from nexus_nb.server.frame import text_frame
 from nexus_nb.server.metrics import Counters
@@ -63,8 +62,9 @@ class ServerState(Enum):
 class Server:
     """A running Nexus server; build it with :func:`nexus_nb.server.serve`.
 
-    Usable as ``async with``; otherwise call :meth:`aclose` (or :meth:`close`
-    then :meth:`wait_closed`). It owns the demo task, the slow-consumer close
+    Already serving when ``serve`` returns it; ``async with server:`` (or
+    ``async with serve(...) as server:``) closes it on exit, otherwise
+    ``await server.aclose()``. It owns the demo task, the slow-consumer close
     tasks and the shutdown task, and cancels and awaits them on close.
     """
 
@@ -73,7 +73,7 @@ class Server:
         *,
         api_key: str,
         auth: Authenticator | None,
-        log: EventLog | SharedEventLog,
+        log: EventLog,
         channels: Sequence[str],
         limits: protocol.Limits,
         max_subscriptions: int,
@@ -87,7 +87,6 @@ class Server:
         self.api_key = api_key
         self._auth: Authenticator = auth or ApiKeyAuth(api_key)
         self._log = log
-        self._shared = log if isinstance(log, SharedEventLog) else None
         self._channels = tuple(channels)
         self._channel_set = frozenset(channels)
         self._counters = Counters.for_channels(self._channels)
@@ -99,7 +98,6 @@ class Server:
         )
         self._publisher = Publisher(
             log,
-            self._fanout,
             self._counters,
             channels=self._channel_set,
             spawn=self._spawn,
@@ -132,6 +130,7 @@ class Server:
         """The demo traffic started by :meth:`start_demo`, if any."""
         self._demo_error: BaseException | None = None
         self._shutdown: asyncio.Task[None] | None = None
+        self._closed = asyncio.Event()
         self._ws: WebSocketServer | None = None
         self.state = ServerState.SERVING
         self.host = ""
@@ -159,15 +158,22 @@ class Server:
         shown = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"{'wss' if tls else 'ws'}://{shown}:{self.port}"
 
-    def start_demo(self, source: DemoSource) -> None:
-        """Run ``source.run(self.publish)`` as a task this server owns.
+    async def start_log(self) -> None:
+        """Open the event log with this server's hooks (called once by ``serve``).
 
-        With a shared log each event waits for its write, so the demo pauses
-        while Redis is away instead of filling the log's write queue.
+        Raises:
+            TransportError: A shared log cannot be reached.
+        """
+        await self._log.start(self._fanout.deliver, self.epoch_changed, self.log_gap)
+
+    def start_demo(self, source: DemoSource) -> None:
+        """Run ``source.run`` as a task this server owns, publishing into this server.
+
+        Each event waits for its write, so with a shared log the demo pauses while
+        Redis is away instead of filling the log's write queue.
         """
         self.demo = source
-        publish = self.publish if self._shared is None else self._publish_waiting
-        self._demo = asyncio.create_task(source.run(publish), name="nexus-demo")
+        self._demo = asyncio.create_task(source.run(self._publish_waiting), name="nexus-demo")
         self._demo.add_done_callback(self._demo_done)
 
     def incident(self, kind: str, **options: Any) -> Incident:
@@ -208,7 +214,8 @@ class Server:
         ``TransportError`` once closed, ``TypeError`` for non-JSON data).
 
         Returns:
-            The event's ``seq`` on its channel (0 with a shared log).
+            The event's ``seq`` on its channel (0 with a shared log, which assigns
+            it later).
         """
         return self._publisher.publish(channel, data, timestamp=timestamp)
 
@@ -226,7 +233,7 @@ class Server:
         return await self._publisher.submit(channel, events, timestamp=timestamp)
 
     def deliver(self, entry: Entry) -> int:
-        """Queue an already logged event for local subscribers (the shared-log hook).
+        """Queue an already logged event for local subscribers (what the log calls).
 
         Returns:
             How many local peers it was queued for.
@@ -265,13 +272,10 @@ class Server:
         Returns:
             The number of events published.
         """
-        if self._shared is None:
-            return await replay(self.publish, source, speed=speed, channel=channel)
+        return await replay(self._store_one, source, speed=speed, channel=channel)
 
-        def store(channel: str, data: Mapping[str, Any], *, timestamp: str) -> Awaitable[int]:
-            return self.submit(channel, [data], timestamp=timestamp)
-
-        return await replay(store, source, speed=speed, channel=channel)
+    async def _store_one(self, channel: str, data: Mapping[str, Any], timestamp: str) -> int:
+        return await self._publisher.submit(channel, (data,), timestamp=timestamp)
 
     def metrics(self) -> dict[str, Any]:
         """Counters as served on ``/metrics``, plus the epoch and the demo's state."""
@@ -279,25 +283,19 @@ class Server:
         snapshot["epoch"] = self.epoch
         snapshot["maxQueuedBytes"] = self.max_queued_bytes()
         snapshot["demo"] = self._demo_status()
-        if self._shared is not None:
-            snapshot["log"] = self._shared.metrics()
-        elif isinstance(self._log, MemoryEventLog):
-            snapshot["log"] = {"evicted": self._log.evicted}
+        snapshot["log"] = self._log.metrics()
         return snapshot
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Whether this instance can serve, and the ``/healthz`` body.
 
-        Unhealthy while a shared log reports a ``state`` other than ``connected``
-        (Redis unreachable: events published elsewhere do not arrive meanwhile).
+        Unhealthy while the log says so (a shared log whose Redis is unreachable:
+        events published elsewhere do not arrive meanwhile).
         """
         if self.state is not ServerState.SERVING:
             return False, {"status": self.state.value}
-        if self._shared is None:
-            return True, {"status": "ok"}
-        state = self._shared.metrics().get("state", "connected")
-        healthy = state == "connected"
-        return healthy, {"status": "ok" if healthy else "degraded", "log": state}
+        healthy, detail = self._log.health()
+        return healthy, {"status": "ok" if healthy else "degraded", **detail}
 
     def max_queued_bytes(self) -> int:
         """Bytes held for the slowest client: its outbox plus its transport's buffer."""
@@ -403,34 +401,39 @@ class Server:
                 },
             )
 
-    def close(self) -> None:
-        """Start a graceful shutdown without waiting for it; see :meth:`aclose`."""
+    async def aclose(self) -> None:
+        """Stop the demo, flush queues, close every client with 1001; return once closed.
+
+        Each client's closing handshake is bounded by ``close_timeout`` (see
+        ``serve``), after which websockets aborts its connection. Calling it
+        again, or from several tasks, waits for the same shutdown; a caller
+        cancelled meanwhile does not stop the shutdown (see :meth:`wait_closed`).
+        """
         if self._shutdown is None:
             self.state = ServerState.CLOSING
             if self._demo is not None:
                 # Now, not in _close: a demo step run before _close starts would
                 # publish into a closing server and fail.
                 self._demo.cancel()
-            self._shutdown = asyncio.get_running_loop().create_task(self._close())
+            self._shutdown = asyncio.create_task(self._close(), name="nexus-server-close")
+        await asyncio.shield(self._shutdown)
 
     async def wait_closed(self) -> None:
-        """Wait until a shutdown started by :meth:`close` has finished."""
-        if self._shutdown is not None:
-            await asyncio.shield(self._shutdown)
-
-    async def aclose(self) -> None:
-        """Stop the demo, flush queues, close every client with 1001 and wait.
-
-        Each client's closing handshake is bounded by ``close_timeout`` (see
-        ``serve``), after which websockets aborts its connection.
-        """
-        self.close()
-        await self.wait_closed()
+        """Wait until the server is closed (by :meth:`aclose`, from any task)."""
+        await self._closed.wait()
 
     async def _close(self) -> None:
+        try:
+            await self._shut_down()
+        finally:
+            # Also after a failure (raised by aclose), so wait_closed never hangs.
+            self._closed.set()
+
+    async def _shut_down(self) -> None:
         if self._demo is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._demo
+            # wait() rather than await: a demo that failed was logged by _demo_done,
+            # and its error must not stop the shutdown.
+            await asyncio.wait([self._demo])
         self._fanout.close()
         if self._ws is not None:
             self._ws.close(close_connections=True, code=CloseCode.GOING_AWAY, reason="going away")
@@ -450,8 +453,7 @@ class Server:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks))
-        if self._shared is not None:
-            await self._shared.aclose()
+        await self._log.aclose()
         self.state = ServerState.CLOSED
         logger.info("server closed")
 
