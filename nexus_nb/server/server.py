@@ -35,8 +35,8 @@ from nexus_nb.server.fanout import Fanout
 from nexus_nb.server.frame import text_frame
 from nexus_nb.server.metrics import Counters
 from nexus_nb.server.peer import Peer, TokenBucket
+from nexus_nb.server.playback import replay
 from nexus_nb.server.publisher import Publisher
-from nexus_nb.server.replay import replay
 from nexus_nb.server.router import Router, Verdict
 
 if TYPE_CHECKING:
