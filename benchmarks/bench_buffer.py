@@ -21,7 +21,7 @@ from figures import figure
 from workload import Timing, columnar, median_time, metric
 
 from nexus_nb.buffer import RingBuffer
-from nexus_nb.capture import flatten
+from nexus_nb.columnar import flatten
 
 POOL = 50_000
 TIMED = 100_000

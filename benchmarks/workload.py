@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from nexus_nb.capture import format_timestamp
+from nexus_nb.columnar import format_timestamp
 from nexus_nb.protocol import EventColumns, event_columns
 
 BASE = 1_762_134_840_000_000_000

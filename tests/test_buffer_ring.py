@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nexus_nb.buffer import RingBuffer
-from nexus_nb.capture import flatten, format_timestamp
-from nexus_nb.capture.table import Table
+from nexus_nb.columnar import flatten, format_timestamp
+from nexus_nb.columnar.table import Table
 from nexus_nb.protocol import EventColumns, event_columns
 
 BASE = 1_762_134_840_000_000_000

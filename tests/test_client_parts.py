@@ -17,9 +17,9 @@ from nexus_nb import protocol
 from nexus_nb.client.backoff import Backoff
 from nexus_nb.client.credential import api_key_from_env, auth_url, handshake_target
 from nexus_nb.client.listeners import Listeners
+from nexus_nb.client.queue import EventStream
 from nexus_nb.client.registry import Registry
 from nexus_nb.client.sequence import SeqTracker
-from nexus_nb.client.stream import EventStream
 from nexus_nb.exceptions import TransportError
 from nexus_nb.protocol import EventColumns
 

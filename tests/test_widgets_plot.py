@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nexus_nb.buffer import RingBuffer
-from nexus_nb.capture import format_timestamp
+from nexus_nb.columnar import format_timestamp
 from nexus_nb.exceptions import SchemaError
 from nexus_nb.widgets import FrameClock, LivePlot
 from nexus_nb.widgets.testing import MemorySource, RecordingComm, record_messages

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import ipywidgets
 import pytest
 
+from nexus_nb.client import State
 from nexus_nb.widgets import ChannelStatus, FrameClock, StatusBar, StatusSnapshot
-from nexus_nb.widgets.status import ConnectionState, render_status
+from nexus_nb.widgets.status import StatusBarState, render_status
 from nexus_nb.widgets.testing import record_messages
 
 
@@ -19,6 +20,12 @@ def _close_widgets() -> Iterator[None]:
     ipywidgets.Widget.close_all()
 
 
+def test_every_state_the_bar_colours_is_a_client_state_value() -> None:
+    # The bar's enum is its own (widgets may not import the client), so a renamed
+    # client state would silently lose its colour without this check.
+    assert {state.value for state in StatusBarState} <= {state.value for state in State}
+
+
 def test_connecting_shows_the_state_and_detail() -> None:
     text = render_status(StatusSnapshot(state="connecting", detail="ws://127.0.0.1:8080"))
     assert "connecting" in text
@@ -27,7 +34,7 @@ def test_connecting_shows_the_state_and_detail() -> None:
 
 def test_open_shows_rate_rows_and_drops_per_channel() -> None:
     snap = StatusSnapshot(
-        state=ConnectionState.OPEN,
+        state=StatusBarState.OPEN,
         channels={
             "telemetry.metrics": ChannelStatus(rate=1234.4, rows=50_000, dropped=3, overflowed=7),
             "system.alerts": ChannelStatus(rate=0.0, rows=2),

@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from nexus_nb.capture import frame_to_arrow, frame_to_polars
+from nexus_nb.columnar.export import frame_to_arrow, frame_to_polars
 
 __all__ = ["Aggregate", "Rows"]
 

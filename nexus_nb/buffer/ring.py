@@ -15,15 +15,10 @@ import pyarrow as pa
 from nexus_nb.buffer.gap import GapLog
 from nexus_nb.buffer.latest import Latest
 from nexus_nb.buffer.resample import Resample
-from nexus_nb.capture import (
-    arrow_to_polars,
-    flatten_or_reject,
-    write_csv,
-    write_parquet,
-)
-from nexus_nb.capture.column import Segments
-from nexus_nb.capture.record import flatten_run, runs
-from nexus_nb.capture.table import Row, Table
+from nexus_nb.columnar.column import Segments
+from nexus_nb.columnar.export import arrow_to_polars, write_csv, write_parquet
+from nexus_nb.columnar.flatten import flatten_or_reject, flatten_run, runs
+from nexus_nb.columnar.table import Row, Table
 from nexus_nb.protocol import EventColumns, as_messages
 
 __all__ = ["RingBuffer"]
@@ -38,9 +33,9 @@ class RingBuffer:
     """Keep the latest events of a channel in numpy columns, bounded in rows and time.
 
     Each event message (envelope + ``data``) becomes one row, flattened by
-    :func:`nexus_nb.capture.flatten` (``timestamp`` is event time, ``channel``,
+    :func:`nexus_nb.columnar.flatten.flatten` (``timestamp`` is event time, ``channel``,
     then the data's fields in first-seen order; see that function for nesting,
-    lists and nulls, and :mod:`nexus_nb.capture.column` for how a field whose type
+    lists and nulls, and :mod:`nexus_nb.columnar.column` for how a field whose type
     changes is stored and counted in :attr:`type_changes`). Rows stay in arrival
     order; each has an arrival index (0 for the first event ever appended).
 
@@ -139,7 +134,7 @@ class RingBuffer:
 
     @property
     def rejected_reasons(self) -> dict[str, int]:
-        """Rejected messages by reason (:class:`nexus_nb.capture.Rejection` values)."""
+        """Rejected messages by reason (:class:`nexus_nb.columnar.flatten.Rejection` values)."""
         self._flush()
         return dict(self._rejected)
 
@@ -494,11 +489,11 @@ class RingBuffer:
         return arrow_to_polars(self.to_arrow(since=since, last=last))
 
     def to_parquet(self, path: str | os.PathLike[str]) -> None:
-        """Write :meth:`to_dataframe` to Parquet (see :func:`nexus_nb.capture.write_parquet`)."""
+        """Write :meth:`to_dataframe` to Parquet (see :mod:`nexus_nb.columnar.export`)."""
         write_parquet(self.to_dataframe(), path)
 
     def to_csv(self, path: str | os.PathLike[str]) -> None:
-        """Write :meth:`to_dataframe` to CSV (see :func:`nexus_nb.capture.write_csv`)."""
+        """Write :meth:`to_dataframe` to CSV (see :mod:`nexus_nb.columnar.export`)."""
         write_csv(self.to_dataframe(), path)
 
 

@@ -1,11 +1,15 @@
-"""Write event DataFrames to Parquet or CSV, and read any capture back as one DataFrame.
+"""Read any capture back as one DataFrame, with its part files.
+
+The writers of a single frame (:func:`~nexus_nb.columnar.export.write_parquet`,
+:func:`~nexus_nb.columnar.export.write_csv`) live in the columnar core, since a
+buffer uses them too; what each format keeps is described here.
 
 Formats, chosen by extension: ``.parquet``/``.pq``, ``.csv``, ``.jsonl``/``.ndjson``
 (one event message per line, as received).
 
-* Parquet keeps every dtype: a frame written with :func:`write_parquet` reads
+* Parquet keeps every dtype: a frame written with ``write_parquet`` reads
   back equal. Captures written by :class:`~nexus_nb.capture.Recorder` are read
-  with the buffer's dtype conventions (see :mod:`nexus_nb.capture.frame`).
+  with the buffer's dtype conventions (see :mod:`nexus_nb.columnar.dtype`).
 * CSV keeps values as text. Reading back parses ``timestamp`` as UTC and turns
   text columns into ``category``, but loses: int columns with missing values
   (they read as float64), booleans with missing values (text), text that looks
@@ -31,10 +35,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from nexus_nb.capture.export import Export, as_export
-from nexus_nb.capture.frame import join_parts, normalize
 from nexus_nb.capture.layout import ATTRS_KEY, METADATA_KEY, ColumnOrders
-from nexus_nb.capture.table import messages_to_frame
+from nexus_nb.columnar.dtype import join_parts, normalize
+from nexus_nb.columnar.export import Export, as_export
+from nexus_nb.columnar.table import messages_to_frame
 from nexus_nb.exceptions import CaptureError
 
 __all__ = [
@@ -43,14 +47,10 @@ __all__ = [
     "format_of",
     "part_path",
     "read_capture",
-    "write_csv",
-    "write_parquet",
 ]
 
 RECORDER_KEY = b"nexus_nb.recorder"
 """Parquet schema metadata key marking a file written by a Recorder."""
-
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 class Format(enum.Enum):
@@ -108,30 +108,6 @@ def part_paths(path: str | os.PathLike[str]) -> list[Path]:
             if match:
                 numbered.append((int(match.group(1)), entry))
     return [path, *(entry for _, entry in sorted(numbered))]
-
-
-def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write a DataFrame to Parquet so that :func:`read_capture` restores it exactly.
-
-    Raises:
-        CaptureError: The file cannot be written or a column cannot be stored.
-    """
-    try:
-        frame.to_parquet(path, index=False, engine="pyarrow")
-    except (OSError, pa.ArrowException, ValueError, TypeError) as exc:
-        raise CaptureError(f"cannot write Parquet capture {str(path)!r}: {exc}") from exc
-
-
-def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write a DataFrame to CSV, times as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (see module notes).
-
-    Raises:
-        CaptureError: The file cannot be written.
-    """
-    try:
-        frame.to_csv(path, index=False, date_format=_TIME_FORMAT)
-    except OSError as exc:
-        raise CaptureError(f"cannot write CSV capture {str(path)!r}: {exc}") from exc
 
 
 @overload

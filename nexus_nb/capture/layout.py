@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from nexus_nb.capture.record import Staged, flatten_run, runs
-from nexus_nb.capture.table import insert_position
+from nexus_nb.columnar.flatten import Staged, flatten_run, runs
+from nexus_nb.columnar.table import insert_position
 from nexus_nb.protocol import EventColumns
 
 if TYPE_CHECKING:

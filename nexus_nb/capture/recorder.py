@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from nexus_nb.capture.file import RECORDER_KEY, Format, format_of, part_path, part_paths
 from nexus_nb.capture.layout import METADATA_KEY, ColumnOrders
-from nexus_nb.capture.table import messages_to_frame
+from nexus_nb.columnar.table import messages_to_frame
 from nexus_nb.exceptions import CaptureError
 from nexus_nb.protocol import EventColumns, as_messages
 

@@ -15,8 +15,8 @@ from nexus_nb.client.inbox import Inbox
 from nexus_nb.client.link import Link
 from nexus_nb.client.listeners import ColumnSink, Handler, Listeners, Sink
 from nexus_nb.client.protocol import ClientProtocol
+from nexus_nb.client.queue import EventStream
 from nexus_nb.client.state import ClientStats, State
-from nexus_nb.client.stream import EventStream
 from nexus_nb.exceptions import NexusError, ProtocolError, SubscriptionError
 
 __all__ = ["Client"]

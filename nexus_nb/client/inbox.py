@@ -6,8 +6,8 @@ import weakref
 from typing import Any
 
 from nexus_nb.client.listeners import Events, Listeners
+from nexus_nb.client.queue import EventStream
 from nexus_nb.client.state import ClientStats
-from nexus_nb.client.stream import EventStream
 from nexus_nb.protocol import as_messages
 
 __all__ = ["Inbox"]

@@ -34,8 +34,8 @@ from nexus_nb.server.fanout import Fanout
 from nexus_nb.server.frame import text_frame
 from nexus_nb.server.metrics import Counters
 from nexus_nb.server.peer import Peer, TokenBucket
+from nexus_nb.server.playback import replay
 from nexus_nb.server.publisher import Publisher
-from nexus_nb.server.replay import replay
 from nexus_nb.server.router import Router, Verdict
 
 if TYPE_CHECKING:
@@ -266,7 +266,7 @@ class Server:
     ) -> int:
         """Publish a capture's events again, paced by their original times.
 
-        See :func:`nexus_nb.server.replay.replay` for the arguments, limits and
+        See :func:`nexus_nb.server.playback.replay` for the arguments, limits and
         errors; each event keeps its original envelope timestamp.
 
         Returns:

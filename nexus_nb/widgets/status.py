@@ -15,16 +15,23 @@ from nexus_nb.widgets.view import LiveView, ViewCount
 
 __all__ = [
     "ChannelStatus",
-    "ConnectionState",
     "StatusBar",
+    "StatusBarState",
     "StatusSnapshot",
     "SupportsStatus",
     "render_status",
 ]
 
 
-class ConnectionState(enum.StrEnum):
-    """The connection states the status bar knows how to show."""
+class StatusBarState(enum.StrEnum):
+    """The connection states the status bar colours, as the strings it is given.
+
+    Not :class:`nexus_nb.client.State`: widgets and client are sibling layers, so
+    a view never imports the client. The session adapts a client to a
+    :class:`StatusSnapshot` with ``state=client.state.value``; each value here is
+    one of the client's (a test keeps them in step), and a state the bar does not
+    colour (``closing``) is shown as given, in grey.
+    """
 
     CONNECTING = "connecting"
     OPEN = "open"
@@ -33,10 +40,10 @@ class ConnectionState(enum.StrEnum):
 
 
 _STATE_COLOUR = {
-    ConnectionState.CONNECTING: "#b58100",
-    ConnectionState.OPEN: "#146c43",
-    ConnectionState.RECONNECTING: "#c05600",
-    ConnectionState.CLOSED: "#b02a37",
+    StatusBarState.CONNECTING: "#b58100",
+    StatusBarState.OPEN: "#146c43",
+    StatusBarState.RECONNECTING: "#c05600",
+    StatusBarState.CLOSED: "#b02a37",
 }
 
 
@@ -62,7 +69,7 @@ class StatusSnapshot:
     """One moment of a session's state, as the status bar shows it.
 
     Attributes:
-        state: A :class:`ConnectionState` value; other strings are shown as given.
+        state: A :class:`StatusBarState` value; other strings are shown as given.
         detail: Free text: the URL while connecting, the close reason when closed.
         channels: Per-channel figures, by channel name.
         reconnects: Reconnections so far.
@@ -99,10 +106,10 @@ def render_status(
     state = str(snapshot.state)
     colour = _STATE_COLOUR.get(state, "#444")  # type: ignore[call-overload]
     headline = html.escape(state)
-    if state == ConnectionState.RECONNECTING and snapshot.retry_in is not None:
+    if state == StatusBarState.RECONNECTING and snapshot.retry_in is not None:
         headline += f" (next retry in {snapshot.retry_in:.1f} s)"
     if snapshot.detail:
-        label = "reason" if state == ConnectionState.CLOSED else "detail"
+        label = "reason" if state == StatusBarState.CLOSED else "detail"
         headline += f" &middot; {label}: {html.escape(snapshot.detail)}"
     parts = [f"<b style='color:{colour}'>&#9679; {headline}</b>"]
     if snapshot.reconnects:

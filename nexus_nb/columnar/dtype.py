@@ -1,6 +1,6 @@
 """Bring frames read from files back to the buffer's dtypes, and join capture parts.
 
-The buffer's frame conventions (see :mod:`nexus_nb.capture.column`): event time
+The buffer's frame conventions (see :mod:`nexus_nb.columnar.column`): event time
 ``datetime64[ns, UTC]``; text ``category`` with categories in order of first
 appearance; ints ``int64`` (``Int64`` when values are missing); booleans ``bool``
 (``boolean`` when missing); floats ``float64``. Parts of one capture that
@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nexus_nb.capture.column import Kind
-from nexus_nb.capture.record import to_text
-from nexus_nb.capture.table import insert_position
+from nexus_nb.columnar.column import Kind
+from nexus_nb.columnar.flatten import to_text
+from nexus_nb.columnar.table import insert_position
 
 __all__ = ["join_parts", "normalize", "python_values"]
 

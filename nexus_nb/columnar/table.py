@@ -22,8 +22,8 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from nexus_nb.capture.column import Column, Kind, Segments, kind_of, take, widen
-from nexus_nb.capture.record import (
+from nexus_nb.columnar.column import Column, Kind, Segments, kind_of, take, widen
+from nexus_nb.columnar.flatten import (
     Block,
     Rejection,
     flatten_or_reject,
@@ -33,7 +33,7 @@ from nexus_nb.capture.record import (
 )
 from nexus_nb.protocol import EventColumns, as_messages
 
-__all__ = ["Batch", "Row", "Table", "insert_position", "messages_to_frame", "rows_to_frame"]
+__all__ = ["Row", "Table", "WritePlan", "insert_position", "messages_to_frame", "rows_to_frame"]
 
 Row = Mapping[str, Any]
 """A flattened event: ``timestamp`` (int ns), ``channel`` (str) and scalar fields."""
@@ -44,8 +44,12 @@ _NONE = type(None)
 
 
 @dataclass(frozen=True, slots=True)
-class Batch:
-    """Rows checked by :meth:`Table.plan`: their times, the columns they create, their values."""
+class WritePlan:
+    """Rows checked by :meth:`Table.plan` for :meth:`Table.write`: times, new columns, values.
+
+    Named for its role, apart from :class:`nexus_nb.protocol.Batch` (how a
+    subscription asks the server to batch its events), which it has nothing to do with.
+    """
 
     times: npt.NDArray[np.int64]
     created: list[tuple[str, Kind]]
@@ -58,7 +62,7 @@ class Table:
 
     Attributes:
         type_changes: Values that arrived with a type their column did not hold
-            (see :mod:`nexus_nb.capture.column`); each was converted, not lost.
+            (see :mod:`nexus_nb.columnar.column`); each was converted, not lost.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -110,11 +114,11 @@ class Table:
         if not column.put(slot, value):
             column.put_text(slot, value)
 
-    def plan(self, block: Block) -> Batch | None:
+    def plan(self, block: Block) -> WritePlan | None:
         """Check a block of rows for the one-conversion-per-column path.
 
         Returns:
-            The batch, ready for :meth:`write`, or ``None`` (nothing changed) when
+            The plan, ready for :meth:`write`, or ``None`` (nothing changed) when
             some value needs a column to change kind: the caller then stores the
             rows one by one with :meth:`put_row` so the rule applies in order.
         """
@@ -138,9 +142,9 @@ class Table:
                 coerced += sum(v is not None and type(v) is not str for v in column_values)
                 column_values = [v if v is None else to_text(v) for v in column_values]
             values[name] = column_values
-        return Batch(block.times, created, values, coerced)
+        return WritePlan(block.times, created, values, coerced)
 
-    def write(self, batch: Batch, segments: Segments) -> None:
+    def write(self, batch: WritePlan, segments: Segments) -> None:
         """Store the last rows of a planned batch across ``segments``, in order.
 
         Every row of the batch shaped the columns (its new fields created

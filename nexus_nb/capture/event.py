@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from nexus_nb.capture.file import read_capture
-from nexus_nb.capture.frame import python_values
 from nexus_nb.capture.layout import ATTRS_KEY
-from nexus_nb.capture.record import unflatten
+from nexus_nb.columnar.dtype import python_values
+from nexus_nb.columnar.flatten import unflatten
 from nexus_nb.exceptions import CaptureError
 
 __all__ = ["ReplayEvent", "iter_events"]

@@ -7,7 +7,7 @@ changed by the type-change rule:
   ``FLOAT`` accepts ints as floats (JavaScript prints ``45.0`` as ``45``).
 * Any other mix (bool with number, number with text) turns the column to ``TEXT``;
   the stored values and every later non-text value become their JSON text
-  (:func:`~nexus_nb.capture.record.to_text`), so no value is lost.
+  (:func:`~nexus_nb.columnar.flatten.to_text`), so no value is lost.
 
 Each value that arrives with a type its column does not hold (other than an int
 into a float column) is one *type change*, counted by the owner.
@@ -30,7 +30,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from nexus_nb.capture.record import to_text
+from nexus_nb.columnar.flatten import to_text
 
 __all__ = ["Column", "Kind", "Segments", "kind_of", "take", "widen"]
 

@@ -22,7 +22,7 @@ Its row holds ``timestamp`` (event time as int nanoseconds since the epoch, UTC)
 * Integers outside int64 become floats. Envelope keys other than ``channel``
   and ``timestamp`` (``type``, ``seq``...) are not kept.
 
-Timestamps are parsed by :mod:`nexus_nb.capture.timestamp`.
+Timestamps are parsed by :mod:`nexus_nb.columnar.timestamp`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from nexus_nb.capture.timestamp import parse_timestamp, parse_timestamps
+from nexus_nb.columnar.timestamp import parse_timestamp, parse_timestamps
 from nexus_nb.exceptions import SchemaError
 from nexus_nb.protocol import EventColumns
 
