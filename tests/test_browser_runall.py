@@ -40,7 +40,7 @@ LIVE: dict[str, dict[str, int]] = {
     "02-telemetry-dashboard.ipynb": {"plots": 2},
     "03-capture-and-export.ipynb": {"plots": 0},
     "04-your-own-server.ipynb": {"plots": 1, "status": 1},
-    "05-explore.ipynb": {"plots": 2},
+    "05-explore.ipynb": {"plots": 2, "tables": 2},
 }
 
 
@@ -79,14 +79,19 @@ def plots_all_advance(nbp: NotebookPage, count: int, timeout: float = 15) -> lis
     return after
 
 
-def status_changes(nbp: NotebookPage, index: int, timeout: float = 15) -> None:
+def output_changes(nbp: NotebookPage, index: int, timeout: float = 15) -> None:
+    """Wait (bounded) until cell ``index``'s output text (a status line, a table) changes."""
     before = nbp.output_text(index)
     changed = wait_until(lambda: (t := nbp.output_text(index)) != before and t, timeout, step=0.3)
-    assert changed, f"the status line did not change: {before!r}"
+    assert changed, f"the output of cell {index} did not change: {before!r}"
 
 
 def status_cell(nbp: NotebookPage) -> int:
     return next(i for i, src in enumerate(nbp.cell_sources()) if "StatusBar(" in src)
+
+
+def table_cells(nbp: NotebookPage) -> list[int]:
+    return [i for i, src in enumerate(nbp.cell_sources()) if "LiveTable(" in src]
 
 
 def wait_until_after(start: float, seconds: float) -> None:
@@ -109,7 +114,12 @@ def test_run_all_leaves_every_view_live_5_and_15_seconds_after_the_kernel_went_i
             if live["plots"]:
                 plots_all_advance(nbp, live["plots"])
             if live.get("status"):
-                status_changes(nbp, status_cell(nbp))
+                output_changes(nbp, status_cell(nbp))
+            if live.get("tables"):
+                tables = table_cells(nbp)
+                assert len(tables) == live["tables"], tables
+                for index in tables:  # a live aggregate's rows change as events arrive
+                    output_changes(nbp, index)
             assert not nbp.cells_busy(), (
                 "a cell was running: updates must come from the idle kernel"
             )

@@ -213,6 +213,9 @@ class LivePlot(LiveView, Displayable):
         self._synced: tuple[int, int, bool] = (0, 0, False)
         # Registered on the axis: plotly 7.1 dispatches nested paths to the object that holds them.
         self.figure.layout.xaxis.on_change(self._on_relayout, "range", "autorange")
+        self.page_repairs = 0
+        """Times a page's figure model missed the traces sent while it was built (resent)."""
+        self.figure.observe(self._on_page_traces, names="_js2py_traceDeltas")
         self._join_clock()
 
     def _make_chart(self, bins: int | Sequence[float], max_categories: int) -> Chart | None:
@@ -428,6 +431,29 @@ class LivePlot(LiveView, Displayable):
         self._synced = (len(self._trace_of), len(self._rows), self._webgl)
         self.figure._widget_data = copy.deepcopy(self.figure._data)
         self.figure._widget_layout = copy.deepcopy(self.figure._layout_obj._props)
+
+    def _on_page_traces(self, change: dict[str, Any]) -> None:
+        """A view rendered and reported its traces: resend what its page model missed.
+
+        A page builds a FigureWidget's model only once plotly's 5 MB module has
+        loaded (anywidget imports it first), and drops the messages the kernel
+        sends meanwhile: seen on Run All in JupyterLab under load and in Voila,
+        a plot's first traces and its view count never arrived, and every later
+        update named traces the page did not have, so the plot stayed empty.
+        Each rendering view reports one delta per trace its model holds; when
+        that is fewer than the figure's, the missing traces go again (then the
+        state, so the page model ends with exactly the figure's traces).
+        """
+        message = change["new"]
+        if not message:
+            return
+        held = len(message.get("trace_deltas") or ())
+        if held >= len(self.figure.data):
+            return
+        self.page_repairs += 1
+        self.figure._send_addTraces_msg(copy.deepcopy(list(self.figure._data[held:])))
+        self.figure.send_state(["_view_count", "_widget_data", "_widget_layout"])
+        self._on_new_view()
 
     def _on_new_view(self) -> None:
         """A page added a view of the plot: send every trace afresh on the next frame."""
