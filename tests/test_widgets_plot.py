@@ -485,6 +485,42 @@ def test_numbered_groups_get_different_colours_up_to_the_palette_size() -> None:
     assert len(set(colours.values())) == 10, colours
 
 
+def _page_reports_traces(plot: LivePlot, held: int) -> None:
+    """A view rendered and sent one trace delta per trace its page model holds."""
+    deltas = [{"uid": t.uid} for t in plot.figure.data[:held]]
+    plot.figure.set_state({"_js2py_traceDeltas": {"trace_deltas": deltas, "trace_edit_id": 0}})
+
+
+def test_a_page_model_that_missed_the_first_traces_gets_them_again() -> None:
+    src = MemorySource()
+    _append(src, np.arange(6), np.arange(6), source=["a", "b", "c"] * 2)
+    plot, rec = _plot(src, color="source")
+    plot.render()
+    sent = len(rec.messages)
+    _page_reports_traces(plot, held=1)  # messages sent while the page built the model were lost
+    assert plot.page_repairs == 1
+    added = [
+        m["state"]["_py2js_addTraces"]
+        for m in rec.messages[sent:]
+        if m["state"].get("_py2js_addTraces")
+    ]
+    assert [t["name"] for t in added[0]["trace_data"]] == ["b", "c"]
+    synced = [m["state"] for m in rec.messages[sent:] if "_widget_data" in m["state"]]
+    assert synced, "the page model's trace list was not sent again"
+    assert len(synced[-1]["_widget_data"]) == 3
+
+
+def test_a_page_model_that_holds_every_trace_is_left_alone() -> None:
+    src = MemorySource()
+    _append(src, np.arange(4), np.arange(4), source=["a", "b"] * 2)
+    plot, rec = _plot(src, color="source")
+    plot.render()
+    sent = len(rec.messages)
+    _page_reports_traces(plot, held=2)
+    assert plot.page_repairs == 0
+    assert not [m for m in rec.messages[sent:] if m["state"].get("_py2js_addTraces")]
+
+
 def test_a_group_gets_the_same_colour_whatever_the_arrival_order() -> None:
     colours = []
     for order in (["a", "b"], ["b", "a"]):
