@@ -210,24 +210,15 @@ class BarChart(Chart):
 
     def _add_traces(self, count: int) -> bool:
         """Add a bar trace for each group that has none yet; return whether any was added."""
-        if count <= len(self.figure.data):
-            return False
-        groups = list(self.values.groups)
-        traces = []
-        for index in range(len(self.figure.data), count):
-            name = groups[index] if self.values.color else self.values.y
-            colour = group_colour(self.palette, name) if self.values.color else self.palette[0]
-            traces.append(
-                go.Bar(
-                    x=[],
-                    y=[],
-                    name=name,
-                    marker={"color": colour},
-                    showlegend=bool(self.values.color),
-                )
-            )
-        self.figure.add_traces(traces)
-        return True
+        grouped = bool(self.values.color)
+        return self._add_group_traces(
+            count,
+            list(self.values.groups) if grouped else [self.values.y],
+            grouped,
+            lambda name, colour: go.Bar(
+                x=[], y=[], name=name, marker={"color": colour}, showlegend=grouped
+            ),
+        )
 
     def _limit_note(self) -> str:
         dropped = self.values.dropped_rows

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,29 @@ class Chart(ABC):
         """Draw on ``figure`` from now on, with ``palette`` for the groups' colours."""
         self.figure = figure
         self.palette = list(palette)
+
+    def _add_group_traces(
+        self,
+        count: int,
+        names: Sequence[str],
+        grouped: bool,
+        make: Callable[[str, str], Any],
+    ) -> bool:
+        """Add traces until there are ``count``, each ``make(name, colour)``; say if any was.
+
+        Grouped, trace ``i`` is group ``names[i]`` in its :func:`group_colour`;
+        otherwise every trace is ``names[0]`` in the palette's first colour.
+        """
+        if count <= len(self.figure.data):
+            return False
+        traces = []
+        for index in range(len(self.figure.data), count):
+            name = names[index] if grouped else names[0]
+            traces.append(
+                make(name, group_colour(self.palette, name) if grouped else self.palette[0])
+            )
+        self.figure.add_traces(traces)
+        return True
 
     def resend(self) -> None:
         """A page added a view: the next :meth:`render` reports a change of structure.

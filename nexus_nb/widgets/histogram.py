@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from nexus_nb.exceptions import SchemaError
-from nexus_nb.widgets.chart import Chart, epoch_ms, group_colour
+from nexus_nb.widgets.chart import Chart, epoch_ms
 from nexus_nb.widgets.snapshot import SnapshotTrace
 from nexus_nb.widgets.source import Source
 from nexus_nb.widgets.traces import group_codes
@@ -344,26 +344,21 @@ class HistogramChart(Chart):
         return changed
 
     def _add_traces(self, count: int) -> bool:
-        if count <= len(self.figure.data):
-            return False
-        groups = list(self.counts.groups)
-        traces = []
-        for index in range(len(self.figure.data), count):
-            name = groups[index] if self.counts.color else self.counts.x
-            colour = group_colour(self.palette, name) if self.counts.color else self.palette[0]
-            traces.append(
-                go.Bar(
-                    x=[],
-                    y=[],
-                    offset=0,
-                    name=name,
-                    marker={"color": colour, "line": {"width": 0}},
-                    opacity=0.6 if self.counts.color else 1.0,
-                    showlegend=bool(self.counts.color),
-                )
-            )
-        self.figure.add_traces(traces)
-        return True
+        grouped = bool(self.counts.color)
+        return self._add_group_traces(
+            count,
+            list(self.counts.groups) if grouped else [self.counts.x],
+            grouped,
+            lambda name, colour: go.Bar(
+                x=[],
+                y=[],
+                offset=0,
+                name=name,
+                marker={"color": colour, "line": {"width": 0}},
+                opacity=0.6 if grouped else 1.0,
+                showlegend=grouped,
+            ),
+        )
 
     def _limit_note(self) -> str:
         parts = []
