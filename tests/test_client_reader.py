@@ -21,6 +21,7 @@ from waiting import until
 
 import nexus_nb as nnb
 from nexus_nb.client import Client, Events, connect
+from nexus_nb.exceptions import TransportError
 
 KEY = "reader-key"
 ROOT = Path(__file__).resolve().parents[1]
@@ -211,6 +212,8 @@ async def test_handlers_sinks_and_iterators_run_on_the_kernel_thread_in_order(
         assert await client.ping() > 0
     finally:
         await client.aclose()
+    with pytest.raises(TransportError):
+        await client.ping()
     main = threading.get_ident()
     assert threads["handler"] == threads["sink"] == {main}
     assert len(threads["reader"]) == 1

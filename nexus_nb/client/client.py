@@ -68,7 +68,8 @@ class Client:
             ``"thread"``: the socket is read and frames decoded on a thread with
             its own event loop (:mod:`nexus_nb.client.reader`), so they keep
             coming while a cell blocks the kernel's loop; sinks, handlers and
-            iterators still run on the caller's loop, in order.
+            iterators still run on the caller's loop, in order, and get the
+            frames read after they were added.
         max_handoff: With ``reader="thread"``: most bytes of event frames
             waiting for the caller's loop; past it frames are dropped for the
             caller's listeners, counted in ``stats.handoff_dropped`` and reported
@@ -351,7 +352,8 @@ class Client:
 
     async def _call(self, work: Coroutine[Any, Any, T]) -> T:
         """Run ``work`` on the link's loop: this one, or the reader thread's."""
-        if self._thread is None:
+        if self._thread is None or self._thread.stopped:
+            # Closed (or never started): the link answers at once, from any loop.
             return await work
         return await self._thread.run(work)
 
