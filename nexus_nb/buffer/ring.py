@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -90,6 +90,7 @@ class RingBuffer:
         self._pending_batches = 0  # columnar batches among the staged entries
         self._flush_at = _PENDING_ROWS  # staged entries that make a flush (fewer with batches)
         self._views: list[Resample | Latest] = []  # live aggregates, folded as rows are stored
+        self._feed: Callable[[], None] | None = None
         self.version = 0
         """Increases on every change (rows added or evicted, gap marked)."""
 
@@ -204,8 +205,19 @@ class RingBuffer:
             if len(self._pending) >= self._flush_at:
                 self._flush()
 
+    def feed_from(self, pull: Callable[[], None] | None) -> None:
+        """Call ``pull()`` first on every read (and flush), so it can :meth:`extend` this buffer.
+
+        A producer that cannot write here itself (a thread other than the one that
+        reads) stages events and lets each read take them in, on the reading
+        thread: the buffer stays single-threaded. ``None`` removes it.
+        """
+        self._feed = pull
+
     def _flush(self) -> None:
         """Flatten the staged events into the columns, one conversion per column."""
+        if self._feed is not None:
+            self._feed()
         staged, self._pending = self._pending, []
         if not staged:
             return

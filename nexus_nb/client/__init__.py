@@ -11,8 +11,9 @@ from __future__ import annotations
 import ssl as ssl_module
 from collections.abc import Mapping
 
-from nexus_nb.client.client import Client
+from nexus_nb.client.client import Client, Reader
 from nexus_nb.client.listeners import Events
+from nexus_nb.client.reader import MAX_HANDOFF
 from nexus_nb.client.state import ClientStats, State
 
 __all__ = ["Client", "ClientStats", "Events", "State", "connect"]
@@ -32,6 +33,8 @@ async def connect(
     resume: bool = True,
     ssl: ssl_module.SSLContext | None = None,
     headers: Mapping[str, str] | None = None,
+    reader: Reader = "loop",
+    max_handoff: int = MAX_HANDOFF,
 ) -> Client:
     """Connect to a Nexus server; return the client once ``connection_established`` came.
 
@@ -57,6 +60,8 @@ async def connect(
         resume=resume,
         ssl=ssl,
         headers=headers,
+        reader=reader,
+        max_handoff=max_handoff,
     )
     await client.start()
     return client

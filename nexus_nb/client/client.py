@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl as ssl_module
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from nexus_nb import protocol
 from nexus_nb.client.backoff import Backoff
@@ -16,10 +17,16 @@ from nexus_nb.client.link import Link
 from nexus_nb.client.listeners import ColumnSink, Handler, Listeners, Sink
 from nexus_nb.client.protocol import ClientProtocol
 from nexus_nb.client.queue import EventStream
+from nexus_nb.client.reader import MAX_HANDOFF, ReaderSink, ReaderThread, Relay
 from nexus_nb.client.state import ClientStats, State
 from nexus_nb.exceptions import NexusError, ProtocolError, SubscriptionError
 
-__all__ = ["Client"]
+__all__ = ["Client", "Reader"]
+
+T = TypeVar("T")
+
+Reader = Literal["loop", "thread"]
+"""Where a client reads its socket: on the caller's event loop, or on a thread of its own."""
 
 
 class Client:
@@ -57,6 +64,16 @@ class Client:
             to replay missed events; duplicates (``seq`` already seen) are dropped.
         ssl: TLS context for ``wss://`` URLs.
         headers: Extra HTTP headers for the handshake.
+        reader: ``"loop"`` (default): everything runs on the caller's loop.
+            ``"thread"``: the socket is read and frames decoded on a thread with
+            its own event loop (:mod:`nexus_nb.client.reader`), so they keep
+            coming while a cell blocks the kernel's loop; sinks, handlers and
+            iterators still run on the caller's loop, in order, and get the
+            frames read after they were added.
+        max_handoff: With ``reader="thread"``: most bytes of event frames
+            waiting for the caller's loop; past it frames are dropped for the
+            caller's listeners, counted in ``stats.handoff_dropped`` and reported
+            as a local ``gap`` message.
 
     Raises:
         ValueError: A bad limit (a bad URL when connecting).
@@ -77,7 +94,11 @@ class Client:
         resume: bool = True,
         ssl: ssl_module.SSLContext | None = None,
         headers: Mapping[str, str] | None = None,
+        reader: Reader = "loop",
+        max_handoff: int = MAX_HANDOFF,
     ) -> None:
+        if reader not in ("loop", "thread"):
+            raise ValueError(f"reader must be 'loop' or 'thread', got {reader!r}")
         if max_queue < 1:
             raise ValueError("max_queue must be at least 1")
         if heartbeat is not None and heartbeat <= 0:
@@ -94,10 +115,16 @@ class Client:
         self._protocol = ClientProtocol(resume=resume)
         self._listeners = Listeners()
         self._inbox = Inbox(self._protocol.stats, self._listeners)
+        self.reader: Reader = reader
+        self._relay: Relay | None = None
+        self._thread: ReaderThread | None = None
+        if reader == "thread":
+            self._relay = Relay(self._inbox, self._protocol.stats, max_size=max_handoff)
         self._link = Link(
             target,
             protocol=self._protocol,
-            inbox=self._inbox,
+            inbox=self._inbox if self._relay is None else self._relay,
+            receive=None if self._relay is None else self._relay.receiver(self._protocol),
             name=f"nexus_nb client {url}",
             headers=all_headers,
             ssl=ssl,
@@ -135,6 +162,8 @@ class Client:
         """A snapshot of the counters."""
         snapshot = self._protocol.stats.copy()
         snapshot.handler_errors = self._listeners.errors
+        if self._relay is not None:
+            snapshot.handler_errors += self._relay.errors
         return snapshot
 
     @property
@@ -180,6 +209,25 @@ class Client:
             A callable that removes the sink.
         """
         return self._listeners.add_column_sink(fn)
+
+    def add_reader_sink(self, fn: ReaderSink) -> Callable[[], None]:
+        """Call ``fn(channel, events, size)`` on the reader thread, per frame, as decoded.
+
+        For ``reader="thread"`` clients only: ``events`` as :meth:`add_column_sink`
+        gets them, ``size`` the frame's bytes on the wire. ``fn`` runs on the
+        reader thread, before the kernel's listeners see the frame: it must be
+        quick and must touch nothing the kernel's thread uses without a lock
+        (:class:`~nexus_nb.session.Stream` hands frames to its buffers this way).
+
+        Returns:
+            A callable that removes the sink.
+
+        Raises:
+            RuntimeError: The client reads on its caller's loop (``reader="loop"``).
+        """
+        if self._relay is None:
+            raise RuntimeError('add_reader_sink needs a client made with reader="thread"')
+        return self._relay.add_sink(fn)
 
     def __aiter__(self) -> EventStream:
         """A new iterator over event messages from now on.
@@ -227,13 +275,22 @@ class Client:
         names = [channels] if isinstance(channels, str) else list(channels)
         spec = protocol.Batch(batch, batch_interval, columns) if batch is not None else None
         try:
-            reply = await self._link.request(
-                lambda: self._protocol.subscribe(names, filters, batch=spec)
-            )
+            return await self._call(self._subscribe(names, filters, spec))
         except SubscriptionError:
             raise
         except ProtocolError as exc:
             raise SubscriptionError(exc.code, exc.message) from exc
+
+    async def _subscribe(
+        self,
+        names: list[str],
+        filters: Mapping[str, Any] | None,
+        spec: protocol.Batch | None,
+    ) -> dict[str, Any]:
+        # On the link's loop, so only the reader's thread changes the subscriptions it restores.
+        reply = await self._link.request(
+            lambda: self._protocol.subscribe(names, filters, batch=spec)
+        )
         self._protocol.subscribed(names, filters, spec)
         return reply
 
@@ -249,11 +306,14 @@ class Client:
         """
         names = [channels] if isinstance(channels, str) else list(channels)
         try:
-            reply = await self._link.request(lambda: self._protocol.unsubscribe(names))
+            return await self._call(self._unsubscribe(names))
         except SubscriptionError:
             raise
         except ProtocolError as exc:
             raise SubscriptionError(exc.code, exc.message) from exc
+
+    async def _unsubscribe(self, names: list[str]) -> dict[str, Any]:
+        reply = await self._link.request(lambda: self._protocol.unsubscribe(names))
         self._protocol.unsubscribed(names)
         return reply
 
@@ -264,7 +324,7 @@ class Client:
             TransportError: Not connected, or no ``pong`` within ``open_timeout``.
         """
         start = time.perf_counter()
-        await self._link.request(self._protocol.ping)
+        await self._call(self._link.request(self._protocol.ping))
         return time.perf_counter() - start
 
     async def publish(
@@ -286,9 +346,16 @@ class Client:
         events = [data] if isinstance(data, Mapping) else list(data)
         if not events:
             raise ValueError("publish needs at least one event")
-        return await self._link.request(
-            lambda: self._protocol.publish(channel, events, timestamp=timestamp)
+        return await self._call(
+            self._link.request(lambda: self._protocol.publish(channel, events, timestamp=timestamp))
         )
+
+    async def _call(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` on the link's loop: this one, or the reader thread's."""
+        if self._thread is None or self._thread.stopped:
+            # Closed (or never started): the link answers at once, from any loop.
+            return await work
+        return await self._thread.run(work)
 
     # -- life --------------------------------------------------------------
 
@@ -300,7 +367,19 @@ class Client:
             TransportError: Refused, unreachable or timed out.
             RuntimeError: Already started (a client connects once; create a new one).
         """
-        await self._link.start()
+        if self._relay is None:
+            await self._link.start()
+            return
+        if self._thread is not None:
+            raise RuntimeError("this client was already started; create a new one")
+        self._relay.loop = asyncio.get_running_loop()
+        self._thread = ReaderThread(f"nexus_nb reader {self.url}")
+        try:
+            await self._thread.run(self._link.start())
+        except BaseException:
+            await self._thread.stop()
+            self._thread = None
+            raise
 
     async def aclose(self) -> None:
         """Close the connection; idempotent.
@@ -308,7 +387,18 @@ class Client:
         Every frame read before the close completes has reached the sinks and
         handlers when this returns; iterators end after their queued events.
         """
-        await self._link.aclose()
+        thread = self._thread
+        if thread is None or self._relay is None:
+            await self._link.aclose()
+            return
+        if thread.stopped:
+            return
+        try:
+            await thread.run(self._link.aclose())
+        finally:
+            await thread.stop()
+            # What the reader handed off last reaches the listeners before this returns.
+            self._relay.dispatch()
 
     async def __aenter__(self) -> Client:
         """Connect (unless already connected by :func:`connect` or :meth:`start`).

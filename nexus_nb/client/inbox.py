@@ -44,6 +44,16 @@ class Inbox:
         for stream in list(self.streams):
             stream.end(error)
 
+    def wants_events(self) -> bool:
+        """Whether a sink, an ``event`` handler or an iterator would get events now."""
+        listeners = self.listeners
+        return bool(
+            listeners.sinks
+            or listeners.column_sinks
+            or listeners.handlers.get("event")
+            or len(self.streams)
+        )
+
     def deliver(self, channel: str, events: Events) -> None:
         """Hand one frame's events to the sinks, the ``event`` handlers, then each iterator.
 

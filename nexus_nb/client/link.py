@@ -22,7 +22,8 @@ from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
 from nexus_nb.client.backoff import Backoff
 from nexus_nb.client.inbox import Inbox
-from nexus_nb.client.protocol import Answer, ClientProtocol, Outgoing
+from nexus_nb.client.protocol import Answer, ClientProtocol, Outgoing, Received
+from nexus_nb.client.reader import Relay
 from nexus_nb.client.state import State
 from nexus_nb.client.transport import closed_error, open_connection
 from nexus_nb.exceptions import (
@@ -55,6 +56,8 @@ class Link:
             counters this link updates too.
         inbox: Where accepted events and messages go, ``state`` changes included.
         name: The supervisor task's name.
+        receive: What each frame read is given to (default ``protocol.receive_data``;
+            :class:`~nexus_nb.client.reader.Relay` wraps it to note frame sizes).
     """
 
     def __init__(
@@ -62,7 +65,7 @@ class Link:
         url: str,
         *,
         protocol: ClientProtocol,
-        inbox: Inbox,
+        inbox: Inbox | Relay,
         name: str,
         headers: dict[str, str],
         ssl: ssl_module.SSLContext | None,
@@ -71,8 +74,10 @@ class Link:
         max_retries: int | None,
         heartbeat: float | None,
         open_timeout: float,
+        receive: Callable[[bytes | str], Received | None] | None = None,
     ) -> None:
         self.protocol = protocol
+        self.receive = protocol.receive_data if receive is None else receive
         self.inbox = inbox
         self.stats = protocol.stats
         self.url = url
@@ -326,7 +331,7 @@ class Link:
 
     async def _read(self, ws: ClientConnection) -> WsConnectionClosed:
         """Carry out what the protocol makes of each frame; return how the connection closed."""
-        receive = self.protocol.receive_data
+        receive = self.receive
         deliver = self.inbox.deliver
         notify = self.inbox.notify
         try:

@@ -48,8 +48,9 @@ class Registry:
     def view(self) -> dict[str, list[dict[str, Any] | None]]:
         """Channel -> the filters subscribed on it (``None`` for no filter)."""
         out: dict[str, list[dict[str, Any] | None]] = {}
-        for (filters, _), channels in self._groups.items():
-            for channel in channels:
+        # Over snapshots (one C-level copy each): a reader thread may be changing them.
+        for (filters, _), channels in list(self._groups.items()):
+            for channel in list(channels):
                 out.setdefault(channel, []).append(orjson.loads(filters) or None)
         return out
 

@@ -35,6 +35,9 @@ class ClientStats:
         reconnects: Successful reconnections.
         failed_attempts: Connection attempts that failed while reconnecting.
         dropped: Events dropped by full async-iteration queues (oldest first).
+        handoff_dropped: Events of frames the reader thread could not hand to the
+            kernel's loop within ``max_handoff`` bytes (``reader="thread"`` only;
+            the reader sinks, hence a :class:`~nexus_nb.session.Stream`'s buffers, still got them).
         duplicates: Events dropped because their ``seq`` was already seen in this epoch.
         gaps: ``gap`` messages received (events the server says are lost).
         malformed: Frames skipped because they were not a valid message (each is logged).
@@ -51,6 +54,7 @@ class ClientStats:
     reconnects: int = 0
     failed_attempts: int = 0
     dropped: int = 0
+    handoff_dropped: int = 0
     duplicates: int = 0
     gaps: int = 0
     malformed: int = 0

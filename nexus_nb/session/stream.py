@@ -12,12 +12,25 @@ overflow it, the queue is drained into the buffers at once, inside the reader, s
 nothing is dropped; the reader then reads more slowly, which pushes back through
 TCP to the server, whose own per-client bound turns into a counted ``gap``
 message that is recorded here as a gap marker. ``stats.inline_drains`` counts it.
+
+With a client that reads on its own thread (``nnb.connect(url, reader="thread")``,
+see :mod:`nexus_nb.client.reader`), frames keep arriving while a cell blocks the
+kernel's loop, and the pending queue is the hand-off between the two threads:
+the reader thread appends each frame to it under the stream's lock, bounded by
+``max_size`` bytes (frame sizes on the wire; past it a frame is dropped, counted
+in ``stats.lost`` and marked as a gap in its buffer). The buffers themselves
+are only ever touched by the kernel's thread: the queue is swapped out under the
+lock and stored either by a drain scheduled on the kernel's loop or, while that
+loop is blocked, by the next read of any buffer from the cell
+(:meth:`RingBuffer.feed_from <nexus_nb.buffer.RingBuffer.feed_from>`), so a
+read always sees a consistent buffer that holds every frame received before it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +41,7 @@ from nexus_nb.capture import Recorder
 from nexus_nb.client import Client, Events, State
 from nexus_nb.client import connect as connect_client
 from nexus_nb.client.credential import api_key_from_env
+from nexus_nb.client.reader import MAX_HANDOFF
 from nexus_nb.protocol import EventColumns
 from nexus_nb.session.recording import Recording
 from nexus_nb.widgets import ChannelStatus, StatusSnapshot
@@ -44,6 +58,8 @@ class StreamStats:
     drains: int = 0
     inline_drains: int = 0
     gaps: int = 0
+    lost: int = 0
+    """Events dropped because the reader thread's hand-off was over ``max_size`` bytes."""
 
 
 class Stream:
@@ -52,6 +68,15 @@ class Stream:
     Create one with :func:`connect`. ``stream["telemetry.metrics"]`` is that
     channel's buffer; ``await stream.subscribe([...])`` creates the buffers and
     returns once the server confirmed.
+
+    Args:
+        client: A started client; with ``reader="thread"`` the stream must be
+            made on the loop the client was started on.
+        maxlen: Rows kept per channel buffer.
+        window: Event-time window per buffer.
+        max_pending: Events parked for the buffers (``reader="loop"`` clients).
+        max_size: Bytes of frames parked for the buffers (``reader="thread"``
+            clients): the bound of the hand-off between the threads.
     """
 
     def __init__(
@@ -61,13 +86,17 @@ class Stream:
         maxlen: int = 100_000,
         window: str | float | None = None,
         max_pending: int = 50_000,
+        max_size: int = MAX_HANDOFF,
     ) -> None:
         if max_pending < 1:
             raise ValueError("max_pending must be at least 1")
+        if max_size < 1:
+            raise ValueError("max_size must be at least 1 byte")
         self.client = client
         self.maxlen = maxlen
         self.window = window
         self.max_pending = max_pending
+        self.max_size = max_size
         self.stats = StreamStats()
         self._buffers: dict[str, RingBuffer] = {}
         # channel -> frames in arrival order: runs of messages joined, batches as they came.
@@ -77,8 +106,21 @@ class Stream:
         self._waiters: list[tuple[str, int, asyncio.Future[None]]] = []
         self._rates: dict[str, tuple[float, int, float]] = {}
         self._missed: dict[str, int] = {}
+        # The hand-off with a reader thread: _pending, _pending_* and _lost are
+        # shared with it, under _lock; the buffers belong to the creating thread.
+        self._threaded = client.reader == "thread"
+        self._lock = threading.Lock()
+        self._owner = threading.get_ident()
+        self._pending_bytes = 0
+        self._lost: dict[str, list[int]] = {}  # channel -> [missed, first ns, last ns]
+        self._draining = False
+        if self._threaded:
+            self._loop = asyncio.get_running_loop()
+            feed = client.add_reader_sink(self._reader_sink)
+        else:
+            feed = client.add_column_sink(self._sink)
         self._detach = [
-            client.add_column_sink(self._sink),
+            feed,
             client.on("gap", self._on_gap),
             client.on("reconnected", self._on_reconnected),
         ]
@@ -109,7 +151,10 @@ class Stream:
     def buffer(self, channel: str) -> RingBuffer:
         """The buffer of ``channel``, created empty if it does not exist yet."""
         if channel not in self._buffers:
-            self._buffers[channel] = RingBuffer(channel, maxlen=self.maxlen, window=self.window)
+            buffer = RingBuffer(channel, maxlen=self.maxlen, window=self.window)
+            if self._threaded:
+                buffer.feed_from(self._pull)
+            self._buffers[channel] = buffer
         return self._buffers[channel]
 
     # -- subscriptions ---------------------------------------------------------------------
@@ -230,16 +275,71 @@ class Stream:
         if self._drain_handle is None:
             self._drain_handle = asyncio.get_running_loop().call_soon(self._drain)
 
+    def _reader_sink(self, channel: str, events: Events, size: int) -> None:
+        # On the reader thread: stage the frame, touch no buffer.
+        count = len(events)
+        with self._lock:
+            if self._pending_bytes + size > self.max_size:
+                now = time.time_ns()
+                lost = self._lost.get(channel)
+                if lost is None:
+                    self._lost[channel] = [count, now, now]
+                else:
+                    lost[0] += count
+                    lost[2] = now
+            else:
+                self.stats.frames += 1
+                self.stats.events += count
+                parts = self._pending.setdefault(channel, [])
+                if isinstance(events, EventColumns):
+                    parts.append(events)
+                elif parts and type(parts[-1]) is list:
+                    parts[-1].extend(events)
+                else:
+                    parts.append(list(events))
+                self._pending_count += count
+                self._pending_bytes += size
+            if self._drain_handle is not None:
+                return
+            self._drain_handle = self._loop.call_soon_threadsafe(self._drain)
+
+    def _pull(self) -> None:
+        # Before every read of a buffer: on the owning thread, store what the reader staged.
+        if (self._pending_count or self._lost) and threading.get_ident() == self._owner:
+            self._drain()
+
     def _drain(self) -> None:
-        self._drain_handle = None
-        if not self._pending_count:
-            return
-        pending, self._pending, self._pending_count = self._pending, {}, 0
+        if self._draining:
+            return  # a buffer read inside the drain below
+        with self._lock:
+            self._drain_handle = None
+            if not self._pending_count and not self._lost:
+                return
+            pending, self._pending, self._pending_count = self._pending, {}, 0
+            lost, self._lost, self._pending_bytes = self._lost, {}, 0
+        self._draining = True
+        try:
+            self._store(pending, lost)
+        finally:
+            self._draining = False
+
+    def _store(
+        self,
+        pending: dict[str, list[list[dict[str, Any]] | EventColumns]],
+        lost: dict[str, list[int]],
+    ) -> None:
         self.stats.drains += 1
         for channel, parts in pending.items():
             buffer = self.buffer(channel)
             for part in parts:
                 buffer.extend(part)
+        for channel, (missed, first, last) in lost.items():
+            self.stats.gaps += 1
+            self.stats.lost += missed
+            self._missed[channel] = self._missed.get(channel, 0) + missed
+            self.buffer(channel).mark_gap(
+                first, last, missed=missed, reason=f"client: reader hand-off over {self.max_size} B"
+            )
         if self._waiters:
             for channel, rows, future in list(self._waiters):
                 if not future.done() and len(self.buffer(channel)) >= rows:
@@ -250,6 +350,9 @@ class Stream:
         self._drain()
 
     def _on_gap(self, message: Mapping[str, Any]) -> None:
+        if message.get("source") == "client":
+            # Lost only to the client's own listeners: the buffers were fed on the reader thread.
+            return
         channel = message.get("channel")
         if isinstance(channel, str) and channel in self._buffers:
             now = time.time_ns()
@@ -351,6 +454,7 @@ async def connect(
     maxlen: int = 100_000,
     window: str | float | None = None,
     max_pending: int = 50_000,
+    max_size: int = MAX_HANDOFF,
     **client_options: Any,
 ) -> Stream:
     """Connect to a Nexus server and return a :class:`Stream` that buffers what it receives.
@@ -361,6 +465,8 @@ async def connect(
         maxlen: Rows kept per channel buffer (oldest evicted first).
         window: Optional event-time window per buffer (``"10min"`` or seconds).
         max_pending: Events parked between the socket reader and the buffers.
+        max_size: With ``reader="thread"``: bytes of frames parked between the
+            reader thread and the buffers (past it, counted and marked as a gap).
         **client_options: Passed to :func:`nexus_nb.client.connect` (reconnect,
             backoff, heartbeat, ssl...).
 
@@ -369,4 +475,4 @@ async def connect(
         TransportError: The server could not be reached.
     """
     client = await connect_client(url, api_key=api_key_from_env(api_key), **client_options)
-    return Stream(client, maxlen=maxlen, window=window, max_pending=max_pending)
+    return Stream(client, maxlen=maxlen, window=window, max_pending=max_pending, max_size=max_size)
