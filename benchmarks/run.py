@@ -34,6 +34,7 @@ BENCHES = [
     "bench_capture",
     "bench_widgets",
     "bench_zoom",
+    "bench_browser",
     "bench_envelope",
     "bench_client",
     "bench_batch",

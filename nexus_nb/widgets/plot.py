@@ -29,6 +29,14 @@ from nexus_nb.widgets.zoomrange import read_range
 __all__ = ["LivePlot"]
 
 _ROW_GAP = 0.06
+#: Plot-area width (px) assumed for pacing: a following time window is redrawn at
+#: most as often as it moves by one pixel of this width (the kernel never learns
+#: the real width; a wider plot only scrolls in steps of a little over a pixel).
+_PIXELS = 1000
+#: Tick labels may overflow the plot's div. plotly.js's default for date and
+#: linear axes ("hide past div") measures every label against every other on each
+#: redraw, about a third of the page's time per frame of a scrolling plot.
+_AXIS = {"ticklabeloverflow": "allow"}
 #: The values of ``LivePlot(kind=...)``.
 KINDS = ("line", "bar", "histogram")
 
@@ -240,12 +248,12 @@ class LivePlot(LiveView, Displayable):
         )
 
     def _base_layout(self, template: Any, title: str | None) -> dict[str, Any]:
-        xaxis: dict[str, Any] = {}
+        xaxis: dict[str, Any] = dict(_AXIS)
         if self.x != "timestamp":
             xaxis["title"] = {"text": self.x}
         base: dict[str, Any] = {
             "xaxis": xaxis,
-            "yaxis": {"title": {"text": self.ys[0]}},
+            "yaxis": {**_AXIS, "title": {"text": self.ys[0]}},
             "autosize": True,
             "margin": {"l": 60, "r": 20, "t": 50 if title else 30, "b": 40},
             "legend": {
@@ -276,6 +284,24 @@ class LivePlot(LiveView, Displayable):
         """Whether a front-end shows the plot (true when views are not counted)."""
         figure = self.figure._view_count
         return self._views.shown or figure is None or figure > 0
+
+    @property
+    def fps(self) -> float | None:
+        """This plot's frame-rate cap, or ``None`` for the clock's.
+
+        A line plot following a time window is capped at the rate its window
+        moves by a pixel (``_PIXELS`` across the window, in event time taken as
+        wall time): a 5 min window needs 3.3 frames/s, a 30 s one 33. Each frame
+        redraws the whole figure in the page, so frames that move nothing by a
+        pixel are skipped; the data they carried comes with the next one.
+        """
+        if self.window is None or not self._time_axis or self._chart is not None:
+            return self._fps
+        if self._zoom is not None:
+            return self._fps
+        pixel = _PIXELS * 1000.0 / self.window  # frames/s that move the window by 1 px
+        cap = self._fps if self._fps is not None else (self.clock.fps if self.clock else None)
+        return pixel if cap is None else min(cap, pixel)
 
     @property
     def view_mode(self) -> str:
@@ -580,7 +606,11 @@ class LivePlot(LiveView, Displayable):
             top = 1.0 - i * (height + _ROW_GAP)
             label = self._row_label(ycol, facet)
             name = "yaxis" if i == 0 else f"yaxis{i + 1}"
-            update[name] = {"domain": [max(0.0, top - height), top], "title": {"text": label}}
+            update[name] = {
+                **_AXIS,
+                "domain": [max(0.0, top - height), top],
+                "title": {"text": label},
+            }
             if i:
                 update[name]["anchor"] = "x"
         last = "y" if count == 1 else f"y{count}"
