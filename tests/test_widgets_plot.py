@@ -485,10 +485,11 @@ def test_numbered_groups_get_different_colours_up_to_the_palette_size() -> None:
     assert len(set(colours.values())) == 10, colours
 
 
-def _page_reports_traces(plot: LivePlot, held: int) -> None:
+def _page_reports_traces(plot: LivePlot, held: int, *, latest: bool = True) -> None:
     """A view rendered and sent one trace delta per trace its page model holds."""
     deltas = [{"uid": t.uid} for t in plot.figure.data[:held]]
-    plot.figure.set_state({"_js2py_traceDeltas": {"trace_deltas": deltas, "trace_edit_id": 0}})
+    edit = plot.figure._last_trace_edit_id if latest else 0
+    plot.figure.set_state({"_js2py_traceDeltas": {"trace_deltas": deltas, "trace_edit_id": edit}})
 
 
 def test_a_page_model_that_missed_the_first_traces_gets_them_again() -> None:
@@ -510,13 +511,14 @@ def test_a_page_model_that_missed_the_first_traces_gets_them_again() -> None:
     assert len(synced[-1]["_widget_data"]) == 3
 
 
-def test_a_page_model_that_holds_every_trace_is_left_alone() -> None:
+def test_a_page_model_that_holds_every_trace_or_has_traces_on_the_way_is_left_alone() -> None:
     src = MemorySource()
     _append(src, np.arange(4), np.arange(4), source=["a", "b"] * 2)
     plot, rec = _plot(src, color="source")
     plot.render()
     sent = len(rec.messages)
     _page_reports_traces(plot, held=2)
+    _page_reports_traces(plot, held=0, latest=False)  # sent before the newest traces arrived
     assert plot.page_repairs == 0
     assert not [m for m in rec.messages[sent:] if m["state"].get("_py2js_addTraces")]
 

@@ -467,11 +467,14 @@ class LivePlot(LiveView, Displayable):
         a plot's first traces and its view count never arrived, and every later
         update named traces the page did not have, so the plot stayed empty.
         Each rendering view reports one delta per trace its model holds; when
-        that is fewer than the figure's, the missing traces go again (then the
-        state, so the page model ends with exactly the figure's traces).
+        that is fewer than the figure's once the page has had the newest trace
+        edit, the missing traces go again (then the state, so the page model
+        ends with exactly the figure's traces).
         """
         message = change["new"]
-        if not message:
+        # Only a report on the newest trace edit counts: an older one may just
+        # predate traces still on their way to the page.
+        if not message or message.get("trace_edit_id") != self.figure._last_trace_edit_id:
             return
         held = len(message.get("trace_deltas") or ())
         if held >= len(self.figure.data):
