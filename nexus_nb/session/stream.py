@@ -264,6 +264,12 @@ class Stream:
         if self._pending_count + count > self.max_pending:
             self.stats.inline_drains += 1
             self._drain()
+        self._stage(channel, events)
+        if self._drain_handle is None:
+            self._drain_handle = asyncio.get_running_loop().call_soon(self._drain)
+
+    def _stage(self, channel: str, events: Events) -> None:
+        """Queue a frame's events for the next drain (row lists merge, batches stay whole)."""
         parts = self._pending.setdefault(channel, [])
         if isinstance(events, EventColumns):
             parts.append(events)
@@ -271,9 +277,7 @@ class Stream:
             parts[-1].extend(events)
         else:
             parts.append(list(events))
-        self._pending_count += count
-        if self._drain_handle is None:
-            self._drain_handle = asyncio.get_running_loop().call_soon(self._drain)
+        self._pending_count += len(events)
 
     def _reader_sink(self, channel: str, events: Events, size: int) -> None:
         # On the reader thread: stage the frame, touch no buffer.
@@ -290,14 +294,7 @@ class Stream:
             else:
                 self.stats.frames += 1
                 self.stats.events += count
-                parts = self._pending.setdefault(channel, [])
-                if isinstance(events, EventColumns):
-                    parts.append(events)
-                elif parts and type(parts[-1]) is list:
-                    parts[-1].extend(events)
-                else:
-                    parts.append(list(events))
-                self._pending_count += count
+                self._stage(channel, events)
                 self._pending_bytes += size
             if self._drain_handle is not None:
                 return
