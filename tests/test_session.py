@@ -148,6 +148,22 @@ async def test_resubscribe_applies_new_filters_and_drops_unselected_channels(
     assert len(stream["system.alerts"]) == 0
 
 
+async def test_resubscribe_sends_one_request_and_leaves_unchanged_channels_subscribed(
+    server: Server, stream: Stream
+) -> None:
+    await stream.subscribe("telemetry.metrics", {"source": "server-01"})
+    before = stream.client.stats.messages_received
+    await stream.resubscribe(
+        {"telemetry.metrics": {"source": ["server-01"]}, "system.alerts": None, "tasks.updates": None}
+    )
+    assert stream.client.stats.messages_received - before == 1  # one subscribe, its reply
+    assert stream.client.subscriptions == {
+        "telemetry.metrics": [{"source": "server-01"}],
+        "system.alerts": [None],
+        "tasks.updates": [None],
+    }
+
+
 @pytest.mark.parametrize("batch", [None, 8], ids=["events", "columnar-batches"])
 async def test_a_recording_writes_every_event_received_and_reads_back(
     server: Server, stream: Stream, tmp_path: Path, batch: int | None

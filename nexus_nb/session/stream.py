@@ -36,6 +36,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from nexus_nb.buffer import RingBuffer
 from nexus_nb.capture import Recorder
 from nexus_nb.client import Client, Events, State
@@ -191,17 +193,27 @@ class Stream:
     async def resubscribe(self, selection: Mapping[str, Mapping[str, Any] | None]) -> None:
         """Make the live subscriptions equal ``selection`` ({channel: filters or None}).
 
-        Channels left out are unsubscribed; the others are subscribed again with
-        their new filters (an unsubscribe first, so old filters do not linger).
+        Channels left out are unsubscribed; channels whose filters change are
+        unsubscribed first (so old filters do not linger) and subscribed again;
+        channels already subscribed with exactly these filters are not touched, so
+        they miss no event. At most one ``unsubscribe`` and one ``subscribe`` per
+        distinct filter set are sent.
         """
-        current = set(self.client.subscriptions)
-        dropped = sorted(current - set(selection))
-        if dropped:
-            await self.unsubscribe(dropped)
-        for channel, filters in selection.items():
-            if channel in current:
-                await self.client.unsubscribe([channel])
-            await self.subscribe([channel], dict(filters) if filters else None)
+        current = self.client.subscriptions
+        wanted = {ch: _canonical(filters) for ch, filters in selection.items()}
+        stale = sorted(
+            ch
+            for ch, filters in current.items()
+            if ch not in wanted or [_canonical(f) for f in filters] != [wanted[ch]]
+        )
+        if stale:
+            await self.unsubscribe(stale)
+        groups: dict[bytes, list[str]] = {}
+        for channel, key in wanted.items():
+            if channel in stale or channel not in current:
+                groups.setdefault(key, []).append(channel)
+        for key, channels in groups.items():
+            await self.subscribe(channels, orjson.loads(key) or None)
 
     # -- waiting and recording -------------------------------------------------------------
 
@@ -473,3 +485,9 @@ async def connect(
     """
     client = await connect_client(url, api_key=api_key_from_env(api_key), **client_options)
     return Stream(client, maxlen=maxlen, window=window, max_pending=max_pending, max_size=max_size)
+
+
+def _canonical(filters: Mapping[str, Any] | None) -> bytes:
+    """``filters`` as sorted JSON, a value and a one-value list alike (the server's reading)."""
+    items = {k: v if isinstance(v, list | tuple) else [v] for k, v in (filters or {}).items()}
+    return orjson.dumps(items, option=orjson.OPT_SORT_KEYS)
