@@ -297,23 +297,25 @@ class Column:
         text is dictionary-encoded over the column's labels in code order (a
         label no longer held may stay in the dictionary, as an unused category).
         """
+        if self.kind is Kind.TEXT:
+            codes = take(self.values, segments, _index_dtype(len(self._labels)))
+            return self._dictionary(codes if mask is None else codes[mask])
         values, valid = self.gather(segments, mask)
         if self.kind is Kind.FLOAT:
-            return pa.array(values, from_pandas=True)
-        if self.kind is Kind.TEXT:
-            return self._dictionary(values)
+            missing = np.isnan(values)  # NaN is null, as from_pandas reads it (at half its cost)
+            return pa.array(values, mask=missing) if missing.any() else pa.array(values)
         if valid is None or valid.all():
             return pa.array(values)
         return pa.array(values, mask=~valid)
 
-    def _dictionary(self, codes: npt.NDArray[np.int32]) -> pa.DictionaryArray:
+    def _dictionary(self, codes: npt.NDArray[np.signedinteger[Any]]) -> pa.DictionaryArray:
         # With no more labels than rows, the codes index the whole label list as
         # they are (no pass over the rows beyond the null mask); a few rows of a
         # big dictionary get only the labels they use, at O(rows log rows).
         labels = self._labels
         if len(labels) > len(codes) > 0:
             used, inverse = np.unique(codes, return_inverse=True)
-            codes = (inverse - int(used[0] < 0)).astype(np.int32)
+            codes = (inverse - int(used[0] < 0)).astype(codes.dtype)
             labels = [labels[code] for code in used[used >= 0].tolist()]
         elif len(codes) == 0:
             labels = []
@@ -352,11 +354,25 @@ class Column:
         return out
 
 
-def take(array: npt.NDArray[Any], segments: Segments) -> npt.NDArray[Any]:
-    """Copy the slots in ``segments`` of ``array``, in order, into a new array."""
+def take(
+    array: npt.NDArray[Any], segments: Segments, dtype: npt.DTypeLike | None = None
+) -> npt.NDArray[Any]:
+    """Copy the slots in ``segments`` of ``array``, in order, into a new array.
+
+    With ``dtype``, the copy is cast to it in the same pass (``same_kind`` casting).
+    """
     if not segments:
-        return array[:0].copy()
+        return array[:0].astype(dtype or array.dtype)
     if len(segments) == 1:
         lo, hi = segments[0]
-        return array[lo:hi].copy()
-    return np.concatenate([array[lo:hi] for lo, hi in segments])
+        return array[lo:hi].astype(dtype or array.dtype, casting="same_kind")
+    return np.concatenate([array[lo:hi] for lo, hi in segments], dtype=dtype, casting="same_kind")
+
+
+def _index_dtype(labels: int) -> type[np.signedinteger[Any]]:
+    """The narrowest signed integer holding codes ``-1 .. labels - 1``, as pandas picks."""
+    if labels < 2**7:
+        return np.int8
+    if labels < 2**15:
+        return np.int16
+    return np.int32
