@@ -435,8 +435,6 @@ class Stream:
             detach()
         self._detach = []
 
-    close = aclose
-
     async def __aenter__(self) -> Stream:
         return self
 
