@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 import pytest
-from waiting import until
 
 from nexus_nb.client import Client, State, connect
 from nexus_nb.client.transport import MAX_SIZE
 from nexus_nb.exceptions import AuthError, SubscriptionError, TransportError
 from nexus_nb.protocol import EventColumns
 from nexus_nb.server import Server, serve
-
-KEY = "test-key"
+from tests.helpers.keys import KEY
+from tests.helpers.net import free_port
+from tests.helpers.waiting import until
 
 
 @pytest.fixture
@@ -28,13 +27,6 @@ async def client(server: Server) -> AsyncIterator[Client]:
         yield c
     finally:
         await c.aclose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def test_connect_returns_an_open_client_with_the_servers_id_and_epoch(

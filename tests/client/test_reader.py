@@ -12,19 +12,18 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from waiting import until
 
 import nexus_nb as nnb
 from nexus_nb.client import Client, Events, connect
 from nexus_nb.exceptions import TransportError
+from tests.helpers.keys import KEY
+from tests.helpers.paths import ROOT
+from tests.helpers.waiting import until
 
-KEY = "reader-key"
-ROOT = Path(__file__).resolve().parents[1]
 CHANNEL = "telemetry.metrics"
 
 # The publisher: prints its URL, then per "go TOTAL RATE" line publishes TOTAL

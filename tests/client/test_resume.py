@@ -6,13 +6,11 @@ import asyncio
 import contextlib
 from typing import Any
 
-from proxy import Proxy
-from waiting import until
-
 from nexus_nb.client import State, connect
 from nexus_nb.server import Server
-
-KEY = "test-key"
+from tests.helpers.keys import KEY
+from tests.helpers.proxy import Proxy
+from tests.helpers.waiting import until
 
 
 async def test_resume_after_a_cut_loses_nothing_and_duplicates_nothing(

@@ -1,14 +1,13 @@
 """An isolated JupyterLab and a headless Chromium page driving it (no pytest here).
 
-Used by ``tests/test_browser.py`` and ``docs/screenshot.py``. It follows
+Used by the browser tests in ``tests/system/``. It follows
 ``../shared/JUPYTER.md`` (beside the checkout): Jupyter/IPython user state lives in temp dirs, the
 server binds 127.0.0.1 with a random token, news/update toasts and notebook
 windowing are switched off in a private settings dir, and the server is stopped
 with ``POST /api/shutdown`` and then only its own process group is signalled.
 
-Named ``conftest_browser`` rather than ``jupyterlab``: a ``tests/jupyterlab.py``
-would shadow the real ``jupyterlab`` package whenever ``tests/`` is on
-``sys.path`` (pytest's default ``prepend`` import mode puts it there).
+Named ``lab`` rather than ``jupyterlab``: it is imported as ``tests.helpers.lab``,
+so it shadows nothing, but the name stays clear of the real package.
 """
 
 from __future__ import annotations
@@ -18,18 +17,18 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from tests.helpers.net import free_port
+from tests.helpers.waiting import poll
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -90,26 +89,6 @@ CONSOLE_WIDGET_ERRORS = (
     "comm",
     "error setting state",
 )
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_until(pred: Callable[[], T], timeout: float, step: float = 0.25) -> T | None:
-    """Poll ``pred`` until it returns something truthy or ``timeout`` seconds pass."""
-    end = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() >= end:
-            return None
-        time.sleep(step)
 
 
 class Lab:
@@ -213,7 +192,7 @@ class Lab:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        if not wait_until(self._status_ok, timeout):
+        if not poll(self._status_ok, timeout):
             self.stop()
             raise RuntimeError(f"jupyter lab did not answer within {timeout} s:\n{self.log_tail()}")
         return self
@@ -310,10 +289,10 @@ class NotebookPage:
         self.page.wait_for_selector(
             ".jp-Notebook .jp-Cell", state="attached", timeout=timeout * 1000
         )
-        current = wait_until(lambda: self.current_path() == name, timeout, step=0.25)
+        current = poll(lambda: self.current_path() == name, timeout, step=0.25)
         if not current:
             raise AssertionError(f"{name} is not the current tab: {self.current_path()!r}")
-        if not wait_until(lambda: self.kernel_status() == "idle", timeout, step=0.5):
+        if not poll(lambda: self.kernel_status() == "idle", timeout, step=0.5):
             raise TimeoutError(f"kernel not idle after {timeout} s: {self.kernel_status()}")
         return self
 
@@ -386,9 +365,7 @@ class NotebookPage:
             return not self.cells_busy() and self.kernel_status() == "idle"
 
         # Two consecutive idle readings: the kernel flips briefly idle between cells.
-        if not wait_until(
-            lambda: idle() and (time.sleep(0.3) is None) and idle(), timeout, step=0.3
-        ):
+        if not poll(lambda: idle() and (time.sleep(0.3) is None) and idle(), timeout, step=0.3):
             raise TimeoutError(f"cells still running after {timeout} s")
 
     def cells_busy(self) -> bool:
@@ -463,3 +440,50 @@ def write_notebook(path: Path, cells: Sequence[str]) -> Path:
     }
     nbformat.write(nb, path)
     return path
+
+
+# The newest x of each plot in the page (NaN for an empty one), in page order.
+JS_PLOT_LASTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => {
+  let last = null;
+  for (const tr of (gd.data || [])) {
+    const xs = tr.x || [];
+    if (!xs.length) continue;
+    const v = xs[xs.length - 1];
+    const n = typeof v === 'number' ? v : Date.parse(v);
+    if (!Number.isNaN(n) && (last === null || n > last)) last = n;
+  }
+  return last;
+})"""
+
+
+def run_all(nbp: NotebookPage, timeout: float = 120) -> float:
+    """Click Run All (the menu command) and return the monotonic time the kernel went idle."""
+    nbp.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    # Run All queues every cell at once; wait until some cell shows it is queued or running.
+    poll(nbp.cells_busy, 10, step=0.1)
+    nbp.wait_idle(timeout)
+    return time.monotonic()
+
+
+def plots_all_advance(nbp: NotebookPage, count: int, timeout: float = 15) -> list[float]:
+    """Wait (bounded) until every one of ``count`` plots has data newer than now; return it."""
+    # The views render in the page after the kernel went idle: wait (bounded) for them.
+    shown = poll(lambda: len(v := nbp.page.evaluate(JS_PLOT_LASTS)) == count and v, 30)
+    before = shown or nbp.page.evaluate(JS_PLOT_LASTS)
+    assert len(before) == count, f"expected {count} plots in the page, found {before}"
+
+    def advanced() -> list[float] | None:
+        now = nbp.page.evaluate(JS_PLOT_LASTS)
+        ok = all(n is not None and (b is None or n > b) for b, n in zip(before, now, strict=True))
+        return now if ok else None
+
+    after = poll(advanced, timeout, step=0.3)
+    assert after, f"a plot stopped updating: {before} -> {nbp.page.evaluate(JS_PLOT_LASTS)}"
+    return after
+
+
+def wait_until_after(start: float, seconds: float) -> None:
+    # Pacing the check points of the test itself, not waiting for a result.
+    delay = start + seconds - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)

@@ -6,15 +6,14 @@ import asyncio
 import contextlib
 from typing import Any
 
-import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from nexus_nb import protocol
 from nexus_nb.server import MemoryEventLog, Missed, Server, serve
+from tests.helpers.keys import HEADERS, KEY
+from tests.helpers.net import recv
 
-KEY = "test-key-resume"
-HEADERS = {"Authorization": f"Bearer {KEY}"}
 TS = "2025-01-01T00:00:00.000Z"
 
 
@@ -55,12 +54,6 @@ def test_retention_seconds_evicts_old_entries(monkeypatch: pytest.MonkeyPatch) -
     entries, missed = log.since("a", 0)
     assert [e.seq for e in entries] == [2]
     assert missed == Missed(1, 1, 1)
-
-
-async def recv(ws: ClientConnection) -> dict[str, Any]:
-    async with asyncio.timeout(5):
-        message: dict[str, Any] = orjson.loads(await ws.recv())
-    return message
 
 
 async def resume(

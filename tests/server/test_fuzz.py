@@ -16,16 +16,15 @@ from typing import Any
 
 import orjson
 import pytest
-from waiting import until
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from nexus_nb import protocol
 from nexus_nb.client import connect as connect_client
 from nexus_nb.server import Server, serve
+from tests.helpers.keys import HEADERS, KEY
+from tests.helpers.waiting import until
 
-KEY = "fuzz-key-0123456789"
-HEADERS = {"Authorization": f"Bearer {KEY}"}
 FRAMES_PER_SEED = 300
 MAX_SIZE = 2**17
 WATCHED = "commands.status"

@@ -6,8 +6,7 @@ import pytest
 
 import nexus_nb as nnb
 from nexus_nb.server.host import HOST_METRICS, HostMetrics
-
-KEY = "host-key"
+from tests.helpers.keys import KEY
 
 
 async def test_serve_with_host_metrics_streams_cpu_memory_disk_and_network() -> None:

@@ -6,13 +6,12 @@ import statistics
 import time
 
 import pytest
-from waiting import until
 
 import nexus_nb as nnb
 from nexus_nb.server import serve
 from nexus_nb.server.demo import DemoSource
-
-KEY = "incident-key"
+from tests.helpers.keys import KEY
+from tests.helpers.waiting import until
 
 
 def test_a_latency_incident_slows_one_model_only_while_it_lasts() -> None:

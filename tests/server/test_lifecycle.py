@@ -5,24 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
 import pytest
-from waiting import until
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from nexus_nb import protocol
 from nexus_nb.server import Server, ServerState, serve
 from nexus_nb.server.demo import DemoSource
-
-KEY = "test-key-lifecycle"
-HEADERS = {"Authorization": f"Bearer {KEY}"}
-
-
-async def recv(ws: ClientConnection) -> dict[str, Any]:
-    async with asyncio.timeout(5):
-        message: dict[str, Any] = orjson.loads(await ws.recv())
-    return message
+from tests.helpers.keys import HEADERS, KEY
+from tests.helpers.net import recv
+from tests.helpers.waiting import until
 
 
 async def subscribed(srv: Server) -> ClientConnection:

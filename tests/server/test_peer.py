@@ -9,22 +9,15 @@ import os
 import socket
 from typing import Any
 
-import orjson
-from waiting import until
 from websockets.asyncio.client import ClientConnection, connect
 
 from nexus_nb import protocol
 from nexus_nb.server import Server, serve
+from tests.helpers.keys import HEADERS, KEY
+from tests.helpers.net import recv
+from tests.helpers.waiting import until
 
-KEY = "test-key-peer"
-HEADERS = {"Authorization": f"Bearer {KEY}"}
 BIG = {"blob": "x" * 1000}
-
-
-async def recv(ws: ClientConnection) -> dict[str, Any]:
-    async with asyncio.timeout(5):
-        message: dict[str, Any] = orjson.loads(await ws.recv())
-    return message
 
 
 async def client(srv: Server, channel: str, **subscribe: Any) -> ClientConnection:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import orjson
 import pandas as pd
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 
 from nexus_nb import protocol
 from nexus_nb.exceptions import ProtocolError
 from nexus_nb.server import serve
-
-KEY = "test-key-replay"
+from tests.helpers.keys import KEY
+from tests.helpers.net import recv
 
 
 def capture(offsets_ms: list[int], channel: str = "telemetry.metrics") -> pd.DataFrame:
@@ -26,12 +24,6 @@ def capture(offsets_ms: list[int], channel: str = "telemetry.metrics") -> pd.Dat
             "value": [float(i) for i in range(len(offsets_ms))],
         }
     )
-
-
-async def recv(ws: ClientConnection) -> dict[str, Any]:
-    async with asyncio.timeout(5):
-        message: dict[str, Any] = orjson.loads(await ws.recv())
-    return message
 
 
 async def test_replay_as_fast_as_possible_keeps_order_and_original_timestamps() -> None:

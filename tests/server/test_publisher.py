@@ -6,18 +6,16 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import orjson
 import pytest
-from waiting import until
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from nexus_nb import protocol
 from nexus_nb.exceptions import TransportError
 from nexus_nb.server import Entry, MemoryEventLog, Missed, serve
-
-KEY = "test-key-shared"
-HEADERS = {"Authorization": f"Bearer {KEY}"}
+from tests.helpers.keys import HEADERS, KEY
+from tests.helpers.net import recv
+from tests.helpers.waiting import until
 
 
 class FakeSharedLog:
@@ -87,12 +85,6 @@ class FakeSharedLog:
 
     async def aclose(self) -> None:
         self.closed = True
-
-
-async def recv(ws: ClientConnection) -> dict[str, Any]:
-    async with asyncio.timeout(5):
-        message: dict[str, Any] = orjson.loads(await ws.recv())
-    return message
 
 
 async def client(url: str) -> ClientConnection:

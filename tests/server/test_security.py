@@ -7,7 +7,6 @@ close frames and protocol replies.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import orjson
 import pytest
 import trustme
 from websockets.asyncio.client import ClientConnection, connect
@@ -28,6 +26,7 @@ from nexus_nb.server import Server, serve
 from nexus_nb.server.auth import ApiKeyAuth, ChainAuth, Scopes
 from nexus_nb.server.jwtauth import JWTAuth
 from nexus_nb.server.tls import tls_context
+from tests.helpers.net import recv
 
 OWNER_KEY = "owner-key-0123456789abcdef"
 READER_KEY = "telemetry-reader-key-0123456789"
@@ -64,12 +63,6 @@ async def server() -> AsyncIterator[Server]:
         yield srv
     finally:
         await srv.aclose()
-
-
-async def recv(ws: ClientConnection) -> dict[str, Any]:
-    async with asyncio.timeout(5):
-        message: dict[str, Any] = orjson.loads(await ws.recv())
-    return message
 
 
 async def open_as(srv: Server, token: str) -> ClientConnection:

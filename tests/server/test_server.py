@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -20,9 +20,9 @@ from nexus_nb import protocol
 from nexus_nb.exceptions import ProtocolError
 from nexus_nb.server import Server, ServerState, serve
 from nexus_nb.server.auth import ApiKeyAuth, Scopes
-
-KEY = "test-key-0123456789"
-HEADERS = {"Authorization": f"Bearer {KEY}"}
+from tests.helpers.keys import HEADERS, KEY
+from tests.helpers.net import recv
+from tests.helpers.waiting import until
 
 
 @pytest.fixture
@@ -30,12 +30,6 @@ async def server() -> AsyncIterator[Server]:
     srv = await serve(api_key=KEY, demo=False, ping_interval=None)
     yield srv
     await srv.aclose()
-
-
-async def recv(ws: ClientConnection) -> dict[str, Any]:
-    async with asyncio.timeout(5):
-        message: dict[str, Any] = orjson.loads(await ws.recv())
-    return message
 
 
 async def client(srv: Server, **kwargs: Any) -> ClientConnection:
@@ -50,13 +44,6 @@ async def subscribe(
 ) -> dict[str, Any]:
     await ws.send(protocol.subscribe(channels, filters, **kw).decode())
     return await recv(ws)
-
-
-async def wait_until(predicate: Callable[[], bool]) -> None:
-    """Poll a server-side condition that has no event to wait on, failing after 5 s."""
-    async with asyncio.timeout(5):
-        while not predicate():  # noqa: ASYNC110 - server counters expose no event to await
-            await asyncio.sleep(0.01)
 
 
 def http_get(srv: Server, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -406,7 +393,7 @@ async def test_dead_peer_is_dropped_by_server_pings() -> None:
         ws = await client(srv)
         # A peer that stops reading never answers pings.
         ws.transport.pause_reading()
-        await wait_until(lambda: srv.metrics()["activeConnections"] == 0)
+        await until(lambda: srv.metrics()["activeConnections"] == 0, limit=5)
         assert srv.metrics()["keepaliveTimeouts"] == 1
         ws.transport.abort()
 

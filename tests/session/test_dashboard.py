@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from waiting import until
 
 import nexus_nb as nnb
 from nexus_nb.server import Server
 from nexus_nb.session import Stream
-
-KEY = "dashboard-key"
+from tests.helpers.keys import KEY
+from tests.helpers.waiting import until
 
 
 @pytest.fixture

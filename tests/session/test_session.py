@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from waiting import until
 
 import nexus_nb as nnb
 from nexus_nb.exceptions import SubscriptionError
 from nexus_nb.server import Server
 from nexus_nb.session import Stream
-
-KEY = "session-key"
+from tests.helpers.keys import KEY
+from tests.helpers.waiting import until
 
 
 @pytest.fixture

@@ -15,9 +15,10 @@ import venv
 from pathlib import Path
 
 import pytest
-from test_notebooks import execute_notebook, summary_rows
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers.paths import ROOT
+from tests.system.test_notebooks import execute_notebook, summary_rows
+
 BINDER = ROOT / "binder"
 REPO2DOCKER = Path(sys.executable).parent / "jupyter-repo2docker"
 

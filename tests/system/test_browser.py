@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest_browser import (
+
+from tests.helpers.lab import (
     Lab,
     NotebookPage,
+    poll,
     running_lab,
-    wait_until,
     write_notebook,
 )
+from tests.helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "notebooks" / "01-quickstart.ipynb"
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -58,11 +59,9 @@ def test_quickstart_plot_keeps_receiving_points_while_no_cell_runs(lab: Lab, pag
     sources = nbp.cell_sources()
 
     nbp.run_cells(0, len(sources), timeout=60)  # every cell has finished after this
-    first = wait_until(lambda: (s := nbp.plot_state())["points"] > 0 and s, 30)
+    first = poll(lambda: (s := nbp.plot_state())["points"] > 0 and s, 30)
     assert first, f"no points in the page's plot: {nbp.plot_state()}"
-    later = wait_until(
-        lambda: (s := nbp.plot_state())["points"] > first["points"] and s, 20, step=0.5
-    )
+    later = poll(lambda: (s := nbp.plot_state())["points"] > first["points"] and s, 20, step=0.5)
     assert later, f"plot stuck at {first} while the kernel sat idle"
     assert later["last"] > first["last"]
     assert not nbp.cells_busy(), "a cell was running: the growth must come from the idle kernel"
@@ -75,11 +74,11 @@ def test_live_table_rows_change_and_status_bar_shows_the_connection_open(
     nbp = NotebookPage(page, lab).open("widgets.ipynb")
     nbp.run_cells(0, 3, timeout=60)
 
-    status = wait_until(lambda: "open" in (t := nbp.output_text(1)).lower() and t, 20)
+    status = poll(lambda: "open" in (t := nbp.output_text(1)).lower() and t, 20)
     assert status, f"status bar does not show an open connection: {nbp.output_text(1)!r}"
-    table = wait_until(lambda: "\t" in (t := nbp.output_text(2)) and t, 20)
+    table = poll(lambda: "\t" in (t := nbp.output_text(2)) and t, 20)
     assert table, f"no table rows rendered: {nbp.output_text(2)!r}"
-    changed = wait_until(lambda: (t := nbp.output_text(2)) != table and "\t" in t and t, 20)
+    changed = poll(lambda: (t := nbp.output_text(2)) != table and "\t" in t and t, 20)
     assert changed, "the live table did not change while events arrived"
     assert_no_widget_errors(nbp)
 

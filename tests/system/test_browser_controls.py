@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest_browser import NotebookPage, running_lab, wait_until, write_notebook
-from test_browser_runall import JS_PLOT_LASTS
+
+from tests.helpers.lab import JS_PLOT_LASTS, NotebookPage, poll, running_lab, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -44,7 +44,7 @@ def test_clicking_a_channel_and_typing_a_filter_change_the_subscriptions_within_
         box = page.locator(".widget-checkbox", has_text="system.alerts").locator("input")
         box.click()
         assert not nbp.cells_busy()
-        applied = wait_until(lambda: "applied" in nbp.output_text(0), 1.0, step=0.05)
+        applied = poll(lambda: "applied" in nbp.output_text(0), 1.0, step=0.05)
         assert applied, f"the toggle did not apply within 1 s: {nbp.output_text(0)!r}"
         row = page.locator(
             ".widget-hbox", has=page.locator(".widget-checkbox", has_text="system.alerts")
@@ -76,19 +76,19 @@ def _plot_last(page: Any) -> float | None:
 
 
 def _advances_within(page: Any, since: float, timeout: float) -> bool:
-    return bool(wait_until(lambda: (_plot_last(page) or 0) > since, timeout, step=0.05))
+    return bool(poll(lambda: (_plot_last(page) or 0) > since, timeout, step=0.05))
 
 
 def test_pause_freezes_the_plot_and_follow_resumes_it_within_a_second(
     tmp_path: Path, page: Any
 ) -> None:
     with _running(tmp_path, page, PLOT_CELLS) as nbp:
-        assert wait_until(lambda: _plot_last(page), 30), "the plot got no data"
+        assert poll(lambda: _plot_last(page), 30), "the plot got no data"
         button = page.locator(".widget-button", has_text="pause")
         button.click()
         assert not nbp.cells_busy()
         follow = page.locator(".widget-button", has_text="follow")
-        assert wait_until(follow.is_visible, 1.0, step=0.05), "pause did not act within 1 s"
+        assert poll(follow.is_visible, 1.0, step=0.05), "pause did not act within 1 s"
         frozen = _plot_last(page)
         assert frozen is not None
         # Paused: over the next two seconds (about 400 events arriving) the plot keeps its frame.
@@ -137,7 +137,7 @@ def test_a_box_zoom_shows_every_event_of_the_range_within_a_second_and_a_double_
     tmp_path: Path, page: Any
 ) -> None:
     with _running(tmp_path, page, ZOOM_CELLS) as nbp:
-        first = wait_until(lambda: _plot_last(page), 30)
+        first = poll(lambda: _plot_last(page), 30)
         assert first, "the plot got no data"
         assert _advances_within(page, first + 10_000, 30), "the window did not fill"
         live = page.evaluate(JS_TRACE)
@@ -153,7 +153,7 @@ def test_a_box_zoom_shows_every_event_of_the_range_within_a_second_and_a_double_
             trace = page.evaluate(JS_TRACE)
             return trace if trace["inside"] and trace["span"] < live["span"] / 2 else None
 
-        zoomed = wait_until(drawn, 1.0, step=0.02)
+        zoomed = poll(drawn, 1.0, step=0.02)
         assert zoomed, f"the zoomed range was not drawn within 1 s: {page.evaluate(JS_TRACE)}"
         assert not nbp.cells_busy()
         counts = _mode_counts(nbp)
@@ -162,7 +162,7 @@ def test_a_box_zoom_shows_every_event_of_the_range_within_a_second_and_a_double_
         assert live["n"] <= 300 < int(counts["WINDOW"])
         assert zoomed["n"] == int(counts["INRANGE"]) > 0, (zoomed, counts)
         page.mouse.dblclick(box["x"] + box["width"] * 0.5, y)
-        following = wait_until(lambda: "zoomed" not in nbp.output_text(0), 2.0, step=0.05)
+        following = poll(lambda: "zoomed" not in nbp.output_text(0), 2.0, step=0.05)
         assert following, f"the double-click did not follow: {nbp.output_text(0)!r}"
         newest = _plot_last(page) or 0
         assert _advances_within(page, newest, 2.0), "the plot did not advance after following"
@@ -172,9 +172,9 @@ def test_a_box_zoom_shows_every_event_of_the_range_within_a_second_and_a_double_
 
 def test_a_closed_plot_leaves_its_last_frame_in_the_page(tmp_path: Path, page: Any) -> None:
     with _running(tmp_path, page, [PLOT_CELLS[0], "plot.close()"]) as nbp:
-        assert wait_until(lambda: _plot_last(page), 30), "the plot got no data"
+        assert poll(lambda: _plot_last(page), 30), "the plot got no data"
         nbp.run_cells(1, 2, timeout=30)
-        frozen = wait_until(
+        frozen = poll(
             lambda: page.evaluate(
                 "() => { const s = document.querySelector('svg.nnb-snapshot');"
                 " return s && !document.querySelector('.js-plotly-plot')"

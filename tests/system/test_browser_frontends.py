@@ -18,16 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest_browser import (
+
+from tests.helpers.lab import (
+    JS_PLOT_LASTS,
     NotebookPage,
     free_port,
+    plots_all_advance,
+    poll,
+    run_all,
     running_lab,
-    wait_until,
+    wait_until_after,
     write_notebook,
 )
-from test_browser_runall import JS_PLOT_LASTS, plots_all_advance, run_all, wait_until_after
+from tests.helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "notebooks" / "02-telemetry-dashboard.ipynb"
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -76,7 +80,7 @@ def voila(tmp_path: Path) -> Iterator[str]:
         return True
 
     try:
-        assert wait_until(up, 60), "voila did not answer"
+        assert poll(up, 60), "voila did not answer"
         yield base
     finally:
         for sig in (15, 9):
@@ -96,9 +100,9 @@ def test_dashboard_in_voila_is_live_and_its_time_axes_show_times(voila: str, pag
     shown = time.monotonic()
     # Voila builds each view from the widget's saved state after the notebook ran:
     # every plot must get its traces and data (plot.py keeps that state in step).
-    plots = wait_until(lambda: len(v := page.evaluate(JS_PLOT_LASTS)) == 2 and v, 120)
+    plots = poll(lambda: len(v := page.evaluate(JS_PLOT_LASTS)) == 2 and v, 120)
     assert plots, f"the dashboard's plots are not in the page: {page.evaluate(JS_PLOT_LASTS)}"
-    lasts = wait_until(lambda: all(x is not None for x in page.evaluate(JS_PLOT_LASTS)), 30)
+    lasts = poll(lambda: all(x is not None for x in page.evaluate(JS_PLOT_LASTS)), 30)
     assert lasts, (
         f"a plot shows no data: {page.evaluate(JS_PLOT_LASTS)}; "
         f"page {page.evaluate('() => document.body.innerText')[-1500:]!r}; console: {console[-20:]}"
@@ -110,7 +114,7 @@ def test_dashboard_in_voila_is_live_and_its_time_axes_show_times(voila: str, pag
     for at in (5, 15):
         wait_until_after(shown, at)
         before = page.evaluate(JS_PLOT_LASTS)
-        advanced = wait_until(
+        advanced = poll(
             lambda b=before: any(
                 n > o for n, o in zip(page.evaluate(JS_PLOT_LASTS), b, strict=True)
             ),
@@ -157,12 +161,12 @@ def test_webgl_plot_scrolled_away_and_back_comes_back_and_keeps_updating(
     with running_lab(tmp_path, windowing=mode) as lab:
         nbp = NotebookPage(page, lab).open("webgl.ipynb")
         nbp.run_cells(0, len(WEBGL_CELLS), timeout=90)
-        gl = wait_until(lambda: (s := page.evaluate(JS_WEBGL)) and s[0]["gl"] and s, 30)
+        gl = poll(lambda: (s := page.evaluate(JS_WEBGL)) and s[0]["gl"] and s, 30)
         assert gl, f"the plot is not drawn with WebGL: {page.evaluate(JS_WEBGL)}"
 
         scroll = "(i) => window.jupyterapp.shell.currentWidget.content.scrollToItem(i, 'start')"
         page.evaluate(scroll, len(WEBGL_CELLS) - 1)
-        away = wait_until(
+        away = poll(
             lambda: page.evaluate(
                 "() => { const gd = document.querySelector('.js-plotly-plot');"
                 " if (!gd) return true; const r = gd.getBoundingClientRect();"
@@ -172,7 +176,7 @@ def test_webgl_plot_scrolled_away_and_back_comes_back_and_keeps_updating(
         )
         assert away, "the plot did not scroll out of view"
         page.evaluate(scroll, 1)
-        back = wait_until(
+        back = poll(
             lambda: (s := page.evaluate(JS_WEBGL)) and s[0]["gl"] and s[0]["canvas"] > 0 and s, 20
         )
         assert back, f"the WebGL plot did not come back: {page.evaluate(JS_WEBGL)}"

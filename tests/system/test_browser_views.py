@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest_browser import NotebookPage, running_lab, wait_until, write_notebook
+
+from tests.helpers.lab import NotebookPage, poll, running_lab, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -51,7 +52,7 @@ def test_bars_over_latest_and_a_histogram_update_live_and_close_to_real_bars(
     with running_lab(tmp_path) as lab:
         nbp = NotebookPage(page, lab).open("views.ipynb")
         nbp.run_cells(0, 1, timeout=90)
-        first = wait_until(lambda: _heights(page), 30)
+        first = poll(lambda: _heights(page), 30)
         assert first, f"the plots got no bars:\n{nbp.diagnostics()}"
         bars, hist = page.evaluate(JS_BARS)
         # One bar per demo source; bins, never raw samples, in the histogram.
@@ -63,10 +64,10 @@ def test_bars_over_latest_and_a_histogram_update_live_and_close_to_real_bars(
             now = _heights(page)
             return bool(now) and all(a != b for a, b in zip(first, now or [], strict=True))
 
-        assert wait_until(changed, 10, step=0.1), f"no live update: {first} -> {_heights(page)}"
+        assert poll(changed, 10, step=0.1), f"no live update: {first} -> {_heights(page)}"
         assert nbp.widget_error_text() == ""
         nbp.run_cells(1, 2, timeout=30)
-        frozen = wait_until(lambda: page.evaluate(JS_SNAPSHOT_BARS), 10)
+        frozen = poll(lambda: page.evaluate(JS_SNAPSHOT_BARS), 10)
         assert frozen, f"no snapshots in place of the closed plots:\n{nbp.diagnostics()}"
         assert len(frozen) == 2
         assert all(rects > 3 for rects in frozen)  # bars beyond the plot area's own rects

@@ -7,13 +7,10 @@ import contextlib
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from proxy import Proxy
-from waiting import until
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
@@ -23,9 +20,11 @@ from nexus_nb import protocol
 from nexus_nb.client import State
 from nexus_nb.client import connect as connect_client
 from nexus_nb.server import Server
+from tests.helpers.keys import KEY
+from tests.helpers.paths import ROOT
+from tests.helpers.proxy import Proxy
+from tests.helpers.waiting import until
 
-KEY = "fault-key-0123456789"
-ROOT = Path(__file__).resolve().parents[1]
 CHANNEL = "telemetry.metrics"
 
 

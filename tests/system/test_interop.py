@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +12,9 @@ import orjson
 import pytest
 
 from nexus_nb.server import Server
+from tests.helpers.keys import KEY
+from tests.system.interop.nodeenv import HERE, node_env, unavailable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "interop"))
-from nodeenv import HERE, node_env, unavailable
-
-KEY = "interop-key"
 HAS_CHROMIUM = Path("/usr/bin/chromium").exists()
 BROWSER_CLIENT = (HERE / "browser_client.js").read_bytes()
 CHANNELS = ["tasks.updates", "system.alerts"]

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,22 +19,14 @@ import pytest
 from nexus_nb.client import Client, State, connect
 from nexus_nb.exceptions import AuthError, ProtocolError, SubscriptionError
 from nexus_nb.session import Stream
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "interop"))
-from nodeenv import HERE, node_env
-from waiting import until
+from tests.helpers.keys import KEY
+from tests.helpers.net import free_port
+from tests.helpers.waiting import until
+from tests.system.interop.nodeenv import HERE, node_env
 
 pytestmark = pytest.mark.node
 
-KEY = "reference-key"
 SOURCE = (HERE / "reference" / "server.js").read_text()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Reference:

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-import orjson
 import pytest
-from redis_fixture import NginxProcess, RedisProcess
 from websockets.asyncio.client import ClientConnection, connect
 
 from nexus_nb import protocol
 from nexus_nb.server import Server, serve
+from tests.helpers.keys import HEADERS, KEY
+from tests.helpers.net import recv
+from tests.helpers.nginx import NginxProcess
+from tests.helpers.redis import RedisProcess
+from tests.helpers.waiting import until
 
 pytestmark = pytest.mark.redis
 
-KEY = "test-key-nginx"
-HEADERS = {"Authorization": f"Bearer {KEY}"}
 CHANNEL = "system.alerts"
 
 
@@ -34,32 +34,19 @@ async def behind_nginx(url: str) -> AsyncIterator[tuple[NginxProcess, list[Serve
             yield nginx, servers
 
 
-async def recv(ws: ClientConnection) -> dict[str, object]:
-    async with asyncio.timeout(10):
-        message: dict[str, object] = orjson.loads(await ws.recv())
-    return message
-
-
 async def subscribe(
     url: str, resume: tuple[str, int] | None = None
 ) -> tuple[ClientConnection, str]:
     ws = await connect(url, additional_headers=HEADERS)
-    hello = await recv(ws)
+    hello = await recv(ws, limit=10)
     point = (resume[0], {CHANNEL: resume[1]}) if resume else None
     await ws.send(protocol.subscribe([CHANNEL], {"severity": "high"}, resume=point).decode())
-    assert (await recv(ws))["type"] == "subscription_confirmed"
+    assert (await recv(ws, limit=10))["type"] == "subscription_confirmed"
     return ws, str(hello["epoch"])
 
 
-async def wait_until(predicate: Callable[[], bool]) -> None:
-    """Poll a server-side condition that has no event to wait on, failing after 10 s."""
-    async with asyncio.timeout(10):
-        while not predicate():  # noqa: ASYNC110 - server counters expose no event to await
-            await asyncio.sleep(0.01)
-
-
 async def seqs(ws: ClientConnection, count: int) -> list[object]:
-    return [(await recv(ws))["seq"] for _ in range(count)]
+    return [(await recv(ws, limit=10))["seq"] for _ in range(count)]
 
 
 async def test_clients_through_nginx_land_on_both_instances_and_get_every_event(
@@ -86,8 +73,9 @@ async def test_a_client_reconnecting_through_nginx_resumes_on_the_other_instance
             await a.submit(CHANNEL, [{"n": n, "severity": "high"}])
         assert await seqs(first, 3) == [1, 2, 3]
         await first.close()
-        await wait_until(
-            lambda: a.metrics()["activeConnections"] == 0 == b.metrics()["activeConnections"]
+        await until(
+            lambda: a.metrics()["activeConnections"] == 0 == b.metrics()["activeConnections"],
+            limit=10,
         )
         # No sticky sessions: round robin sends the next connection to the other instance.
         second, _ = await subscribe(nginx.url, resume=(epoch, 3))

@@ -7,7 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import ROOT
+
 NOTEBOOK = ROOT / "notebooks" / "05-explore.ipynb"
 
 # Runs after the notebook's cells, in the same kernel: the views must still be live.

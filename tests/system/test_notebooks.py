@@ -2,7 +2,7 @@
 
 Run as a script to strip outputs before committing::
 
-    .venv/bin/python tests/test_notebooks.py --strip notebooks/*.ipynb
+    .venv/bin/python tests/system/test_notebooks.py --strip notebooks/*.ipynb
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import Any
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers.paths import ROOT
+
 ALL_NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-# 05-explore is executed by tests/test_notebook_explore.py, which checks what it shows.
+# 05-explore is executed by tests/system/test_notebook_explore.py, which checks what it shows.
 NOTEBOOKS = [p for p in ALL_NOTEBOOKS if p.stem != "05-explore"]
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 # The test's own cell, run after the notebook's cells in the same kernel: what it
@@ -195,7 +196,7 @@ def test_committed_notebooks_have_no_outputs_counts_or_widget_state() -> None:
         nbformat.validate(nb)
         assert nb.nbformat == 4
         assert nb.metadata["kernelspec"]["name"] == "python3", path.name
-        assert not strip(nb), f"{path.name} has outputs: run tests/test_notebooks.py --strip"
+        assert not strip(nb), f"{path.name} has outputs: run tests/system/test_notebooks.py --strip"
 
 
 def test_notebooks_print_no_test_scaffolding_and_do_not_close_what_they_show() -> None:

@@ -10,13 +10,13 @@ from subprocess import PIPE
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from proxy import Proxy
-from redis_fixture import RedisProcess
 
 from nexus_nb import protocol
 from nexus_nb.exceptions import TransportError
 from nexus_nb.server import Entry, Missed
 from nexus_nb.server.redis_log import PUBLISH_SCRIPT, LinkState, RedisEventLog
+from tests.helpers.proxy import Proxy
+from tests.helpers.redis import RedisProcess
 
 pytestmark = pytest.mark.redis
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from redis_fixture import NGINX_CONF
 
 from nexus_nb.server import MemoryEventLog, serve
 from nexus_nb.server.prometheus import CONTENT_TYPE, render, wants_prometheus
 from nexus_nb.server.redis_log import PUBLISH_SCRIPT
+from tests.helpers.nginx import NGINX_CONF
+from tests.helpers.paths import ROOT
 
-DEPLOY = Path(__file__).resolve().parent.parent / "docs" / "deploy.md"
+DEPLOY = ROOT / "docs" / "deploy.md"
 
 METRICS = {
     "totalConnections": 3,

@@ -11,18 +11,19 @@ from typing import Any
 
 import orjson
 import pytest
-from proxy import Proxy
-from redis_fixture import RedisProcess
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from nexus_nb import protocol
 from nexus_nb.server import Server, serve
+from tests.helpers.keys import HEADERS, KEY
+from tests.helpers.net import recv
+from tests.helpers.proxy import Proxy
+from tests.helpers.redis import RedisProcess
+from tests.helpers.waiting import until
 
 pytestmark = pytest.mark.redis
 
-KEY = "test-key-redis"
-HEADERS = {"Authorization": f"Bearer {KEY}"}
 CHANNEL = "tasks.updates"
 
 
@@ -36,21 +37,15 @@ async def instances(url: str, count: int) -> AsyncIterator[list[Server]]:
         yield servers
 
 
-async def recv(ws: ClientConnection) -> dict[str, Any]:
-    async with asyncio.timeout(10):
-        message: dict[str, Any] = orjson.loads(await ws.recv())
-    return message
-
-
 async def subscribe(
     url: str, filters: dict[str, Any] | None = None, resume: tuple[str, int] | None = None
 ) -> tuple[ClientConnection, str]:
     """Connect, subscribe to CHANNEL; return the connection and the announced epoch."""
     ws = await connect(url, additional_headers=HEADERS)
-    hello = await recv(ws)
+    hello = await recv(ws, limit=10)
     point = (resume[0], {CHANNEL: resume[1]}) if resume else None
     await ws.send(protocol.subscribe([CHANNEL], filters, resume=point).decode())
-    assert (await recv(ws))["type"] == "subscription_confirmed"
+    assert (await recv(ws, limit=10))["type"] == "subscription_confirmed"
     return ws, hello["epoch"]
 
 
@@ -58,7 +53,7 @@ async def events_until(ws: ClientConnection, done: Callable[[list[int]], bool]) 
     """The ``seq`` of each event received until ``done(seqs)``."""
     seqs: list[int] = []
     while not done(seqs):
-        message = await recv(ws)
+        message = await recv(ws, limit=10)
         assert message["type"] == "event", message
         seqs.append(message["seq"])
     return seqs
@@ -90,13 +85,6 @@ async def wait_health(srv: Server, status: int) -> bytes:
             await asyncio.sleep(0.02)
 
 
-async def wait_until(predicate: Callable[[], bool]) -> None:
-    """Poll a server-side condition that has no event to wait on, failing after 10 s."""
-    async with asyncio.timeout(10):
-        while not predicate():  # noqa: ASYNC110 - server counters expose no event to await
-            await asyncio.sleep(0.01)
-
-
 async def test_events_published_on_any_instance_reach_matching_subscribers_of_all(
     redis_server: RedisProcess,
 ) -> None:
@@ -108,9 +96,9 @@ async def test_events_published_on_any_instance_reach_matching_subscribers_of_al
         for i, status in enumerate(statuses):
             await (a, b, c)[i % 3].submit(CHANNEL, [{"i": i, "status": status}])
         publisher = await connect(c.url, additional_headers=HEADERS)
-        await recv(publisher)
+        await recv(publisher, limit=10)
         await publisher.send(protocol.publish(CHANNEL, [{"status": "done"}], request_id=7).decode())
-        ack = await recv(publisher)
+        ack = await recv(publisher, limit=10)
         assert (ack["type"], ack["seq"], ack["id"]) == ("publish_ack", 31, 7)
         everything = await events_until(all_on_b, lambda s: len(s) == 31)
         done = await events_until(done_on_a, lambda s: len(s) == 11)
@@ -152,7 +140,7 @@ async def test_a_client_resuming_ahead_of_an_instance_gets_nothing_twice(
         # The client claims seq 5 while this instance has read only 2 (another
         # instance's reader was faster): 3..5 must not be sent again when they arrive.
         await srv.submit(CHANNEL, [{"n": 1}, {"n": 2}])
-        await wait_until(lambda: srv.metrics()["log"]["read"] == 2)
+        await until(lambda: srv.metrics()["log"]["read"] == 2, limit=10)
         ws, _ = await subscribe(srv.url, resume=(srv.epoch, 5))
         await srv.submit(CHANNEL, [{"n": n} for n in range(3, 9)])
         assert await events_until(ws, lambda s: len(s) == 3) == [6, 7, 8]
@@ -194,7 +182,7 @@ async def close_code(ws: ClientConnection) -> int | None:
     """Read until the connection closes; the close code received (None: none, as on a kill)."""
     try:
         while True:
-            await recv(ws)
+            await recv(ws, limit=10)
     except ConnectionClosed as exc:
         return None if exc.rcvd is None else int(exc.rcvd.code)
 
@@ -229,7 +217,7 @@ async def test_redis_restarted_with_its_data_loses_nothing_and_keeps_clients() -
             ws, epoch = await subscribe(b.url)
             await a.submit(CHANNEL, [{"n": 1}])
             redis_server.restart()
-            await wait_until(lambda: b.metrics()["log"]["reconnects"] >= 1)
+            await until(lambda: b.metrics()["log"]["reconnects"] >= 1, limit=10)
             await wait_health(a, 200)
             await wait_health(b, 200)
             for n in range(2, 6):
@@ -242,7 +230,7 @@ async def test_redis_restarted_with_its_data_loses_nothing_and_keeps_clients() -
 async def test_metrics_are_served_as_prometheus_text_and_json(redis_server: RedisProcess) -> None:
     async with instances(redis_server.url, 1) as (srv,):
         await srv.submit(CHANNEL, [{"n": 1}])
-        await wait_until(lambda: srv.metrics()["log"]["read"] == 1)
+        await until(lambda: srv.metrics()["log"]["read"] == 1, limit=10)
         status, body = await http_get(srv, "/metrics?format=prometheus", HEADERS)
         text = body.decode()
         assert status == 200
@@ -261,14 +249,14 @@ async def test_the_demo_pauses_while_redis_is_away_and_goes_on_after() -> None:
     with RedisProcess(appendonly=True) as redis_server:
         demo = await serve(api_key=KEY, redis=redis_server.url, rate=200.0, ping_interval=None)
         async with demo as srv:
-            await wait_until(lambda: srv.metrics()["log"]["read"] >= 20)
+            await until(lambda: srv.metrics()["log"]["read"] >= 20, limit=10)
             redis_server.stop()
             await wait_health(srv, 503)
-            await wait_until(lambda: srv.metrics()["log"]["pending"] == 1)
+            await until(lambda: srv.metrics()["log"]["pending"] == 1, limit=10)
             redis_server.start()
             await wait_health(srv, 200)
             before = srv.metrics()["log"]["read"]
-            await wait_until(lambda: srv.metrics()["log"]["read"] >= before + 20)
+            await until(lambda: srv.metrics()["log"]["read"] >= before + 20, limit=10)
             assert srv.metrics()["demo"] == "running"
             assert srv.metrics()["log"]["pending"] <= 1
 
@@ -292,7 +280,7 @@ async def test_an_instance_cut_off_from_redis_past_retention_tells_its_clients_t
             for start in range(4, 504, 50):  # MAXLEN ~ trims whole 100-entry nodes
                 await a.submit(CHANNEL, [{"n": n} for n in range(start, start + 50)])
             relay.restore()
-            gap = await recv(ws)
+            gap = await recv(ws, limit=10)
             assert gap["type"] == "gap"
             assert (gap["from_seq"], gap["reason"]) == (4, "retention")
             assert gap["missed"] == gap["to_seq"] - 3

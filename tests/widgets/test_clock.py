@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Iterator
 
-import ipywidgets
 import numpy as np
 import pytest
 
 from nexus_nb.widgets import FrameClock, LivePlot
 from nexus_nb.widgets.clock import ClockState
 from nexus_nb.widgets.testing import MemorySource, record_messages
-
-
-@pytest.fixture(autouse=True)
-def _close_widgets() -> Iterator[None]:
-    """Close every widget a test opened, so none lingers in ipywidgets' registry."""
-    yield
-    ipywidgets.Widget.close_all()
-
 
 T0 = 1_700_000_000_000_000_000
 

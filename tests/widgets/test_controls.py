@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
-import ipywidgets
 import pytest
-from waiting import until
 
 from nexus_nb.widgets import ChannelControls
 from nexus_nb.widgets.controls import format_filters, parse_filters
-
-
-@pytest.fixture(autouse=True)
-def _close_widgets() -> Iterator[None]:
-    """Close every widget a test opened, so none lingers in ipywidgets' registry."""
-    yield
-    ipywidgets.Widget.close_all()
-
+from tests.helpers.waiting import until
 
 CHANNELS = ["telemetry.metrics", "tasks.updates", "system.alerts"]
 

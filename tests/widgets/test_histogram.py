@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import ipywidgets
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,14 +12,6 @@ from nexus_nb.buffer import RingBuffer
 from nexus_nb.widgets import LivePlot
 from nexus_nb.widgets.histogram import MAX_BINS, WindowHistogram, nice_edges
 from nexus_nb.widgets.testing import MemorySource, RecordingComm, record_messages
-
-
-@pytest.fixture(autouse=True)
-def _close_widgets() -> Iterator[None]:
-    """Close every widget a test opened, so none lingers in ipywidgets' registry."""
-    yield
-    ipywidgets.Widget.close_all()
-
 
 T0 = 1_700_000_000_000_000_000  # ns since the epoch
 MS = 1_000_000  # ns per ms

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import ipywidgets
 import numpy as np
 import pytest
 
@@ -14,14 +13,6 @@ from nexus_nb.columnar import format_timestamp
 from nexus_nb.exceptions import SchemaError
 from nexus_nb.widgets import FrameClock, LivePlot
 from nexus_nb.widgets.testing import MemorySource, RecordingComm, record_messages
-
-
-@pytest.fixture(autouse=True)
-def _close_widgets() -> Iterator[None]:
-    """Close every widget a test opened, so none lingers in ipywidgets' registry."""
-    yield
-    ipywidgets.Widget.close_all()
-
 
 T0 = 1_700_000_000_000_000_000  # ns since the epoch
 MS = 1_000_000  # ns per ms

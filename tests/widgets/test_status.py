@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import ipywidgets
 import pytest
 
 from nexus_nb.client import State
 from nexus_nb.widgets import ChannelStatus, FrameClock, StatusBar, StatusSnapshot
 from nexus_nb.widgets.status import StatusBarState, render_status
 from nexus_nb.widgets.testing import record_messages
-
-
-@pytest.fixture(autouse=True)
-def _close_widgets() -> Iterator[None]:
-    """Close every widget a test opened, so none lingers in ipywidgets' registry."""
-    yield
-    ipywidgets.Widget.close_all()
 
 
 def test_every_state_the_bar_colours_is_a_client_state_value() -> None:

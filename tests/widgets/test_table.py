@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import ipywidgets
 import pytest
 
 from nexus_nb.widgets import FrameClock, LiveTable
 from nexus_nb.widgets.table import PRIORITY_STYLE, SEVERITY_STYLE, STATUS_STYLE
 from nexus_nb.widgets.testing import MemorySource, record_messages
-
-
-@pytest.fixture(autouse=True)
-def _close_widgets() -> Iterator[None]:
-    """Close every widget a test opened, so none lingers in ipywidgets' registry."""
-    yield
-    ipywidgets.Widget.close_all()
-
 
 T0 = 1_700_000_000_000_000_000
 

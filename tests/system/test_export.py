@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+from tests.helpers.paths import NOTEBOOKS
+
 DASHBOARD = "02-telemetry-dashboard.ipynb"
 # Every figure an export must show: the dashboard's two plots and its tables.
 JS_FIGURES = """() => Array.from(document.querySelectorAll('svg.nnb-snapshot')).map(s => ({
