@@ -1,6 +1,6 @@
 """Authentication and authorization wired into a live server, over real sockets.
 
-``tests/test_server_auth.py`` unit-tests the authenticators; here the same
+``tests/server/test_auth.py`` unit-tests the authenticators; here the same
 objects sit behind ``serve(auth=...)`` and clients meet them through handshakes,
 close frames and protocol replies.
 """

@@ -1,6 +1,6 @@
 """The live widgets render and keep updating in a real JupyterLab in headless Chromium.
 
-Machinery (isolated lab, Chromium, probes) lives in ``conftest_browser.py`` and
+Machinery (isolated lab, Chromium, probes) lives in ``tests/helpers/lab.py`` and
 follows ``../shared/JUPYTER.md`` (beside the checkout). Each test starts its own lab on a free
 127.0.0.1 port and stops it (``POST /api/shutdown``, then its own process group).
 """

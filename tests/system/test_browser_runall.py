@@ -2,7 +2,7 @@
 
 A reader (or a Binder visitor) clicks Run All and looks away; 5 s and 15 s after
 the kernel went idle every plot must still receive new data and no widget may
-show an error. Uses the fixtures' machinery in ``conftest_browser.py``.
+show an error. Uses the fixtures' machinery in ``tests/helpers/lab.py``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Our client against the reference Node server (``tests/interop/reference/server.js``).
+"""Our client against the reference Node server (``tests/system/interop/reference/server.js``).
 
 The server runs from a temp copy whose simulated-event interval is lowered from
 5000 ms to 50 ms; everything else is verbatim. It echoes no ``id``, sends no
