@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.notebook import execute_notebook, summary_rows
 from tests.helpers.paths import ROOT
-from tests.system.test_notebooks import execute_notebook, summary_rows
 
 BINDER = ROOT / "binder"
 REPO2DOCKER = Path(sys.executable).parent / "jupyter-repo2docker"

@@ -2,14 +2,13 @@
 
 Run as a script to strip outputs before committing::
 
-    .venv/bin/python tests/system/test_notebooks.py --strip notebooks/*.ipynb
+    .venv/bin/python -m tests.system.test_notebooks --strip notebooks/*.ipynb
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,50 +16,14 @@ from typing import Any
 import nbformat
 import pytest
 
+from tests.helpers.notebook import execute_notebook, stop_code
 from tests.helpers.paths import ROOT
 
 ALL_NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # 05-explore is executed by tests/system/test_notebook_explore.py, which checks what it shows.
 NOTEBOOKS = [p for p in ALL_NOTEBOOKS if p.stem != "05-explore"]
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-# The test's own cell, run after the notebook's cells in the same kernel: what it
-# observes of the notebook's live objects (the notebooks print no test scaffolding).
-OBSERVE: dict[str, str] = {
-    "01-quickstart.ipynb": "len(df)",
-    "02-telemetry-dashboard.ipynb": 'len(stream["telemetry.metrics"])',
-    "03-capture-and-export.ipynb": "len(replayed)",
-    "04-your-own-server.ipynb": "len(df)",
-}
 CLOSES_A_VIEW = re.compile(r"\b(stream|plot|dashboard|alerts|status)\.a?close\(\)")
-STOP_CODE = re.compile(r"```python\n(.*?)```", re.DOTALL)
-# ipykernel's own notice about its TCP transport, printed at every start.
-KERNEL_NOTICE = re.compile(
-    r"^\[IPKernelApp\] WARNING \| Kernel is running over TCP.*$", re.MULTILINE
-)
-# Run after the notebook's own cells: lists asyncio tasks still running nexus_nb code
-# (coroutines defined in a nexus_nb file).
-PROBE = """\
-import asyncio as _asyncio
-
-
-def _left():
-    return sorted(
-        getattr(t.get_coro(), "__qualname__", "?")
-        for t in _asyncio.all_tasks()
-        if not t.done()
-        and "nexus_nb" in getattr(getattr(t.get_coro(), "cr_code", None), "co_filename", "")
-    )
-
-
-# Tasks may end on their own at their next tick (a frame clock ticks at 10 Hz):
-# wait for that, bounded by 2 s.
-for _ in range(40):
-    if not _left():
-        break
-    await _asyncio.sleep(0.05)
-print("NNB_TASKS_LEFT=" + ",".join(_left()))
-"""
-
 # What each notebook must show besides live rows.
 EXPECTED: dict[str, dict[str, bool]] = {
     "01-quickstart.ipynb": {"dataframe": True, "widget": True},
@@ -91,69 +54,6 @@ def strip(nb: Any) -> bool:
     return changed
 
 
-def stop_code(nb: Any) -> str:
-    """The code of the closing markdown cell's ``python`` block: how a reader stops it all."""
-    last = nb.cells[-1]
-    assert last.cell_type == "markdown", "the last cell must say how to stop"
-    match = STOP_CODE.search(last.source)
-    assert match, f"the last cell shows no python code to stop: {last.source!r}"
-    return match.group(1)
-
-
-def execute_notebook(
-    path: Path,
-    workdir: Path,
-    *,
-    kernel_name: str = "python3",
-    timeout: int = 60,
-    stop: bool = True,
-) -> Any:
-    """Execute a copy of ``path`` inside ``workdir`` with a real kernel; return it.
-
-    After the notebook's cells the test's own cells run in the same kernel: one
-    prints ``NNB_ROWS=`` (see :data:`OBSERVE`); with ``stop`` the closing markdown
-    cell's stop code runs, then a probe prints ``NNB_TASKS_LEFT=`` (the nexus_nb
-    tasks still running). Their reports go to ``nb.metadata["nnb_rows"]`` /
-    ``["nnb_tasks_left"]`` and the cells are removed again. Without ``stop`` the
-    kernel is shut down with everything live; its stdout/stderr is in
-    ``nb.metadata["nnb_kernel_log"]``.
-
-    Raises:
-        nbclient.exceptions.CellExecutionError: A cell raised.
-        nbclient.exceptions.CellTimeoutError: A cell ran longer than ``timeout`` s.
-    """
-    from nbclient import NotebookClient
-
-    copy = workdir / path.name
-    shutil.copyfile(path, copy)
-    nb = nbformat.read(copy, as_version=4)
-    own = [f'print("NNB_ROWS=" + str({OBSERVE[path.name]}))']
-    if stop:
-        own += [stop_code(nb), PROBE]
-    nb.cells += [nbformat.v4.new_code_cell(src) for src in own]
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name=kernel_name,
-        store_widget_state=False,
-        resources={"metadata": {"path": str(workdir)}},
-    )
-    log_path = workdir / "kernel.log"
-    with log_path.open("w") as log:
-        client.execute(stdout=log, stderr=log)
-    nb.metadata["nnb_kernel_log"] = KERNEL_NOTICE.sub("", log_path.read_text()).strip()
-    added = [nb.cells.pop() for _ in own][::-1]
-    reports = "".join(o.text for c in added for o in c.outputs if o.output_type == "stream")
-    rows = re.search(r"NNB_ROWS=(\d+)", reports)
-    assert rows, reports
-    nb.metadata["nnb_rows"] = int(rows.group(1))
-    if stop:
-        assert "NNB_TASKS_LEFT=" in reports, reports
-        nb.metadata["nnb_tasks_left"] = reports.split("NNB_TASKS_LEFT=", 1)[1].strip()
-    nbformat.write(nb, workdir / f"executed-{path.name}")
-    return nb
-
-
 def outputs(nb: Any) -> list[Any]:
     return [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
 
@@ -166,12 +66,6 @@ def output_text(nb: Any) -> str:
         elif "data" in out and "text/plain" in out.data:
             parts.append(out.data["text/plain"])
     return "\n".join(parts)
-
-
-def summary_rows(nb: Any) -> int:
-    """The rows the test's own cell counted after the notebook ran (see :data:`OBSERVE`)."""
-    rows: int = nb.metadata["nnb_rows"]
-    return rows
 
 
 def has_dataframe_with_rows(nb: Any) -> bool:
@@ -196,7 +90,9 @@ def test_committed_notebooks_have_no_outputs_counts_or_widget_state() -> None:
         nbformat.validate(nb)
         assert nb.nbformat == 4
         assert nb.metadata["kernelspec"]["name"] == "python3", path.name
-        assert not strip(nb), f"{path.name} has outputs: run tests/system/test_notebooks.py --strip"
+        assert not strip(nb), (
+            f"{path.name} has outputs: run python -m tests.system.test_notebooks --strip"
+        )
 
 
 def test_notebooks_print_no_test_scaffolding_and_do_not_close_what_they_show() -> None:
