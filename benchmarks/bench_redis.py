@@ -269,7 +269,7 @@ async def throughput(
     The clients connect to the first ``serving`` instances (default: all of them),
     so an instance without clients shows what reading the shared log alone costs.
     """
-    from redis_fixture import RedisProcess
+    from tests.helpers.redis import RedisProcess
 
     with RedisProcess() as redis_server:
         assert redis_server.process is not None
@@ -304,7 +304,7 @@ async def throughput(
 
 async def latency(label: str, rate: float, redis: bool) -> tuple[float, float, int]:
     """p50 and p99 (ms) of publish-to-receive at a fixed rate, and the sample count."""
-    from redis_fixture import RedisProcess
+    from tests.helpers.redis import RedisProcess
 
     total = int(rate * 3)
     with RedisProcess() as redis_server:
@@ -324,7 +324,7 @@ async def latency(label: str, rate: float, redis: bool) -> tuple[float, float, i
 
 async def bench(clients: int, count: int, rate: float) -> None:
     """Run the throughput and latency measurements and print them."""
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT))
     from bench_fanout import ensure_node
 
     if not ensure_node():

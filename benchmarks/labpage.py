@@ -1,6 +1,6 @@
 """A throwaway JupyterLab and a headless Chromium page on it, for benchmarks that need a browser.
 
-The smallest copy of what ``tests/conftest_browser.py`` does (benchmarks do not
+The smallest copy of what ``tests/helpers/lab.py`` does (benchmarks do not
 import the tests): Jupyter and IPython state in a temp dir, the server on
 127.0.0.1 with a random token, no news toast, notebook windowing off so every
 output stays in the page; stopped with ``POST /api/shutdown`` and then only

@@ -1,16 +1,19 @@
-"""Fixtures shared by the network tests: a real server on 127.0.0.1 and a free port."""
+"""Fixtures shared by the loopback tests: a real server on 127.0.0.1 and a proxy before it.
+
+The system tests (browser, notebooks, Redis, nginx, Node) add theirs in
+``tests/system/conftest.py``; plain functions live in ``tests/helpers``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 from hypothesis import HealthCheck, settings
-from proxy import Proxy
-from redis_fixture import RedisProcess
 
 from nexus_nb.server import Server, serve
+from tests.helpers.keys import KEY
+from tests.helpers.proxy import Proxy
 
 # Property tests check behaviour, not speed: on a shared two-core machine a slow
 # draw or example is noise, so hypothesis' timing checks are off everywhere.
@@ -19,9 +22,15 @@ settings.load_profile("nexus_nb")
 
 
 @pytest.fixture
-async def server(request: pytest.FixtureRequest) -> AsyncIterator[Server]:
-    """A server with no demo traffic whose key is the test module's ``KEY``."""
-    async with await serve(api_key=request.module.KEY, demo=False) as srv:
+def server_key() -> str:
+    """The API key the ``server`` fixture accepts; override it in a module that needs another."""
+    return KEY
+
+
+@pytest.fixture
+async def server(server_key: str) -> AsyncIterator[Server]:
+    """A server with no demo traffic that accepts ``server_key``."""
+    async with await serve(api_key=server_key, demo=False) as srv:
         yield srv
 
 
@@ -34,19 +43,3 @@ async def proxy(server: Server) -> AsyncIterator[Proxy]:
         yield relay
     finally:
         await relay.close()
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisProcess]:
-    """A real redis-server of the test's own, on 127.0.0.1 and a free port."""
-    with RedisProcess() as server:
-        yield server
-
-
-@pytest.fixture
-def page() -> Iterator[Any]:
-    """A fresh page in headless Chromium, closed after the test (the browser tests)."""
-    from conftest_browser import chromium_page
-
-    with chromium_page() as p:
-        yield p

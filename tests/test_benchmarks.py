@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+from tests.helpers.paths import BENCHMARKS
+
+# benchmarks/ is a folder of scripts, not a package: its modules import each other by name.
 sys.path.insert(0, str(BENCHMARKS))
 
-import figures  # noqa: E402 - benchmarks/ is not a package
-import table  # noqa: E402
+import figures
+import table
 
 
 def test_the_readme_table_is_the_one_rendered_from_the_committed_results() -> None:

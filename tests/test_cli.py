@@ -6,7 +6,6 @@ import asyncio
 import os
 import pty
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,14 +13,14 @@ from typing import Any
 
 import orjson
 import pytest
-from waiting import until
 
 from nexus_nb.capture import Recorder, read_capture
 from nexus_nb.client import Client, connect
 from nexus_nb.server import Server, serve
-
-KEY = "cli-key"
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.keys import KEY
+from tests.helpers.net import free_port
+from tests.helpers.paths import ROOT
+from tests.helpers.waiting import until
 
 
 def env() -> dict[str, str]:
@@ -63,13 +62,6 @@ async def watcher(server: Server) -> AsyncIterator[tuple[Client, list[dict[str, 
         yield client, seen
     finally:
         await client.aclose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def test_serve_prints_its_url_first_and_exits_0_on_sigterm() -> None:

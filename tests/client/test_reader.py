@@ -1,0 +1,257 @@
+"""A client that reads on its own thread: a cell that blocks the kernel's loop loses nothing.
+
+Every test runs the server in another process (so the GIL of the busy "cell"
+here does not slow the publisher), publishing ``telemetry.metrics`` events
+numbered ``n = 1, 2, ...`` at a fixed rate once told to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nexus_nb as nnb
+from nexus_nb.client import Client, Events, connect
+from nexus_nb.exceptions import TransportError
+from tests.helpers.keys import KEY
+from tests.helpers.paths import ROOT
+from tests.helpers.waiting import until
+
+CHANNEL = "telemetry.metrics"
+
+# The publisher: prints its URL, then per "go TOTAL RATE" line publishes TOTAL
+# events at RATE per second (in steps of 5 ms) and prints "done".
+PUBLISHER = """
+import asyncio, sys
+from nexus_nb.server import serve
+NOTE = "x" * 200  # frames of about 350 B, as the demo's
+
+async def main():
+    loop = asyncio.get_running_loop()
+    async with await serve(api_key=sys.argv[1], demo=False) as server:
+        print(server.url, flush=True)
+        while line := await loop.run_in_executor(None, sys.stdin.readline):
+            _, total, rate = line.split()
+            total, rate, sent, start = int(total), float(rate), 0, loop.time()
+            while sent < total:
+                due = min(total, int((loop.time() - start) * rate) + 1)
+                while sent < due:
+                    sent += 1
+                    event = {"n": sent, "value": float(sent), "note": NOTE}
+                    server.publish("telemetry.metrics", event)
+                await asyncio.sleep(0.005)
+            print("done", flush=True)
+
+asyncio.run(main())
+"""
+
+
+class Publisher:
+    """The publishing server process."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
+        self.proc = proc
+        self.url = url
+
+    async def start(self, total: int, rate: float) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"go {total} {rate}\n".encode())
+        await self.proc.stdin.drain()
+
+    async def done(self, limit: float = 60) -> None:
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(limit):
+            assert (await self.proc.stdout.readline()).strip() == b"done"
+
+
+@pytest.fixture
+async def publisher() -> AsyncIterator[Publisher]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        PUBLISHER,
+        KEY,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+    )
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(30):
+            url = (await proc.stdout.readline()).decode().strip()
+        assert url.startswith("ws://127.0.0.1:"), url
+        yield Publisher(proc, url)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
+def busy(seconds: float, every: float = 1.0, probe: Any = None) -> list[Any]:
+    """Block this thread (and the loop) with CPU-bound Python; call ``probe()`` ``every`` s."""
+    samples = []
+    end = time.perf_counter() + seconds
+    next_probe = time.perf_counter() + every
+    x = 0
+    while (now := time.perf_counter()) < end:
+        x += 1
+        if probe is not None and now >= next_probe:
+            samples.append(probe())
+            next_probe += every
+    return samples
+
+
+async def test_a_cell_busy_for_8_s_loses_none_of_40000_events_at_5000_per_s(
+    publisher: Publisher,
+) -> None:
+    stream = await nnb.connect(publisher.url, api_key=KEY, reader="thread")
+    try:
+        await stream.subscribe(CHANNEL)
+        buf = stream[CHANNEL]
+        await publisher.start(40_000, 5_000)
+        # The "cell": 8 s of CPU-bound Python, reading the buffer's length each second.
+        sizes = busy(8.0, probe=lambda: len(buf))
+        await publisher.done()
+        await until(lambda: len(buf) >= 40_000, limit=30)
+        n = buf.to_dataframe()["n"].to_numpy()
+        np.testing.assert_array_equal(n, np.arange(1, 40_001))
+        assert buf.gaps.empty
+        assert stream.stats.lost == 0
+        stats = stream.client.stats
+        assert stats.gaps == 0
+        assert stats.events_received == 40_000
+        # The buffer grew while the loop was blocked.
+        assert len(sizes) >= 6
+        assert sizes == sorted(sizes)
+        assert sizes[-1] > sizes[0] > 0
+    finally:
+        await stream.aclose()
+
+
+async def test_reads_during_a_blocked_loop_return_consistent_snapshots(
+    publisher: Publisher,
+) -> None:
+    stream = await nnb.connect(publisher.url, api_key=KEY, reader="thread", maxlen=50_000)
+    try:
+        await stream.subscribe(CHANNEL, batch=100)
+        buf = stream[CHANNEL]
+        await publisher.start(30_000, 20_000)
+        snapshots = []
+        end = time.perf_counter() + 3.0
+        # The loop stays blocked: only reads from this thread move the reader's frames in.
+        while time.perf_counter() < end:
+            first, cols = buf.read(["n", "value"], start=max(0, buf.appended - 500))
+            frame = buf.to_dataframe(last=200)
+            snapshots.append((first, cols, frame, len(buf), buf.appended))
+        await publisher.done()
+        assert len(snapshots) > 10
+        for first, cols, frame, rows, appended in snapshots:
+            n, value = cols["n"], cols["value"]
+            assert len(n) == len(value)
+            if len(n):
+                np.testing.assert_array_equal(n, np.arange(first + 1, first + 1 + len(n)))
+                np.testing.assert_array_equal(value, n)
+            assert rows <= appended
+            fn = frame["n"].to_numpy() if len(frame) else np.array([])
+            assert (np.diff(fn) == 1).all()
+        grew = [s[4] for s in snapshots]
+        assert grew == sorted(grew)
+        assert grew[-1] > grew[0]
+    finally:
+        await stream.aclose()
+
+
+async def test_handlers_sinks_and_iterators_run_on_the_kernel_thread_in_order(
+    publisher: Publisher,
+) -> None:
+    client = await connect(publisher.url, api_key=KEY, reader="thread")
+    threads: dict[str, set[int]] = {"handler": set(), "sink": set(), "reader": set()}
+    seen: list[int] = []
+    sunk: list[int] = []
+
+    def handler(message: dict[str, Any]) -> None:
+        threads["handler"].add(threading.get_ident())
+        seen.append(message["data"]["n"])
+
+    def sink(channel: str, events: list[dict[str, Any]]) -> None:
+        threads["sink"].add(threading.get_ident())
+        sunk.extend(event["data"]["n"] for event in events)
+
+    def reader_sink(channel: str, events: Events, size: int) -> None:
+        assert size > 0
+        threads["reader"].add(threading.get_ident())
+
+    client.on("event", handler)
+    client.add_sink(sink)
+    client.add_reader_sink(reader_sink)
+    iterated: list[int] = []
+
+    async def iterate() -> None:
+        async for event in client:
+            iterated.append(event["data"]["n"])
+            if len(iterated) == 2_000:
+                return
+
+    try:
+        await client.subscribe(CHANNEL)
+        task = asyncio.create_task(iterate())
+        await asyncio.sleep(0)  # the iterator is open before the first event
+        await publisher.start(2_000, 2_000)
+        busy(0.5)
+        await publisher.done()
+        async with asyncio.timeout(20):
+            await task
+        assert await client.ping() > 0
+    finally:
+        await client.aclose()
+    with pytest.raises(TransportError):
+        await client.ping()
+    main = threading.get_ident()
+    assert threads["handler"] == threads["sink"] == {main}
+    assert len(threads["reader"]) == 1
+    assert main not in threads["reader"]
+    assert seen == sunk == iterated == list(range(1, 2_001))
+
+
+async def test_a_full_handoff_is_counted_and_shown_as_a_gap_never_held(
+    publisher: Publisher,
+) -> None:
+    # 2 kB for the kernel's listeners, 4 kB for the buffers: a 2 s busy cell overflows both.
+    stream = await nnb.connect(
+        publisher.url, api_key=KEY, reader="thread", max_handoff=2_000, max_size=4_000
+    )
+    client: Client = stream.client
+    gaps: list[dict[str, Any]] = []
+    client.on("gap", gaps.append)
+    client.add_sink(lambda channel, events: None)
+    try:
+        await stream.subscribe(CHANNEL)
+        await publisher.start(5_000, 2_500)
+        busy(2.0)
+        await publisher.done()
+        await stream.aclose()
+        buf = stream[CHANNEL]
+        lost = stream.stats.lost
+        assert lost > 0
+        assert len(buf) + lost == 5_000
+        assert buf.gaps["missed"].sum() == lost
+        assert client.stats.handoff_dropped > 0
+        assert gaps
+        assert all(g["source"] == "client" for g in gaps)
+        assert sum(g["missed"] for g in gaps) == client.stats.handoff_dropped
+    finally:
+        await stream.aclose()
+
+
+async def test_a_loop_client_refuses_reader_sinks_and_a_bad_reader_is_refused() -> None:
+    with pytest.raises(ValueError, match="reader"):
+        Client("ws://127.0.0.1:1", reader="process")  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="reader"):
+        Client("ws://127.0.0.1:1").add_reader_sink(lambda channel, events, size: None)

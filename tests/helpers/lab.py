@@ -1,0 +1,489 @@
+"""An isolated JupyterLab and a headless Chromium page driving it (no pytest here).
+
+Used by the browser tests in ``tests/system/``. It follows
+``../shared/JUPYTER.md`` (beside the checkout): Jupyter/IPython user state lives in temp dirs, the
+server binds 127.0.0.1 with a random token, news/update toasts and notebook
+windowing are switched off in a private settings dir, and the server is stopped
+with ``POST /api/shutdown`` and then only its own process group is signalled.
+
+Named ``lab`` rather than ``jupyterlab``: it is imported as ``tests.helpers.lab``,
+so it shadows nothing, but the name stays clear of the real package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.helpers.net import free_port
+from tests.helpers.waiting import poll
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # required when running as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",  # no calls home on a closed network
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+# Page probes. Points are summed over every trace of every plotly plot in the page;
+# `last` is the largest x seen, so a plot that decimates to a fixed size still shows
+# progress.
+JS_PLOT = """() => {
+  const plots = Array.from(document.querySelectorAll('.js-plotly-plot'));
+  let points = 0, traces = 0, last = null;
+  for (const gd of plots) {
+    for (const tr of (gd.data || [])) {
+      traces += 1;
+      const xs = tr.x || [];
+      points += xs.length;
+      if (xs.length) {
+        const v = xs[xs.length - 1];
+        const n = typeof v === 'number' ? v : Date.parse(v);
+        if (!Number.isNaN(n) && (last === null || n > last)) last = n;
+      }
+    }
+  }
+  return {plots: plots.length, traces, points, last};
+}"""
+
+JS_KERNEL = """() => {
+  const app = window.jupyterapp; if (!app) return 'no-app';
+  const w = app.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return k ? k.status : 'no-kernel';
+}"""
+
+# True while any cell is queued or running (JupyterLab shows "[*]:" for both).
+JS_BUSY_CELLS = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-InputPrompt'))
+  .some(e => (e.innerText || '').includes('*'))"""
+
+JS_WIDGET_ERROR = """() => {
+  const m = (document.body.innerText || '').match(
+    /Error displaying widget|model not found|Failed to load model[^\\n]*/i);
+  return m ? m[0] : '';
+}"""
+
+# Markers of a widget that failed in the front end (ipywidgets 8 reports only here).
+CONSOLE_WIDGET_ERRORS = (
+    "widget",
+    "model not found",
+    "anywidget",
+    "plotly",
+    "comm",
+    "error setting state",
+)
+
+
+class Lab:
+    """A JupyterLab server in its own process group, isolated in a temp dir.
+
+    Args:
+        root: The directory the lab serves (notebooks are copied there by callers).
+        python: The interpreter whose ``jupyterlab`` and kernel are used.
+        app: ``"jupyterlab"`` or ``"notebook"`` (Jupyter Notebook 7, built on the same
+            JupyterLab front-end: the same settings, ``window.jupyterapp`` and commands).
+        windowing: JupyterLab's notebook ``windowingMode`` (``"none"`` keeps cells
+            scrolled out of view in the page; ``"full"``, ``"contentVisibility"``).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        python: str = sys.executable,
+        app: str = "jupyterlab",
+        windowing: str = "none",
+    ) -> None:
+        self.root = root
+        self.python = python
+        self.app = app
+        self.windowing = windowing
+        self.tree = "lab/tree" if app == "jupyterlab" else "notebooks"
+        self.work = Path(tempfile.mkdtemp(prefix="nnb-lab-"))
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for var, sub in [
+            ("JUPYTER_CONFIG_DIR", "cfg"),
+            ("JUPYTER_DATA_DIR", "data"),
+            ("JUPYTER_RUNTIME_DIR", "rt"),
+            ("IPYTHONDIR", "ipy"),
+        ]:
+            (self.work / sub).mkdir(exist_ok=True)
+            env[var] = str(self.work / sub)
+        env.pop("JUPYTER_PATH", None)
+        return env
+
+    def _write_settings(self) -> Path:
+        settings = self.work / "settings"
+        files = {
+            # No news / update-check toast over screenshots.
+            "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+                "fetchNews": "false",
+                "checkForUpdates": False,
+            },
+            # Keep cells scrolled out of view in the DOM so probes see every output.
+            "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
+                "windowingMode": self.windowing
+            },
+        }
+        for rel, value in files.items():
+            path = settings / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(value))
+        return settings
+
+    def start(self, timeout: float = 90) -> Lab:
+        """Start the server and wait (bounded) until ``/api/status`` answers 200.
+
+        Raises:
+            RuntimeError: the server exited or did not answer within ``timeout`` s.
+        """
+        settings = self._write_settings()
+        app = "LabApp" if self.app == "jupyterlab" else "JupyterNotebookApp"
+        cmd = [
+            self.python,
+            "-m",
+            self.app,
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            "--ServerApp.allow_root=True",
+            f"--{app}.expose_app_in_browser=True",
+            f"--{app}.user_settings_dir={settings}",
+            f"--{app}.workspaces_dir={self.work / 'ws'}",
+        ]
+        if self.app == "jupyterlab":  # Notebook 7 has neither trait: it rejects its config.
+            cmd += [
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                "--LabApp.extension_manager=readonly",
+            ]
+        self._log = open(self.work / "lab.log", "wb")  # noqa: SIM115 (closed in stop())
+        self.proc = subprocess.Popen(
+            cmd,
+            env=self._env(),
+            cwd=self.root,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if not poll(self._status_ok, timeout):
+            self.stop()
+            raise RuntimeError(f"jupyter lab did not answer within {timeout} s:\n{self.log_tail()}")
+        return self
+
+    def _status_ok(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited rc={self.proc.returncode}:\n{self.log_tail()}")
+        try:
+            with urllib.request.urlopen(
+                f"{self.base}/api/status?token={self.token}", timeout=2
+            ) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def url(self, path: str) -> str:
+        """The authenticated URL of ``path`` (e.g. ``"lab/tree/x.ipynb"``)."""
+        return f"{self.base}/{path}?token={self.token}"
+
+    def log_tail(self, chars: int = 3000) -> str:
+        path = self.work / "lab.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+    def stop(self) -> None:
+        """Shut down politely (stops kernels), then signal our own process group only."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            try:
+                req = urllib.request.Request(
+                    f"{self.base}/api/shutdown?token={self.token}", method="POST"
+                )
+                urllib.request.urlopen(req, timeout=5).close()
+            except OSError:
+                pass
+            for sig in (None, signal.SIGTERM, signal.SIGKILL):
+                if sig is not None:
+                    try:
+                        os.killpg(proc.pid, sig)
+                    except ProcessLookupError:
+                        break
+                try:
+                    proc.wait(timeout=15 if sig is None else 10)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+@contextmanager
+def running_lab(root: Path, *, python: str = sys.executable, **options: str) -> Iterator[Lab]:
+    """Start a :class:`Lab` for ``root``; always stop it and remove its temp dir.
+
+    ``options`` are :class:`Lab`'s keyword arguments ``app`` and ``windowing``.
+    """
+    lab = Lab(root, python=python, **options)
+    try:
+        yield lab.start()
+    finally:
+        lab.cleanup()
+
+
+class NotebookPage:
+    """A Playwright page showing one notebook in a :class:`Lab`.
+
+    Console messages and page errors are collected in :attr:`console`.
+    """
+
+    def __init__(self, page: Any, lab: Lab) -> None:
+        self.page = page
+        self.lab = lab
+        self.console: list[str] = []
+        page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
+
+    def open(self, name: str, timeout: float = 90) -> NotebookPage:
+        """Open ``name`` and wait (bounded) for its cells and an idle kernel.
+
+        Waits for attached cells, not for a visible editor: a rendered markdown
+        first cell hides its editor and that wait would hang.
+        """
+        url = self.lab.url(f"{self.lab.tree}/{name}")
+        # JupyterLab restores the workspace of the previous page, with the notebooks a
+        # previous test opened, and one of those may end up the current tab (and so the
+        # one Run All runs): ``reset`` starts from an empty workspace.
+        url += "&reset" if self.lab.tree == "lab/tree" else ""
+        self.page.goto(url, wait_until="domcontentloaded")
+        self.page.wait_for_selector(
+            ".jp-Notebook .jp-Cell", state="attached", timeout=timeout * 1000
+        )
+        current = poll(lambda: self.current_path() == name, timeout, step=0.25)
+        if not current:
+            raise AssertionError(f"{name} is not the current tab: {self.current_path()!r}")
+        if not poll(lambda: self.kernel_status() == "idle", timeout, step=0.5):
+            raise TimeoutError(f"kernel not idle after {timeout} s: {self.kernel_status()}")
+        return self
+
+    def current_path(self) -> str | None:
+        """The path of the document in the current tab."""
+        path = self.page.evaluate(
+            "() => window.jupyterapp?.shell?.currentWidget?.context?.path ?? null"
+        )
+        return None if path is None else str(path)
+
+    def kernel_status(self) -> str:
+        return str(self.page.evaluate(JS_KERNEL))
+
+    def cell_count(self) -> int:
+        return int(
+            self.page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length")
+        )
+
+    def cell_sources(self) -> list[str]:
+        return list(
+            self.page.evaluate(
+                "() => window.jupyterapp.shell.currentWidget.content.widgets"
+                ".map(c => c.model.sharedModel.getSource())"
+            )
+        )
+
+    def select(self, index: int) -> None:
+        self.page.evaluate(
+            "(i) => { const nb = window.jupyterapp.shell.currentWidget.content;"
+            " nb.activeCellIndex = i; nb.mode = 'command'; }",
+            index,
+        )
+
+    def run_next(self) -> None:
+        """Run the active cell and select the next one, as Shift+Enter does."""
+        self.page.evaluate(
+            "() => window.jupyterapp.commands.execute('notebook:run-cell-and-select-next')"
+        )
+
+    def run_cells(self, start: int, stop: int, timeout: float = 60) -> None:
+        """Run cells ``start`` .. ``stop - 1`` in order and wait until none is busy.
+
+        Uses ``notebook:run-cell`` per cell rather than Shift+Enter, which would
+        append an empty cell after the last one and shift the indices.
+        """
+        for i in range(start, stop):
+            self.select(i)
+            self.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")
+        self.wait_idle(timeout)
+
+    def append_code_cell(self, source: str) -> int:
+        """Append a code cell at the end of the notebook, select it, return its index."""
+        return int(
+            self.page.evaluate(
+                """(src) => {
+              const nb = window.jupyterapp.shell.currentWidget.content;
+              nb.model.sharedModel.insertCell(nb.widgets.length,
+                                              {cell_type: 'code', source: src});
+              nb.activeCellIndex = nb.widgets.length - 1; nb.mode = 'command';
+              return nb.activeCellIndex;
+            }""",
+                source,
+            )
+        )
+
+    def wait_idle(self, timeout: float = 60) -> None:
+        """Wait (bounded) until no cell is queued or running and the kernel is idle."""
+
+        def idle() -> bool:
+            return not self.cells_busy() and self.kernel_status() == "idle"
+
+        # Two consecutive idle readings: the kernel flips briefly idle between cells.
+        if not poll(lambda: idle() and (time.sleep(0.3) is None) and idle(), timeout, step=0.3):
+            raise TimeoutError(f"cells still running after {timeout} s")
+
+    def cells_busy(self) -> bool:
+        """True while any cell is queued or running."""
+        return bool(self.page.evaluate(JS_BUSY_CELLS))
+
+    def plot_state(self) -> dict[str, Any]:
+        return dict(self.page.evaluate(JS_PLOT))
+
+    def widget_error_text(self) -> str:
+        return str(self.page.evaluate(JS_WIDGET_ERROR))
+
+    def widget_console_errors(self) -> list[str]:
+        return [
+            c
+            for c in self.console
+            if (c.startswith(("error", "pageerror")))
+            and any(k in c.lower() for k in CONSOLE_WIDGET_ERRORS)
+        ]
+
+    def diagnostics(self) -> str:
+        """What each cell's outputs hold in the page, and the last console lines."""
+        outputs = self.page.evaluate(
+            """() => window.jupyterapp.shell.currentWidget.content.widgets.map((c, i) =>
+              Array.from(c.node.querySelectorAll('.jp-OutputArea-output')).map(o =>
+                `cell ${i}: ${o.getAttribute('data-mime-type')} text=${o.innerText.length}`
+                + ` plots=${o.querySelectorAll('.js-plotly-plot').length}`
+                + ` widgets=${o.querySelectorAll('.jupyter-widgets').length}`
+                + ` ${o.innerText.slice(0, 80).replace(/\\s+/g, ' ')}`)).flat()"""
+        )
+        return "\n".join(["page outputs:", *outputs, "console:", *self.console[-30:]])
+
+    def output_text(self, index: int) -> str:
+        """The rendered text of cell ``index``'s output area."""
+        return str(
+            self.page.evaluate(
+                "(i) => { const c = window.jupyterapp.shell.currentWidget.content.widgets[i];"
+                " const o = c.node.querySelector('.jp-OutputArea');"
+                " return o ? o.innerText : ''; }",
+                index,
+            )
+        )
+
+
+@contextmanager
+def chromium_page(viewport: tuple[int, int] = (1280, 900)) -> Iterator[Any]:
+    """A headless Debian Chromium page (never ``playwright install``)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=30_000
+        )
+        try:
+            page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            page.set_default_timeout(60_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def write_notebook(path: Path, cells: Sequence[str]) -> Path:
+    """Write a notebook of code ``cells`` for the python3 kernel (what the lab opens)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+    return path
+
+
+# The newest x of each plot in the page (NaN for an empty one), in page order.
+JS_PLOT_LASTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => {
+  let last = null;
+  for (const tr of (gd.data || [])) {
+    const xs = tr.x || [];
+    if (!xs.length) continue;
+    const v = xs[xs.length - 1];
+    const n = typeof v === 'number' ? v : Date.parse(v);
+    if (!Number.isNaN(n) && (last === null || n > last)) last = n;
+  }
+  return last;
+})"""
+
+
+def run_all(nbp: NotebookPage, timeout: float = 120) -> float:
+    """Click Run All (the menu command) and return the monotonic time the kernel went idle."""
+    nbp.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    # Run All queues every cell at once; wait until some cell shows it is queued or running.
+    poll(nbp.cells_busy, 10, step=0.1)
+    nbp.wait_idle(timeout)
+    return time.monotonic()
+
+
+def plots_all_advance(nbp: NotebookPage, count: int, timeout: float = 15) -> list[float]:
+    """Wait (bounded) until every one of ``count`` plots has data newer than now; return it."""
+    # The views render in the page after the kernel went idle: wait (bounded) for them.
+    shown = poll(lambda: len(v := nbp.page.evaluate(JS_PLOT_LASTS)) == count and v, 30)
+    before = shown or nbp.page.evaluate(JS_PLOT_LASTS)
+    assert len(before) == count, f"expected {count} plots in the page, found {before}"
+
+    def advanced() -> list[float] | None:
+        now = nbp.page.evaluate(JS_PLOT_LASTS)
+        ok = all(n is not None and (b is None or n > b) for b, n in zip(before, now, strict=True))
+        return now if ok else None
+
+    after = poll(advanced, timeout, step=0.3)
+    assert after, f"a plot stopped updating: {before} -> {nbp.page.evaluate(JS_PLOT_LASTS)}"
+    return after
+
+
+def wait_until_after(start: float, seconds: float) -> None:
+    # Pacing the check points of the test itself, not waiting for a result.
+    delay = start + seconds - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)

@@ -1,0 +1,61 @@
+"""The dashboard's channel controls act on the live stream and follow its subscriptions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+import nexus_nb as nnb
+from nexus_nb.server import Server
+from nexus_nb.session import Stream
+from tests.helpers.keys import KEY
+from tests.helpers.waiting import until
+
+
+@pytest.fixture
+async def stream(server: Server) -> AsyncIterator[Stream]:
+    s = await nnb.connect(server.url, api_key=KEY, maxlen=500)
+    try:
+        yield s
+    finally:
+        await s.aclose()
+
+
+async def test_ticking_a_channel_subscribes_at_once(server: Server, stream: Stream) -> None:
+    await stream.subscribe(["telemetry.metrics"])
+    dashboard = nnb.Dashboard(stream)
+    try:
+        dashboard.controls.checks["system.alerts"].value = True  # what a click does
+        await until(lambda: "system.alerts" in stream.client.subscriptions, 5)
+        dashboard.controls.fields["system.alerts"].value = "severity=critical"  # Enter
+        await until(
+            lambda: (
+                stream.client.subscriptions.get("system.alerts") == [{"severity": ["critical"]}]
+            ),
+            5,
+        )
+        assert "telemetry.metrics" in stream.client.subscriptions
+    finally:
+        dashboard.close()
+
+
+async def test_filter_fields_follow_a_resubscribe_from_code(server: Server, stream: Stream) -> None:
+    await stream.subscribe(["telemetry.metrics", "system.alerts"])
+    dashboard = nnb.Dashboard(stream)
+    applied: list[object] = []
+    try:
+        field = dashboard.controls.fields["telemetry.metrics"]
+        assert field.value == ""
+        selection = {ch: None for ch in nnb.CHANNELS}
+        selection["telemetry.metrics"] = {"source": "server-01"}
+        await stream.resubscribe(selection)
+        await until(lambda: field.value == "source=server-01", 5)
+        assert all(check.value for check in dashboard.controls.checks.values())
+        dashboard.controls.on_change = applied.append  # showing it must not re-apply it
+        await stream.resubscribe({"telemetry.metrics": {"source": "server-02"}})
+        await until(lambda: field.value == "source=server-02", 5)
+        assert not dashboard.controls.checks["system.alerts"].value
+        assert applied == []
+    finally:
+        dashboard.close()

@@ -1,0 +1,86 @@
+"""The live widgets render and keep updating in a real JupyterLab in headless Chromium.
+
+Machinery (isolated lab, Chromium, probes) lives in ``tests/helpers/lab.py`` and
+follows ``../shared/JUPYTER.md`` (beside the checkout). Each test starts its own lab on a free
+127.0.0.1 port and stops it (``POST /api/shutdown``, then its own process group).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.lab import (
+    Lab,
+    NotebookPage,
+    poll,
+    running_lab,
+    write_notebook,
+)
+from tests.helpers.paths import ROOT
+
+QUICKSTART = ROOT / "notebooks" / "01-quickstart.ipynb"
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+WIDGET_CELLS = [
+    "import nexus_nb as nnb\n"
+    "server = await nnb.serve()\n"
+    "stream = await nnb.connect(server.url, api_key=server.api_key)\n"
+    'await stream.subscribe(["telemetry.metrics", "system.alerts"])\n'
+    'await stream.wait_for("telemetry.metrics", rows=5, timeout=10)',
+    "nnb.StatusBar(stream)",
+    'nnb.LiveTable(stream["telemetry.metrics"], rows=10)',
+    'await stream.aclose()\nawait server.aclose()\nprint("CLOSED_OK")',
+]
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copyfile(QUICKSTART, root / QUICKSTART.name)
+    write_notebook(root / "widgets.ipynb", WIDGET_CELLS)
+    with running_lab(root) as server:
+        yield server
+
+
+def assert_no_widget_errors(nbp: NotebookPage) -> None:
+    assert nbp.widget_error_text() == ""
+    assert nbp.widget_console_errors() == []
+
+
+def test_quickstart_plot_keeps_receiving_points_while_no_cell_runs(lab: Lab, page: Any) -> None:
+    nbp = NotebookPage(page, lab).open(QUICKSTART.name)
+    sources = nbp.cell_sources()
+
+    nbp.run_cells(0, len(sources), timeout=60)  # every cell has finished after this
+    first = poll(lambda: (s := nbp.plot_state())["points"] > 0 and s, 30)
+    assert first, f"no points in the page's plot: {nbp.plot_state()}"
+    later = poll(lambda: (s := nbp.plot_state())["points"] > first["points"] and s, 20, step=0.5)
+    assert later, f"plot stuck at {first} while the kernel sat idle"
+    assert later["last"] > first["last"]
+    assert not nbp.cells_busy(), "a cell was running: the growth must come from the idle kernel"
+    assert_no_widget_errors(nbp)
+
+
+def test_live_table_rows_change_and_status_bar_shows_the_connection_open(
+    lab: Lab, page: Any
+) -> None:
+    nbp = NotebookPage(page, lab).open("widgets.ipynb")
+    nbp.run_cells(0, 3, timeout=60)
+
+    status = poll(lambda: "open" in (t := nbp.output_text(1)).lower() and t, 20)
+    assert status, f"status bar does not show an open connection: {nbp.output_text(1)!r}"
+    table = poll(lambda: "\t" in (t := nbp.output_text(2)) and t, 20)
+    assert table, f"no table rows rendered: {nbp.output_text(2)!r}"
+    changed = poll(lambda: (t := nbp.output_text(2)) != table and "\t" in t and t, 20)
+    assert changed, "the live table did not change while events arrived"
+    assert_no_widget_errors(nbp)
+
+    nbp.run_cells(3, 4, timeout=30)
+    assert "CLOSED_OK" in nbp.output_text(3)

@@ -1,0 +1,550 @@
+"""LivePlot against an in-memory source, with messages captured at the widget's comm."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+from nexus_nb.buffer import RingBuffer
+from nexus_nb.columnar import format_timestamp
+from nexus_nb.exceptions import SchemaError
+from nexus_nb.widgets import FrameClock, LivePlot
+from nexus_nb.widgets.testing import MemorySource, RecordingComm, record_messages
+
+T0 = 1_700_000_000_000_000_000  # ns since the epoch
+MS = 1_000_000  # ns per ms
+
+
+def _append(src: MemorySource, ms: np.ndarray, value: np.ndarray, **text: list[str]) -> None:
+    cols: dict[str, object] = {"timestamp": T0 + (np.asarray(ms) * MS).astype(np.int64)}
+    cols["value"] = np.asarray(value, dtype=np.float64)
+    cols.update({k: np.array(v, dtype=object) for k, v in text.items()})
+    src.append(cols)  # type: ignore[arg-type]
+
+
+def _plot(src: MemorySource, **kwargs: object) -> tuple[LivePlot, RecordingComm]:
+    plot = LivePlot(src, **kwargs)  # type: ignore[arg-type]
+    return plot, record_messages(plot.figure)
+
+
+def _show(widget: object) -> None:
+    """Report one front-end view, as the browser does when the output appears."""
+    widget.set_state({"_view_count": 1})  # type: ignore[attr-defined]
+
+
+def _updates(rec: RecordingComm) -> list[dict[str, object]]:
+    return [m["state"]["_py2js_update"] for m in rec.messages if m["state"].get("_py2js_update")]
+
+
+def test_each_color_group_gets_one_trace_and_a_new_group_a_new_trace() -> None:
+    src = MemorySource()
+    _append(src, np.arange(6), np.arange(6), source=["a", "b"] * 3)
+    plot, _ = _plot(src, color="source")
+    plot.render()
+    assert [t.name for t in plot.figure.data] == ["a", "b"]
+    assert plot.figure.data[0].y.tolist() == [0.0, 2.0, 4.0]
+    _append(src, [6, 7], [6, 7], source=["c", "a"])
+    plot.render()
+    assert [t.name for t in plot.figure.data] == ["a", "b", "c"]
+    assert plot.figure.data[0].y.tolist() == [0.0, 2.0, 4.0, 7.0]
+    assert plot.figure.data[2].y.tolist() == [6.0]
+
+
+def test_missing_group_values_form_their_own_trace() -> None:
+    src = MemorySource()
+    src.append({"timestamp": [T0, T0 + MS], "value": [1.0, 2.0], "source": ["a", None]})
+    plot, _ = _plot(src, color="source")
+    plot.render()
+    assert [t.name for t in plot.figure.data] == ["a", "(missing)"]
+
+
+def test_groups_past_max_groups_are_dropped_and_counted() -> None:
+    src = MemorySource()
+    _append(src, np.arange(5), np.arange(5), source=["a", "b", "c", "d", "a"])
+    plot, _ = _plot(src, color="source", max_groups=2)
+    plot.render()
+    assert [t.name for t in plot.figure.data] == ["a", "b"]
+    assert plot.dropped_rows == 2
+
+
+def test_points_older_than_the_window_are_gone_and_the_range_scrolls() -> None:
+    src = MemorySource()
+    _append(src, np.arange(0, 10_000, 1000), np.arange(10))
+    plot, _ = _plot(src, window=4000)
+    plot.render()
+    x = plot.figure.data[0].x
+    assert x.min() >= x.max() - 4000
+    assert len(x) == 5
+    _append(src, [20_000], [1.0])
+    plot.render()
+    assert plot.figure.data[0].x.tolist() == [T0 / MS + 20_000]
+    assert list(plot.figure.layout.xaxis.range) == [T0 / MS + 16_000, T0 / MS + 20_000]
+
+
+def test_a_duration_window_applies_to_decimated_traces_too() -> None:
+    src = MemorySource(maxlen=200_000)
+    _append(src, np.arange(100_000) * 10.0, np.sin(np.arange(100_000)))
+    plot, _ = _plot(src, window="1min", max_points=400)
+    plot.render()
+    x = plot.figure.data[0].x
+    assert len(x) <= 400
+    assert x.max() - x.min() <= 60_000
+    assert x.max() == T0 / MS + 999_990
+
+
+def test_time_goes_as_float64_epoch_ms_binary_on_a_date_axis() -> None:
+    src = MemorySource()
+    _append(src, [0, 1, 2], [1, 2, 3])
+    plot, rec = _plot(src)
+    plot.render()
+    assert plot.figure.layout.template.layout.xaxis.type == "date"
+    # Not in layout.xaxis: a FigureWidget loses it there after the browser's layout echo.
+    assert plot.figure.layout.xaxis.type is None
+    assert plot.figure.data[0].x.dtype == np.float64
+    assert plot.figure.data[0].x[0] == T0 / MS
+    [(add, buffers)] = [
+        (m, b)
+        for m, b in zip(rec.messages, rec.buffers, strict=True)
+        if m["state"].get("_py2js_addTraces")
+    ]
+    assert add["state"]["_py2js_addTraces"]["trace_data"][0]["x"]["dtype"] == "float64"
+    path = ["_py2js_addTraces", "trace_data", 0, "x", "buffer"]
+    x_buffer = buffers[add["buffer_paths"].index(path)]  # binary, not a JSON list
+    assert np.frombuffer(x_buffer, dtype=np.float64)[0] == T0 / MS
+    _append(src, [3], [4])
+    plot.render()
+    assert _updates(rec)[-1]["style_data"]["x"][0]["dtype"] == "float64"  # type: ignore[index]
+
+
+def test_several_y_columns_become_stacked_rows_sharing_x() -> None:
+    src = MemorySource()
+    src.append({"timestamp": T0 + np.arange(3) * MS, "cpu": [1.0, 2, 3], "mem": [4.0, 5, 6]})
+    plot, _ = _plot(src, y=["cpu", "mem"])
+    plot.render()
+    assert [(t.name, t.yaxis, t.xaxis) for t in plot.figure.data] == [
+        ("cpu", "y", "x"),
+        ("mem", "y2", "x"),
+    ]
+    top, bottom = plot.figure.layout.yaxis.domain, plot.figure.layout.yaxis2.domain
+    assert bottom[1] < top[0]
+    assert plot.figure.layout.yaxis2.title.text == "mem"
+
+
+def test_a_facet_column_gives_one_row_per_value_with_one_legend_entry_per_group() -> None:
+    src = MemorySource()
+    _append(
+        src,
+        np.arange(4),
+        np.arange(4),
+        metric_name=["cpu", "mem", "cpu", "mem"],
+        source=["a", "a", "b", "b"],
+    )
+    plot, _ = _plot(src, facet="metric_name", color="source")
+    plot.render()
+    rows = {(t.name, t.yaxis) for t in plot.figure.data}
+    assert rows == {("a", "y"), ("a", "y2"), ("b", "y"), ("b", "y2")}
+    assert sum(bool(t.showlegend) for t in plot.figure.data) == 2
+    assert plot.figure.layout.yaxis.title.text == "cpu"
+
+
+def test_rows_with_nan_y_are_not_plotted() -> None:
+    src = MemorySource()
+    _append(src, [0, 1, 2], [1.0, np.nan, 3.0])
+    plot, _ = _plot(src)
+    plot.render()
+    assert plot.figure.data[0].y.tolist() == [1.0, 3.0]
+
+
+def test_text_in_the_y_column_raises_schema_error() -> None:
+    src = MemorySource()
+    _append(src, [0], [1.0], label=["x"])
+    plot, _ = _plot(src, y="label")
+    with pytest.raises(SchemaError, match="label"):
+        plot.render()
+
+
+def test_traces_switch_to_scattergl_above_the_threshold() -> None:
+    src = MemorySource()
+    _append(src, np.arange(50), np.arange(50), source=["a", "b"] * 25)
+    plot, _ = _plot(src, color="source", webgl_threshold=40, max_points=None)
+    plot.render()
+    assert {t.type for t in plot.figure.data} == {"scatter"}
+    _append(src, np.arange(50, 100), np.arange(50), source=["a", "b"] * 25)
+    plot.render()
+    assert [(t.type, t.name, len(t.x)) for t in plot.figure.data] == [
+        ("scattergl", "a", 50),
+        ("scattergl", "b", 50),
+    ]
+
+
+def test_nothing_is_sent_when_the_source_version_is_unchanged() -> None:
+    src = MemorySource()
+    _append(src, [0, 1], [1, 2])
+    plot, rec = _plot(src)
+    plot.render()
+    assert rec.messages
+    rec.clear()
+    plot.render()
+    plot.render()
+    assert rec.messages == []
+
+
+def test_a_frame_sends_only_rows_appended_since_the_last_frame_in_one_update() -> None:
+    src = MemorySource()
+    _append(src, np.arange(10), np.arange(10), source=["a", "b"] * 5)
+    plot, rec = _plot(src, color="source")
+    plot.render()
+    rec.clear()
+    _append(src, [10], [99.0], source=["b"])
+    plot.render()
+    updates = _updates(rec)
+    assert len(updates) == 1
+    assert updates[0]["style_traces"] == [1]  # only the trace that changed
+    assert len(rec.messages) == 4  # two edit ids, the update, plotly's reset to None
+
+
+def test_bytes_per_frame_stay_flat_from_ten_thousand_to_a_million_rows() -> None:
+    sizes = []
+    for rows in (10_000, 1_000_000):
+        src = MemorySource(maxlen=rows + 1000)
+        _append(src, np.arange(rows) * (300_000 / rows), np.random.default_rng(0).random(rows))
+        plot, rec = _plot(src)
+        plot.render()
+        rec.clear()
+        _append(src, 300_000 + np.arange(100), np.ones(100))
+        plot.render()
+        sizes.append(rec.total_bytes)
+    assert max(sizes) < 64 * 1024
+    assert max(sizes) < 1.5 * min(sizes)
+
+
+def test_a_paused_plot_is_not_rendered_by_the_clock_and_catches_up_on_resume() -> None:
+    src = MemorySource()
+    clock = FrameClock(timer=lambda: 0.0)
+    plot, rec = _plot(src, clock=clock)
+    _show(plot.figure)
+    rec.clear()
+    plot.pause()
+    _append(src, [0, 1], [1, 2])
+    assert clock.tick(now=1.0) == 0
+    assert rec.messages == []
+    plot.resume()
+    assert clock.tick(now=2.0) == 1
+    assert plot.figure.data[0].y.tolist() == [1.0, 2.0]
+
+
+def test_a_plot_that_is_not_displayed_is_not_rendered_by_the_clock() -> None:
+    src = MemorySource()
+    clock = FrameClock(timer=lambda: 0.0)
+    plot, rec = _plot(src, clock=clock)
+    _append(src, [0, 1], [1, 2])
+    assert plot.figure._view_count == 0
+    assert clock.tick(now=1.0) == 0
+    assert rec.messages == []
+    _show(plot.figure)
+    rec.clear()
+    assert clock.tick(now=2.0) == 1
+    assert len(plot.figure.data[0].y) == 2
+
+
+def test_a_failing_frame_shows_its_error_until_a_frame_succeeds() -> None:
+    src = MemorySource()
+    clock = FrameClock(timer=lambda: 0.0)
+    plot, _ = _plot(src, y="label", clock=clock)
+    _show(plot.figure)
+    _append(src, [0], [1.0], label=["<b>not a number</b>"])
+    clock.tick(now=1.0)
+    assert "SchemaError" in plot._status.value
+    assert "<b>" not in plot._status.value
+    assert clock.errors == 1
+
+
+def test_the_static_fallback_holds_the_widget_view_and_plain_html() -> None:
+    src = MemorySource()
+    _append(src, [0, 1], [1, 2])
+    plot, _ = _plot(src, title="cpu")
+    plot.render()
+    bundle = plot._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    html = bundle["text/html"]
+    assert "<svg" in html
+    assert "<polyline" in html
+    assert "cpu" in html
+    assert "<script" not in html
+    assert "cdn" not in html
+    assert repr(plot).startswith("<LivePlot 'telemetry.metrics'")
+    plot.close()
+    assert "application/vnd.jupyter.widget-view+json" not in plot._repr_mimebundle_()
+
+
+def test_a_large_backlog_reads_only_rows_inside_the_window() -> None:
+    reads: list[int] = []
+
+    class Counting(MemorySource):
+        def read(self, columns, *, start=0):  # type: ignore[no-untyped-def]
+            first, data = super().read(columns, start=start)
+            reads.append(len(next(iter(data.values()))) * len(columns))
+            return first, data
+
+    src = Counting(maxlen=300_000)
+    _append(src, np.arange(300_000) * 10.0, np.ones(300_000))
+    plot = LivePlot(src, window=10_000)
+    plot.render()
+    assert reads[-1] <= 2 * 1001  # timestamp and value of the last 10 s only
+
+
+def test_until_a_window_has_filled_the_range_starts_at_the_first_point() -> None:
+    src = MemorySource()
+    _append(src, np.arange(5_000, 7_000, 500), np.arange(4))
+    plot, _ = _plot(src, window=60_000)
+    plot.render()
+    assert list(plot.figure.layout.xaxis.range) == [T0 / MS + 5_000, T0 / MS + 6_500]
+
+
+def _layout_payloads(rec: RecordingComm) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = []
+    for message in rec.messages:
+        state = message["state"]
+        if state.get("_py2js_relayout"):
+            found.append(state["_py2js_relayout"]["relayout_data"])
+        if state.get("_py2js_update"):
+            found.append(state["_py2js_update"]["layout_data"])
+    return found
+
+
+def test_a_new_facet_axis_never_shares_a_relayout_with_its_own_sub_properties() -> None:
+    # plotly.js refuses a whole update that sets "yaxis2" and "yaxis2.domain" together,
+    # which silently lost the height and x anchor in the browser.
+    src = MemorySource()
+    _append(src, [0, 1], [1.0, 2.0], metric_name=["cpu", "cpu"])
+    plot, rec = _plot(src, facet="metric_name")
+    plot.render()
+    _append(src, [2, 3, 4], [1.0, 2.0, 3.0], metric_name=["mem", "disk", "mem"])
+    plot.render()
+    payloads = _layout_payloads(rec)
+    for data in payloads:
+        parents = {key for key in data if "." not in key}
+        children = {key.split(".")[0] for key in data if "." in key}
+        assert not parents & children, data
+    merged = {key: value for data in payloads for key, value in data.items()}
+    assert merged["height"] == 160 + 170 * 3
+    assert merged["xaxis.anchor"] == "y3"
+    assert {"yaxis2", "yaxis3"} <= set(merged)
+
+
+def test_zoom_into_a_range_draws_every_row_under_the_budget() -> None:
+    src = MemorySource()
+    _append(src, np.arange(10_000.0), np.sin(np.arange(10_000.0)))
+    plot, _ = _plot(src, window=None, max_points=2000)
+    plot.render()
+    assert len(plot.figure.data[0].x) <= 2000
+    t0 = T0 / MS
+    plot.zoom(t0 + 1000, t0 + 1499)
+    assert plot.view_mode == "zoomed"
+    xs = np.asarray(plot.figure.data[0].x)
+    assert len(xs) == 500
+    np.testing.assert_allclose(xs, t0 + np.arange(1000.0, 1500.0))
+    np.testing.assert_allclose(plot.figure.data[0].y, np.sin(np.arange(1000.0, 1500.0)))
+
+
+def test_zoom_over_the_budget_keeps_each_buckets_min_and_max() -> None:
+    src = MemorySource()
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=20_000)
+    _append(src, np.arange(20_000.0), values)
+    plot, _ = _plot(src, window=None, max_points=400)
+    plot.render()
+    t0 = T0 / MS
+    plot.zoom(t0, t0 + 19_999)
+    ys = np.asarray(plot.figure.data[0].y)
+    assert len(ys) <= 400
+    assert ys.max() == values.max()
+    assert ys.min() == values.min()
+    bid = np.minimum((np.arange(20_000) / ((19_999) / 100)).astype(int), 99)
+    xs = np.asarray(plot.figure.data[0].x) - t0
+    kept = set(np.round(xs).astype(int).tolist())
+    for b in range(100):
+        rows = np.flatnonzero(bid == b)
+        assert int(rows[np.argmax(values[rows])]) in kept
+        assert int(rows[np.argmin(values[rows])]) in kept
+
+
+def test_relayout_from_code_zooms_and_autorange_returns_to_follow() -> None:
+    src = MemorySource()
+    _append(src, np.arange(1000.0), np.arange(1000.0))
+    plot, _ = _plot(src, window="10s")
+    plot.render()
+    assert plot.view_mode == "following"
+    t0 = T0 / MS
+    plot.figure.update_xaxes(range=[t0 + 100, t0 + 199])
+    assert plot.view_mode == "zoomed"
+    assert len(plot.figure.data[0].x) == 100
+    _append(src, np.arange(1000.0, 1100.0), np.arange(100.0))
+    plot.render()
+    assert len(plot.figure.data[0].x) == 100  # A past range stays put while data arrives.
+    plot.figure.update_xaxes(autorange=True)
+    assert plot.view_mode == "following"
+    assert plot.figure.layout.xaxis.range[1] == t0 + 1099
+
+
+def test_a_zoom_reaching_now_keeps_extending() -> None:
+    src = MemorySource()
+    _append(src, np.arange(1000.0), np.arange(1000.0))
+    plot, _ = _plot(src, window=None)
+    plot.render()
+    t0 = T0 / MS
+    plot.zoom(t0 + 900, t0 + 999)
+    _append(src, np.arange(1000.0, 1050.0), np.arange(50.0))
+    plot.render()
+    assert len(plot.figure.data[0].x) == 150
+
+
+class _CountingBuffer(RingBuffer):
+    """A RingBuffer that remembers how many rows each read returned."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rows_read: list[int] = []
+
+    def read(self, columns: Sequence[str], **kwargs: Any) -> tuple[int, dict[str, np.ndarray]]:
+        first, cols = super().read(columns, **kwargs)
+        self.rows_read.append(max((len(v) for v in cols.values()), default=0))
+        return first, cols
+
+
+def _ring_events(buf: RingBuffer, ms: range, source: list[str | None]) -> None:
+    buf.extend(
+        {
+            "type": "event",
+            "channel": "telemetry.metrics",
+            "timestamp": format_timestamp(T0 + i * MS),
+            "data": {
+                "value": float(i),
+                **({"source": source[i % len(source)]} if source[i % len(source)] else {}),
+            },
+        }
+        for i in ms
+    )
+
+
+def test_a_zoom_reads_only_the_rows_of_its_range_from_a_buffer() -> None:
+    buf = _CountingBuffer(maxlen=200_000)
+    _ring_events(buf, range(200_000), ["a"])
+    plot, _ = _plot(buf, window=None, max_points=2000)  # type: ignore[arg-type]
+    plot.render()
+    buf.rows_read.clear()
+    t0 = T0 / MS
+    plot.zoom(t0 + 50_000, t0 + 50_499)
+    assert buf.rows_read
+    assert max(buf.rows_read) == 500
+    np.testing.assert_array_equal(plot.figure.data[0].y, np.arange(50_000.0, 50_500.0))
+
+
+def test_a_zoom_over_rows_out_of_time_order_still_draws_every_row_of_the_range() -> None:
+    buf = RingBuffer(maxlen=1000)
+    _ring_events(buf, range(500, 1000), ["a"])
+    _ring_events(buf, range(0, 500), ["a"])  # a late backlog: arrival order is not time order
+    plot, _ = _plot(buf, window=None)  # type: ignore[arg-type]
+    plot.render()
+    t0 = T0 / MS
+    plot.zoom(t0 + 400, t0 + 599)
+    assert sorted(plot.figure.data[0].y) == list(np.arange(400.0, 600.0))
+
+
+def test_rows_without_a_colour_value_are_one_missing_group_live_and_zoomed() -> None:
+    buf = RingBuffer(maxlen=1000)
+    _ring_events(buf, range(1000), ["a", None])
+    plot, _ = _plot(buf, color="source", window=None)  # type: ignore[arg-type]
+    plot.render()
+    live = {t.name: len(t.x) for t in plot.figure.data}
+    t0 = T0 / MS
+    plot.zoom(t0, t0 + 999)
+    zoomed = {t.name: len(t.x) for t in plot.figure.data}
+    assert live == zoomed == {"a": 500, "(missing)": 500}
+
+
+def test_numbered_groups_get_different_colours_up_to_the_palette_size() -> None:
+    src = MemorySource()
+    names = [f"server-{i:02d}" for i in range(10)]
+    _append(src, np.arange(10.0), np.arange(10.0), source=names)
+    plot, _ = _plot(src, color="source")
+    plot.render()
+    colours = {t.name: t.line.color for t in plot.figure.data}
+    assert len(set(colours.values())) == 10, colours
+
+
+def _page_reports_traces(plot: LivePlot, held: int, *, latest: bool = True) -> None:
+    """A view rendered and sent one trace delta per trace its page model holds."""
+    deltas = [{"uid": t.uid} for t in plot.figure.data[:held]]
+    edit = plot.figure._last_trace_edit_id if latest else 0
+    plot.figure.set_state({"_js2py_traceDeltas": {"trace_deltas": deltas, "trace_edit_id": edit}})
+
+
+def test_a_page_model_that_missed_the_first_traces_gets_them_again() -> None:
+    src = MemorySource()
+    _append(src, np.arange(6), np.arange(6), source=["a", "b", "c"] * 2)
+    plot, rec = _plot(src, color="source")
+    plot.render()
+    sent = len(rec.messages)
+    _page_reports_traces(plot, held=1)  # messages sent while the page built the model were lost
+    assert plot.page_repairs == 1
+    added = [
+        m["state"]["_py2js_addTraces"]
+        for m in rec.messages[sent:]
+        if m["state"].get("_py2js_addTraces")
+    ]
+    assert [t["name"] for t in added[0]["trace_data"]] == ["b", "c"]
+    synced = [m["state"] for m in rec.messages[sent:] if "_widget_data" in m["state"]]
+    assert synced, "the page model's trace list was not sent again"
+    assert len(synced[-1]["_widget_data"]) == 3
+
+
+def test_a_page_model_that_holds_every_trace_or_has_traces_on_the_way_is_left_alone() -> None:
+    src = MemorySource()
+    _append(src, np.arange(4), np.arange(4), source=["a", "b"] * 2)
+    plot, rec = _plot(src, color="source")
+    plot.render()
+    sent = len(rec.messages)
+    _page_reports_traces(plot, held=2)
+    _page_reports_traces(plot, held=0, latest=False)  # sent before the newest traces arrived
+    assert plot.page_repairs == 0
+    assert not [m for m in rec.messages[sent:] if m["state"].get("_py2js_addTraces")]
+
+
+def test_a_group_gets_the_same_colour_whatever_the_arrival_order() -> None:
+    colours = []
+    for order in (["a", "b"], ["b", "a"]):
+        src = MemorySource()
+        _append(src, np.arange(2.0), np.arange(2.0), source=order)
+        plot, _ = _plot(src, color="source")
+        plot.render()
+        colours.append({t.name: t.line.color for t in plot.figure.data})
+    assert colours[0] == colours[1]
+
+
+def test_the_mode_button_pauses_while_following_and_follows_while_zoomed_or_paused() -> None:
+    src = MemorySource()
+    _append(src, np.arange(1000.0), np.arange(1000.0))
+    plot, _ = _plot(src, window="10s")
+    plot.render()
+    button = plot._mode_button
+    assert button.description == "pause"
+    button.click()
+    assert plot.view_mode == "paused"
+    assert plot.paused
+    assert button.description == "follow"
+    assert "paused" in plot._status.value
+    button.click()
+    assert plot.view_mode == "following"
+    assert not plot.paused
+    t0 = T0 / MS
+    plot.zoom(t0 + 10, t0 + 20)
+    assert button.description == "follow"
+    assert "zoomed" in plot._status.value
+    button.click()
+    assert plot.view_mode == "following"
+    assert button.description == "pause"
+    assert plot._status.value == ""

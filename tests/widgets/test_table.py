@@ -1,0 +1,119 @@
+"""LiveTable: newest first, highlighting, escaping, bounded reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from nexus_nb.widgets import FrameClock, LiveTable
+from nexus_nb.widgets.table import PRIORITY_STYLE, SEVERITY_STYLE, STATUS_STYLE
+from nexus_nb.widgets.testing import MemorySource, record_messages
+
+T0 = 1_700_000_000_000_000_000
+
+
+def _alerts(*rows: tuple[str, str]) -> MemorySource:
+    src = MemorySource("system.alerts")
+    src.append(
+        {
+            "timestamp": [T0 + i * 1_000_000 for i in range(len(rows))],
+            "severity": [r[0] for r in rows],
+            "message": [r[1] for r in rows],
+        }
+    )
+    return src
+
+
+def test_the_table_shows_the_newest_rows_first_and_only_the_last_n() -> None:
+    src = _alerts(*[("info", f"m{i}") for i in range(30)])
+    table = LiveTable(src, rows=5)
+    table.render()
+    html = table.widget.value
+    positions = [html.index(f">m{i}<") for i in (29, 28, 27, 26, 25)]
+    assert positions == sorted(positions)
+    assert ">m24<" not in html
+    assert "2023-11-14 22:13:20.029Z" in html
+
+
+def test_alert_rows_are_highlighted_by_severity() -> None:
+    src = _alerts(("critical", "disk"), ("warning", "cpu"), ("weird", "x"))
+    table = LiveTable(src)
+    table.render()
+    html = table.widget.value
+    assert f"style='{SEVERITY_STYLE['critical']}' data-severity='critical'" in html
+    assert f"style='{SEVERITY_STYLE['warning']}' data-severity='warning'" in html
+    assert "style='' data-severity='weird'" in html
+
+
+def test_task_cells_are_highlighted_by_priority_and_status() -> None:
+    src = MemorySource("tasks.updates")
+    src.append(
+        {
+            "timestamp": [T0, T0 + 1],
+            "priority": ["critical", "low"],
+            "status": ["failed", "running"],
+        }
+    )
+    table = LiveTable(src)
+    table.render()
+    html = table.widget.value
+    for style in (PRIORITY_STYLE["critical"], PRIORITY_STYLE["low"]):
+        assert f";{style}'>" in html
+    for style in (STATUS_STYLE["failed"], STATUS_STYLE["running"]):
+        assert f";{style}'>" in html
+
+
+def test_event_data_cannot_inject_markup() -> None:
+    payload = "<img src=x onerror=alert(1)>"
+    src = MemorySource("system.alerts<script>")
+    src.append(
+        {
+            "timestamp": [T0],
+            "severity": ["critical' onmouseover='alert(1)"],
+            payload: [payload],
+        }
+    )
+    table = LiveTable(src)
+    table.render()
+    html = table.widget.value
+    assert "<img" not in html
+    assert "<script>" not in html
+    assert "onmouseover='" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_an_unchanged_source_sends_nothing() -> None:
+    src = _alerts(("info", "a"))
+    table = LiveTable(src)
+    rec = record_messages(table.widget)
+    table.render()
+    assert len(rec.messages) == 1
+    table.render()
+    assert len(rec.messages) == 1
+
+
+def test_the_clock_skips_a_table_that_is_not_displayed_or_paused() -> None:
+    src = _alerts(("info", "a"))
+    clock = FrameClock()
+    table = LiveTable(src, clock=clock)
+    assert clock.tick(now=1.0) == 0
+    table.widget.set_state({"_view_count": 1})
+    table.pause()
+    assert clock.tick(now=2.0) == 0
+    table.resume()
+    assert clock.tick(now=3.0) == 1
+    assert ">a<" in table.widget.value
+
+
+def test_the_static_fallback_is_the_table_html() -> None:
+    src = _alerts(("info", "a"))
+    table = LiveTable(src, columns=["message"])
+    table.render()
+    bundle = table._repr_mimebundle_()
+    assert bundle["text/html"] == table.widget.value
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert repr(table) == "<LiveTable 'system.alerts' rows=20>"
+
+
+def test_rows_outside_one_to_a_thousand_are_rejected() -> None:
+    with pytest.raises(ValueError, match="rows"):
+        LiveTable(MemorySource(), rows=0)
