@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import ipywidgets
-import plotly.graph_objects as go
+
+from nexus_nb.widgets.figure import SharedFigure
 
 __all__ = ["MessageMeter", "MeteredBox", "MeteredFigure", "MeteredHTML", "Rate"]
 
@@ -63,8 +64,8 @@ class MessageMeter:
         return f"<MessageMeter sent={self.sent}>"
 
 
-class MeteredFigure(go.FigureWidget):  # type: ignore[misc]
-    """A plotly ``FigureWidget`` that counts the messages it sends into a meter."""
+class MeteredFigure(SharedFigure):  # type: ignore[misc]
+    """A :class:`SharedFigure` (a plotly ``FigureWidget``) that counts the messages it sends into a meter."""
 
     _nnb_meter: MessageMeter | None = None
 
