@@ -41,6 +41,8 @@ class Dashboard(Displayable):
         stream: The stream to show.
         window: Time window of the plots (``"5min"``, or seconds).
         rows: Rows per table.
+        fps: Frame-rate cap of each plot (the page's cost is paid per frame: see
+            the README's performance table); ``None`` uses the frame clock's.
         channels: Channels offered in the controls (default: the seven reference
             channels plus any the stream buffers).
     """
@@ -51,6 +53,7 @@ class Dashboard(Displayable):
         *,
         window: str | float = "5min",
         rows: int = 12,
+        fps: float | None = 2.0,
         channels: Sequence[str] | None = None,
     ) -> None:
         self.stream = stream
@@ -64,7 +67,7 @@ class Dashboard(Displayable):
         )
         self._follow = _Follow(stream, self.controls)
         self.plots = [
-            LivePlot(stream[ch], window=window, title=ch, **options)
+            LivePlot(stream[ch], window=window, title=ch, fps=fps, **options)
             for ch, options in PLOTS.items()
             if ch in stream
         ]

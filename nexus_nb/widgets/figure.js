@@ -13,16 +13,76 @@
 // full figure, two messages up and one back per frame). They still report
 // after their first render and after traces are added or deleted, which is
 // how the kernel learns that a page missed traces.
+//
+// And a view out of sight (scrolled away, in a hidden tab or a collapsed
+// output) skips plotly's redraw: its page model still takes every update, and
+// the view draws the newest traces and axes in one update when it is seen again.
 
 const CACHE = "__nexus_nb_plotly__";
-const QUIET = ["do_restyle", "do_relayout", "do_update"];
+const UPDATES = ["do_restyle", "do_relayout", "do_update"];
+const AXIS = /^[xy]axis[0-9]*$/;
 
-function quiet(view) {
+function visible(view) {
+  return view._nnbSeen !== false && document.visibilityState !== "hidden";
+}
+
+// The model's traces and axis ranges as one update, applied by plotly's own do_update.
+function catchUp(view, update) {
+  view._nnbStale = false;
+  const traces = view.model.get("_widget_data") || [];
+  const layout = view.model.get("_widget_layout") || {};
+  const axes = {};
+  for (const [name, axis] of Object.entries(layout)) {
+    if (!AXIS.test(name) || !axis) continue;
+    if (axis.range !== undefined) axes[`${name}.range`] = axis.range;
+    if (axis.autorange !== undefined) axes[`${name}.autorange`] = axis.autorange;
+  }
+  const message = {
+    style_data: { x: traces.map((t) => t.x), y: traces.map((t) => t.y) },
+    layout_data: axes,
+    style_traces: null,
+  };
+  const model = Object.create(view.model, {
+    get: { value: (key) => (key === "_py2js_update" ? message : view.model.get(key)) },
+  });
+  update.call(Object.create(view, { model: { value: model }, _nnbQuiet: { value: true } }));
+}
+
+function watch(view, update) {
+  view._nnbSeen = true;
+  const seen = () => {
+    if (view._nnbStale && visible(view)) catchUp(view, update);
+  };
+  const observer = new IntersectionObserver((entries) => {
+    view._nnbSeen = entries[entries.length - 1].isIntersecting;
+    seen();
+  });
+  observer.observe(view.el);
+  document.addEventListener("visibilitychange", seen);
+  const remove = view.remove;
+  view.remove = function (...args) {
+    observer.disconnect();
+    document.removeEventListener("visibilitychange", seen);
+    return remove.apply(this, args);
+  };
+}
+
+function patch(view) {
   const sendTraceDeltas = view._sendTraceDeltas;
   const sendLayoutDelta = view._sendLayoutDelta;
-  for (const name of QUIET) {
+  const update = view.do_update;
+  const performRender = view.perform_render;
+  view.perform_render = function (...args) {
+    watch(this, update);
+    return performRender.apply(this, args);
+  };
+  for (const name of UPDATES) {
     const apply = view[name];
     view[name] = function (...args) {
+      if (!visible(this)) {
+        this._nnbStale = true;
+        return;
+      }
       this._nnbQuiet = true;
       try {
         return apply.apply(this, args);
@@ -48,7 +108,7 @@ function plotlyModule(model) {
     const loading = import(/* webpackIgnore: true */ /* @vite-ignore */ url).then(
       (module) => {
         URL.revokeObjectURL(url);
-        quiet(module.FigureView.prototype);
+        patch(module.FigureView.prototype);
         return module;
       },
       (error) => {

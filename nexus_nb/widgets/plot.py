@@ -199,6 +199,10 @@ class LivePlot(LiveView, Displayable):
             base["template"] = resolved
         self.figure = MeteredFigure(layout=base)
         self.figure._nnb_meter = self.meter
+        # A double-click follows again. plotly's default ("reset+autosize") first goes
+        # back to the range the view was first drawn with: a view built after the
+        # first frames (Voila, plotly's module still loading) would zoom there instead.
+        self.figure._config = {**self.figure._config, "doubleClick": "autosize"}
         if self._user_layout:
             self.figure.update_layout(self._user_layout)
         self._palette = list(self.figure.layout.template.layout.colorway or ())

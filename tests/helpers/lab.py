@@ -465,21 +465,38 @@ def run_all(nbp: NotebookPage, timeout: float = 120) -> float:
     return time.monotonic()
 
 
+JS_SHOW_PLOT = """(i) => document.querySelectorAll('.js-plotly-plot')[i]
+  .scrollIntoView({block: 'center'})"""
+
+
+def each_plot_advances(page: Any, count: int, timeout: float = 15) -> list[float]:
+    """Scroll each of ``count`` plots into view in turn; each must draw newer data twice.
+
+    A plot out of sight does not redraw (``widgets/figure.js``), so each is
+    looked at as a person would: once in view it draws the newest data, and then
+    it must keep drawing. Returns the newest x each plot showed.
+    """
+    shown = poll(lambda: len(v := page.evaluate(JS_PLOT_LASTS)) == count and v, 30)
+    assert shown, f"expected {count} plots in the page, found {page.evaluate(JS_PLOT_LASTS)}"
+
+    def newer(i: int, than: float | None) -> float | None:
+        now = page.evaluate(JS_PLOT_LASTS)[i]
+        return now if now is not None and (than is None or now > than) else None
+
+    lasts: list[float] = []
+    for i in range(count):
+        page.evaluate(JS_SHOW_PLOT, i)
+        last = page.evaluate(JS_PLOT_LASTS)[i]
+        for step in ("came into view", "kept updating"):
+            last = poll(lambda i=i, b=last: newer(i, b), timeout, step=0.3)
+            assert last, f"plot {i} stopped updating ({step}): {page.evaluate(JS_PLOT_LASTS)}"
+        lasts.append(last)
+    return lasts
+
+
 def plots_all_advance(nbp: NotebookPage, count: int, timeout: float = 15) -> list[float]:
-    """Wait (bounded) until every one of ``count`` plots has data newer than now; return it."""
-    # The views render in the page after the kernel went idle: wait (bounded) for them.
-    shown = poll(lambda: len(v := nbp.page.evaluate(JS_PLOT_LASTS)) == count and v, 30)
-    before = shown or nbp.page.evaluate(JS_PLOT_LASTS)
-    assert len(before) == count, f"expected {count} plots in the page, found {before}"
-
-    def advanced() -> list[float] | None:
-        now = nbp.page.evaluate(JS_PLOT_LASTS)
-        ok = all(n is not None and (b is None or n > b) for b, n in zip(before, now, strict=True))
-        return now if ok else None
-
-    after = poll(advanced, timeout, step=0.3)
-    assert after, f"a plot stopped updating: {before} -> {nbp.page.evaluate(JS_PLOT_LASTS)}"
-    return after
+    """:func:`each_plot_advances` in a notebook page (after the kernel went idle)."""
+    return each_plot_advances(nbp.page, count, timeout)
 
 
 def wait_until_after(start: float, seconds: float) -> None:
