@@ -65,7 +65,7 @@ class MessageMeter:
 
 
 class MeteredFigure(SharedFigure):  # type: ignore[misc]
-    """A :class:`SharedFigure` (a plotly ``FigureWidget``) that counts the messages it sends into a meter."""
+    """A :class:`SharedFigure` (a plotly ``FigureWidget``) that counts its messages into a meter."""
 
     _nnb_meter: MessageMeter | None = None
 
