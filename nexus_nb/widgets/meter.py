@@ -64,7 +64,7 @@ class MessageMeter:
         return f"<MessageMeter sent={self.sent}>"
 
 
-class MeteredFigure(SharedFigure):  # type: ignore[misc]
+class MeteredFigure(SharedFigure):
     """A :class:`SharedFigure` (a plotly ``FigureWidget``) that counts its messages into a meter."""
 
     _nnb_meter: MessageMeter | None = None
