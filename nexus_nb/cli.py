@@ -85,7 +85,13 @@ async def _wait(stop: asyncio.Event, limit: float | None) -> bool:
 
 
 async def _client(args: argparse.Namespace) -> Client:
-    return await connect(args.url, api_key=api_key_from_env(args.api_key), backoff=(0.1, 5.0))
+    # The socket is read on a thread of its own: while a write to a slow disk or a
+    # paused pipe blocks the command, events keep arriving (bounded by the client's
+    # hand-off, past which the loss is counted and marked as a gap), so the server
+    # does not drop them for a client that stopped reading.
+    return await connect(
+        args.url, api_key=api_key_from_env(args.api_key), backoff=(0.1, 5.0), reader="thread"
+    )
 
 
 async def cmd_serve(args: argparse.Namespace) -> int:

@@ -323,3 +323,35 @@ def read_all(fd: int) -> bytes:
             break
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+@pytest.mark.slow
+async def test_tail_whose_output_pipe_is_paused_for_8_s_loses_no_event(server: Server) -> None:
+    total, rate = 40_000, 5_000
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "nexus_nb", "tail", server.url, "--api-key", KEY,
+        "--channel", "tasks.updates", "--count", str(total), "--timeout", "60",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env(),
+    )  # fmt: skip
+    try:
+        await until(lambda: server.metrics()["messagesReceived"] >= 1, limit=20)
+        # About 250 bytes an event at 5,000 events/s while nobody reads the pipe: the
+        # pipe fills within a few hundred events and every write of tail then blocks.
+        pad = "x" * 200
+        start = asyncio.get_running_loop().time()
+        for n in range(total):
+            server.publish("tasks.updates", {"n": n, "pad": pad})
+            if n % 50 == 49:
+                due = start + (n + 1) / rate - asyncio.get_running_loop().time()
+                await asyncio.sleep(max(0.0, due))
+        assert proc.stdout is not None
+        async with asyncio.timeout(60):
+            out, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    lines = out.splitlines()
+    assert [orjson.loads(line)["data"]["n"] for line in lines] == list(range(total))
+    assert all(orjson.loads(line)["type"] == "event" for line in lines[:10])
