@@ -150,7 +150,18 @@ async def _stream(args: argparse.Namespace, write: Any) -> tuple[int, Client, fl
         if count is not None and seen >= count:
             stop.set()
 
+    def lost(message: dict[str, Any]) -> None:
+        # Events this command will never see (the server's bound, or the client's
+        # hand-off): said on stderr, so stdout stays the events.
+        print(
+            f"nexus-nb: gap: {message.get('missed', '?')} events lost on "
+            f"{message.get('channel', '?')} ({message.get('reason', 'unknown')})",
+            file=sys.stderr,
+            flush=True,
+        )
+
     client.add_sink(sink)
+    client.on("gap", lost)
     client.on("state", lambda m: stop.set() if client.error is not None else None)
     start = time.monotonic()
     try:

@@ -355,3 +355,35 @@ async def test_tail_whose_output_pipe_is_paused_for_8_s_loses_no_event(server: S
     lines = out.splitlines()
     assert [orjson.loads(line)["data"]["n"] for line in lines] == list(range(total))
     assert all(orjson.loads(line)["type"] == "event" for line in lines[:10])
+
+
+async def test_tail_says_on_stderr_how_many_events_a_gap_lost() -> None:
+    server = await serve(api_key=KEY, demo=False, max_queue_bytes=64 * 1024)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "nexus_nb", "tail", server.url, "--api-key", KEY,
+        "--channel", "tasks.updates", "--timeout", "6",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env(),
+    )  # fmt: skip
+    try:
+        await until(lambda: server.metrics()["messagesReceived"] >= 1, limit=20)
+        proc.send_signal(signal.SIGSTOP)  # tail reads nothing, on no thread
+        pad = "x" * 200
+        for n in range(40_000):  # ~10 MB: past the socket buffers and the 64 KB bound
+            server.publish("tasks.updates", {"n": n, "pad": pad})
+            if n % 1000 == 999:
+                await asyncio.sleep(0)
+        await until(lambda: server.metrics()["dropped"] > 0, limit=20)
+        proc.send_signal(signal.SIGCONT)
+        async with asyncio.timeout(30):
+            _, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await server.aclose()
+    assert proc.returncode == 3  # --timeout: nothing ended it sooner
+    lines = [line for line in err.decode().splitlines() if "gap" in line]
+    assert lines, err.decode()[-2000:]
+    missed = sum(int(line.split("gap: ")[1].split()[0]) for line in lines)
+    assert missed == server.metrics()["dropped"], (lines, server.metrics()["dropped"])
+    assert all("on tasks.updates (overflow)" in line for line in lines), lines
