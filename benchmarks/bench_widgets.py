@@ -17,6 +17,7 @@ import asyncio
 import gc
 import statistics
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,15 @@ def fill(buf: RingBuffer, rows: int, *, start_ns: int, span_ns: int, first: int 
         buf.extend(messages(n, start_ns=start, span_ns=int(n * span_ns / rows), first=lo + first))
 
 
+def frames_of(src: RingBuffer, frames: int, per_frame: int) -> Iterator[None]:
+    """Append one frame's ``per_frame`` new rows (100 ms of event time), ``frames`` times."""
+    now = T0 + WINDOW_NS
+    for _ in range(frames):
+        fill(src, per_frame, start_ns=now, span_ns=100_000_000)
+        now += 100_000_000
+        yield
+
+
 def frame_cost(rows: int, *, frames: int = 60, per_frame: int = 1000) -> dict[str, float]:
     """CPU and bytes per steady-state frame of a plot over a source of ``rows`` rows."""
     src = RingBuffer(maxlen=rows + frames * per_frame)
@@ -70,10 +80,7 @@ def frame_cost(rows: int, *, frames: int = 60, per_frame: int = 1000) -> dict[st
     plot.render()
     catch_up = time.process_time() - t
     cpu, sent, msgs = [], [], []
-    now = T0 + WINDOW_NS
-    for _ in range(frames):
-        fill(src, per_frame, start_ns=now, span_ns=100_000_000)
-        now += 100_000_000
+    for _ in frames_of(src, frames, per_frame):
         rec.clear()
         t = time.process_time()
         plot.render()
@@ -135,10 +142,7 @@ def fair(rows: int, *, frames: int = 5, per_frame: int = 1000) -> dict[str, floa
     )
     rec = record_messages(fig)
     cpu, sent = [], []
-    now = T0 + WINDOW_NS
-    for _ in range(frames):
-        fill(src, per_frame, start_ns=now, span_ns=100_000_000)
-        now += 100_000_000
+    for _ in frames_of(src, frames, per_frame):
         rec.clear()
         t = time.process_time()
         df = src.to_dataframe(last="5min")
