@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pty
 import signal
@@ -29,25 +30,28 @@ def env() -> dict[str, str]:
     return clean
 
 
-async def run(*args: str, stdin: bytes | None = None, limit: float = 30) -> tuple[int, str, str]:
-    """Run ``python -m nexus_nb ARGS``; return (exit code, stdout, stderr)."""
+@contextlib.asynccontextmanager
+async def started(*args: str, **pipes: Any) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``python -m nexus_nb ARGS`` as a child process, killed if still running at exit."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "nexus_nb",
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env(),
+        sys.executable, "-m", "nexus_nb", *args, env=env(), **pipes
     )
     try:
-        async with asyncio.timeout(limit):
-            out, err = await proc.communicate(stdin)
+        yield proc
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+PIPE = asyncio.subprocess.PIPE
+
+
+async def run(*args: str, stdin: bytes | None = None, limit: float = 30) -> tuple[int, str, str]:
+    """Run ``python -m nexus_nb ARGS``; return (exit code, stdout, stderr)."""
+    async with started(*args, stdin=PIPE, stdout=PIPE, stderr=PIPE) as proc:
+        async with asyncio.timeout(limit):
+            out, err = await proc.communicate(stdin)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -65,11 +69,9 @@ async def watcher(server: Server) -> AsyncIterator[tuple[Client, list[dict[str, 
 
 
 async def test_serve_prints_its_url_first_and_exits_0_on_sigterm() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "nexus_nb", "serve", "--port", "0", "--demo", "--rate", "50",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env(),
-    )  # fmt: skip
-    try:
+    async with started(
+        "serve", "--port", "0", "--demo", "--rate", "50", stdout=PIPE, stderr=PIPE
+    ) as proc:
         assert proc.stdout is not None
         assert proc.stderr is not None
         async with asyncio.timeout(20):
@@ -86,10 +88,6 @@ async def test_serve_prints_its_url_first_and_exits_0_on_sigterm() -> None:
             proc.send_signal(signal.SIGTERM)
             async with asyncio.timeout(20):
                 assert await proc.wait() == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 async def test_tail_prints_count_filtered_events_as_json_lines_and_exits_0(
@@ -253,12 +251,10 @@ async def test_record_stopped_by_sigterm_keeps_what_it_received(
     server: Server, tmp_path: Path
 ) -> None:
     out = tmp_path / "capture.csv"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "nexus_nb", "record", server.url, "--api-key", KEY,
-        "--channel", "tasks.created", "--out", str(out),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env(),
-    )  # fmt: skip
-    try:
+    async with started(
+        "record", server.url, "--api-key", KEY, "--channel", "tasks.created",
+        "--out", str(out), stdout=PIPE, stderr=PIPE,
+    ) as proc:  # fmt: skip
         await until(lambda: server.metrics()["messagesReceived"] >= 1, limit=20)
         for n in range(20):
             server.publish("tasks.created", {"n": n})
@@ -266,10 +262,6 @@ async def test_record_stopped_by_sigterm_keeps_what_it_received(
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(20):
             _, err = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
     assert proc.returncode == 0, err.decode()
     summary = err.decode().strip().splitlines()[-1]
     assert summary.startswith("recorded ")
@@ -328,12 +320,10 @@ def read_all(fd: int) -> bytes:
 @pytest.mark.slow
 async def test_tail_whose_output_pipe_is_paused_for_8_s_loses_no_event(server: Server) -> None:
     total, rate = 40_000, 5_000
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "nexus_nb", "tail", server.url, "--api-key", KEY,
-        "--channel", "tasks.updates", "--count", str(total), "--timeout", "60",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env(),
-    )  # fmt: skip
-    try:
+    async with started(
+        "tail", server.url, "--api-key", KEY, "--channel", "tasks.updates",
+        "--count", str(total), "--timeout", "60", stdout=PIPE, stderr=PIPE,
+    ) as proc:  # fmt: skip
         await until(lambda: server.metrics()["messagesReceived"] >= 1, limit=20)
         # About 250 bytes an event at 5,000 events/s while nobody reads the pipe: the
         # pipe fills within a few hundred events and every write of tail then blocks.
@@ -344,13 +334,8 @@ async def test_tail_whose_output_pipe_is_paused_for_8_s_loses_no_event(server: S
             if n % 50 == 49:
                 due = start + (n + 1) / rate - asyncio.get_running_loop().time()
                 await asyncio.sleep(max(0.0, due))
-        assert proc.stdout is not None
         async with asyncio.timeout(60):
             out, err = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
     assert proc.returncode == 0, err.decode()[-2000:]
     lines = out.splitlines()
     assert [orjson.loads(line)["data"]["n"] for line in lines] == list(range(total))
@@ -359,27 +344,23 @@ async def test_tail_whose_output_pipe_is_paused_for_8_s_loses_no_event(server: S
 
 async def test_tail_says_on_stderr_how_many_events_a_gap_lost() -> None:
     server = await serve(api_key=KEY, demo=False, max_queue_bytes=64 * 1024)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "nexus_nb", "tail", server.url, "--api-key", KEY,
-        "--channel", "tasks.updates", "--timeout", "6",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env(),
-    )  # fmt: skip
     try:
-        await until(lambda: server.metrics()["messagesReceived"] >= 1, limit=20)
-        proc.send_signal(signal.SIGSTOP)  # tail reads nothing, on no thread
-        pad = "x" * 200
-        for n in range(40_000):  # ~10 MB: past the socket buffers and the 64 KB bound
-            server.publish("tasks.updates", {"n": n, "pad": pad})
-            if n % 1000 == 999:
-                await asyncio.sleep(0)
-        await until(lambda: server.metrics()["dropped"] > 0, limit=20)
-        proc.send_signal(signal.SIGCONT)
-        async with asyncio.timeout(30):
-            _, err = await proc.communicate()
+        async with started(
+            "tail", server.url, "--api-key", KEY, "--channel", "tasks.updates",
+            "--timeout", "6", stdout=asyncio.subprocess.DEVNULL, stderr=PIPE,
+        ) as proc:  # fmt: skip
+            await until(lambda: server.metrics()["messagesReceived"] >= 1, limit=20)
+            proc.send_signal(signal.SIGSTOP)  # tail reads nothing, on no thread
+            pad = "x" * 200
+            for n in range(40_000):  # ~10 MB: past the socket buffers and the 64 KB bound
+                server.publish("tasks.updates", {"n": n, "pad": pad})
+                if n % 1000 == 999:
+                    await asyncio.sleep(0)
+            await until(lambda: server.metrics()["dropped"] > 0, limit=20)
+            proc.send_signal(signal.SIGCONT)
+            async with asyncio.timeout(30):
+                _, err = await proc.communicate()
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
         await server.aclose()
     assert proc.returncode == 3  # --timeout: nothing ended it sooner
     lines = [line for line in err.decode().splitlines() if "gap" in line]
