@@ -16,7 +16,10 @@ messages, ``/columns`` the same 100 events as one columnar ``event_batch``
   for ``/columns``, which gets the decoded lists);
 * ``buffers``: the same client wired by :class:`nexus_nb.session.Stream` into a
   :class:`~nexus_nb.buffer.RingBuffer` (flattened, typed columns): the
-  end-to-end ingest from socket into buffers.
+  end-to-end ingest from socket into buffers;
+* ``thread``: the same with the client reading on a thread of its own
+  (``reader="thread"``, what a plain ``nnb.connect()`` in a cell makes), against
+  ``buffers`` (the loop reader, the awaited default) from the same run.
 
 Rates are events per second from the greeting to the last event; the figure that
 matters is ``client / raw`` from the same run (absolute rates drift with load).
@@ -40,6 +43,7 @@ from figures import figure
 from websockets.asyncio.client import connect as ws_connect
 
 from nexus_nb.client import Events, connect
+from nexus_nb.client.client import Reader
 from nexus_nb.protocol import event_columns
 from nexus_nb.session import Stream
 
@@ -149,9 +153,9 @@ async def client_rate(url: str, events: int) -> float:
     return events / (finished - start)
 
 
-async def buffer_rate(url: str, events: int) -> float:
+async def buffer_rate(url: str, events: int, reader: Reader = "loop") -> float:
     """Events per second from the socket into a ring buffer's typed columns."""
-    client = await connect(url, heartbeat=None, reconnect=False)
+    client = await connect(url, heartbeat=None, reconnect=False, reader=reader)
     start = time.perf_counter()
     stream = Stream(client, maxlen=events)
     await stream.wait_for("telemetry.metrics", rows=events, timeout=120)
@@ -183,19 +187,31 @@ async def main() -> None:
         for mode in MODES:
             url = f"ws://127.0.0.1:{port}/{mode}"
             count = args.events if mode == "single" else args.events // BATCH
-            raws, clients, buffers = [], [], []
+            raws, clients, buffers, threads = [], [], [], []
             for _ in range(args.rounds):
                 raws.append(await raw_rate(url, count))
                 clients.append(await client_rate(url, args.events))
                 buffers.append(await buffer_rate(url, args.events))
+                threads.append(await buffer_rate(url, args.events, reader="thread"))
             raw, ours = statistics.median(raws), statistics.median(clients)
-            buffered = statistics.median(buffers)
+            buffered, threaded = statistics.median(buffers), statistics.median(threads)
             if args.verbose:
-                print(mode, *([f"{r:,.0f}" for r in rates] for rates in (raws, clients, buffers)))
+                rounds = (raws, clients, buffers, threads)
+                print(mode, *([f"{r:,.0f}" for r in rates] for rates in rounds))
             print(
                 f"{mode:7}  raw {raw:>10,.0f} ev/s   client {ours:>10,.0f} ev/s ({ours / raw:.2f})"
                 f"   into buffers {buffered:>10,.0f} ev/s ({buffered / raw:.2f})"
-                f"   (median of {args.rounds}, {args.events:,} events)"
+                f"   on a reader thread {threaded:>10,.0f} ev/s ({threaded / buffered:.2f}"
+                f" of the loop reader)   (median of {args.rounds}, {args.events:,} events)"
+            )
+            figure(
+                f"{mode}_buffers_thread",
+                threaded,
+                "events/s",
+                what=f"{LABELS[mode]}, into buffers from a reader thread",
+                baseline=buffered,
+                against="the loop reader into buffers (today's default)",
+                better="higher",
             )
             for key, value, what in (
                 ("client", ours, "decoded by the client"),

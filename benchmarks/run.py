@@ -37,6 +37,7 @@ BENCHES = [
     "bench_browser",
     "bench_envelope",
     "bench_client",
+    "bench_busy",
     "bench_batch",
     "bench_fanout",
     "bench_connections",

@@ -17,9 +17,10 @@ from nexus_nb.client.link import Link
 from nexus_nb.client.listeners import ColumnSink, Handler, Listeners, Sink
 from nexus_nb.client.protocol import ClientProtocol
 from nexus_nb.client.queue import EventStream
-from nexus_nb.client.reader import MAX_HANDOFF, ReaderSink, ReaderThread, Relay
+from nexus_nb.client.reader import MAX_HANDOFF, ReaderSink, Relay
 from nexus_nb.client.state import ClientStats, State
-from nexus_nb.exceptions import NexusError, ProtocolError, SubscriptionError
+from nexus_nb.exceptions import NexusError, ProtocolError, SubscriptionError, TransportError
+from nexus_nb.plain import LoopThread
 
 __all__ = ["Client", "Reader"]
 
@@ -117,7 +118,7 @@ class Client:
         self._inbox = Inbox(self._protocol.stats, self._listeners)
         self.reader: Reader = reader
         self._relay: Relay | None = None
-        self._thread: ReaderThread | None = None
+        self._thread: LoopThread | None = None
         if reader == "thread":
             self._relay = Relay(self._inbox, self._protocol.stats, max_size=max_handoff)
         self._link = Link(
@@ -370,16 +371,73 @@ class Client:
         if self._relay is None:
             await self._link.start()
             return
+        thread = self._start_reader()
+        try:
+            await thread.run(self._link.start())
+        except BaseException:
+            await thread.stop()
+            raise
+
+    def open(self) -> None:
+        """:meth:`start` from plain code (a cell without ``await``): block until connected.
+
+        For ``reader="thread"`` clients only: the connection opens on the reader
+        thread while the caller waits. Handlers and iterators still run on the
+        caller's event loop (the kernel's), once the cell returns.
+
+        Raises:
+            AuthError: The server refused the credentials.
+            TransportError: Refused, unreachable or timed out.
+            RuntimeError: A ``reader="loop"`` client (it would wait for the very
+                loop the caller blocks), no running loop to hand messages to,
+                or already started.
+        """
+        if self._relay is None:
+            raise RuntimeError(
+                'a reader="loop" client opens on the caller\'s loop: await client.start()'
+            )
+        thread = self._start_reader()
+        try:
+            thread.call(self._link.start())
+        except BaseException:
+            thread.shutdown()
+            raise
+
+    def _start_reader(self) -> LoopThread:
+        assert self._relay is not None
         if self._thread is not None:
             raise RuntimeError("this client was already started; create a new one")
-        self._relay.loop = asyncio.get_running_loop()
-        self._thread = ReaderThread(f"nexus_nb reader {self.url}")
         try:
-            await self._thread.run(self._link.start())
-        except BaseException:
-            await self._thread.stop()
-            self._thread = None
-            raise
+            self._relay.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "plain calls hand messages to the caller's running event loop (a Jupyter "
+                "kernel has one); in a script, write async code and await the calls"
+            ) from None
+        self._thread = LoopThread(f"nexus_nb reader {self.url}")
+        return self._thread
+
+    def block_on(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` (one of this client's coroutines) from plain code; return its result.
+
+        The plain form of ``await work`` for a ``reader="thread"`` client: the
+        work runs on the reader thread while the caller waits. A client that
+        is closed answers at once.
+
+        Raises:
+            RuntimeError: A ``reader="loop"`` client: its work needs the loop the
+                caller holds, so ``await`` it instead.
+        """
+        thread = self._thread
+        if thread is not None and not thread.stopped:
+            return thread.call(work)
+        work.close()
+        if self._relay is None and self.state is not State.CLOSED:
+            raise RuntimeError(
+                'this client reads on the caller\'s loop (reader="loop"): await the call, '
+                'or connect with a plain call or reader="thread"'
+            )
+        raise TransportError("the client is not connected")
 
     async def aclose(self) -> None:
         """Close the connection; idempotent.
@@ -398,6 +456,25 @@ class Client:
         finally:
             await thread.stop()
             # What the reader handed off last reaches the listeners before this returns.
+            self._relay.dispatch()
+
+    def close(self) -> None:
+        """:meth:`aclose` from plain code, for a ``reader="thread"`` client; idempotent.
+
+        Raises:
+            RuntimeError: A connected ``reader="loop"`` client (await ``aclose()``).
+        """
+        thread = self._thread
+        if thread is None or self._relay is None:
+            if self.state is not State.CLOSED:
+                self.block_on(self._link.aclose())
+            return
+        if thread.stopped:
+            return
+        try:
+            thread.call(self._link.aclose())
+        finally:
+            thread.shutdown()
             self._relay.dispatch()
 
     async def __aenter__(self) -> Client:
@@ -421,3 +498,4 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<nexus_nb.Client {self.url} {self._link.state.value}>"
+

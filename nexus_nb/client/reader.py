@@ -4,7 +4,7 @@ While a notebook cell runs, the kernel's event loop does not: a client on that
 loop stops reading its socket, and the server, whose queue per client is
 bounded, skips events. With ``Client(..., reader="thread")`` the whole
 :class:`~nexus_nb.client.link.Link` (socket, :class:`~nexus_nb.client.protocol.ClientProtocol`,
-heartbeat, reconnect) runs on a :class:`ReaderThread`'s own event loop instead,
+heartbeat, reconnect) runs on a :class:`~nexus_nb.plain.LoopThread`'s own event loop instead,
 and a :class:`Relay` stands between it and the kernel:
 
 * reader sinks (:meth:`Relay.add_sink`, what :class:`~nexus_nb.session.Stream`
@@ -20,28 +20,26 @@ and a :class:`Relay` stands between it and the kernel:
   state, and come at the rate of requests and reconnects.
 
 Replies to requests need no relay: the request runs on the reader's loop
-(:meth:`ReaderThread.run`) and its result comes back through a
+(:meth:`LoopThread.run <nexus_nb.plain.LoopThread.run>`) and its result comes back through a
 :class:`concurrent.futures.Future`, which asyncio settles on the caller's loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import threading
-from collections.abc import Callable, Coroutine
-from typing import Any, Final, TypeVar
+from collections.abc import Callable
+from typing import Any, Final
 
 from nexus_nb.client.inbox import Inbox
 from nexus_nb.client.listeners import Events
 from nexus_nb.client.protocol import ClientProtocol, Received
 from nexus_nb.client.state import ClientStats
 
-__all__ = ["MAX_HANDOFF", "ReaderSink", "ReaderThread", "Relay"]
+__all__ = ["MAX_HANDOFF", "ReaderSink", "Relay"]
 
 log = logging.getLogger("nexus_nb.client")
-T = TypeVar("T")
 
 #: Default bound of the event frames waiting for the kernel's loop, bytes on the wire.
 MAX_HANDOFF: Final = 64 * 2**20
@@ -54,64 +52,8 @@ ReaderSink = Callable[[str, Events, int], object]
 _Item = tuple[str, Any, Any]
 
 
-class ReaderThread:
-    """A thread running an event loop of its own until :meth:`stop`.
-
-    Owned by one client: it starts on construction and :meth:`stop` ends the
-    loop, closes it and joins the thread. It is a daemon thread, so a client
-    never closed does not keep the interpreter alive.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._done: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    @property
-    def ident(self) -> int | None:
-        """The thread's identifier (``threading.get_ident()`` on it)."""
-        return self._thread.ident
-
-    @property
-    def stopped(self) -> bool:
-        """Whether the loop has ended (:meth:`stop`)."""
-        return self._done.done()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_forever()
-        finally:
-            try:
-                tasks = asyncio.all_tasks(self.loop)
-                for task in tasks:
-                    task.cancel()
-                if tasks:
-                    self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-                self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-            finally:
-                self.loop.close()
-                self._done.set_result(None)
-
-    async def run(self, work: Coroutine[Any, Any, T]) -> T:
-        """Run ``work`` on the reader's loop; its result (or error) comes back to the caller's.
-
-        Cancelling the caller cancels ``work``.
-        """
-        future = asyncio.run_coroutine_threadsafe(work, self.loop)
-        return await asyncio.wrap_future(future)
-
-    async def stop(self) -> None:
-        """Stop the loop (cancelling what still runs on it), close it and join the thread."""
-        if not self._done.done():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            await asyncio.wrap_future(self._done)
-        self._thread.join()
-
-
 class Relay:
-    """The link's inbox when it reads on a :class:`ReaderThread`; see the module docstring.
+    """The link's inbox when it reads on a reader thread; see the module docstring.
 
     Args:
         inbox: The kernel-side inbox: sinks, handlers and iterators, called on ``loop``.

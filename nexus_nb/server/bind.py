@@ -1,8 +1,11 @@
-"""Starting a server: ``serve()`` binds a :class:`Server` on the running loop.
+"""Starting a server: ``serve()`` binds a :class:`Server`.
 
 ``serve(...)`` returns a :class:`ServerStart`, as websockets' ``serve`` does:
-``server = await serve(...)`` in a notebook cell, ``async with serve(...) as
-server:`` where one block should own the server.
+``server = await serve(...)`` runs the server on the caller's loop, ``async
+with serve(...) as server:`` where one block should own the server. A plain
+call at the top of a notebook cell, ``server = serve(...)``, starts it on a
+:class:`~nexus_nb.plain.LoopThread` of its own, so it keeps serving while a
+cell runs, and returns the started :class:`Server`.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ import secrets
 import ssl as ssl_module
 from collections.abc import Callable, Collection, Coroutine, Generator, Sequence
 from types import TracebackType
-from typing import Any, ParamSpec
+from typing import Any, ParamSpec, cast
 
 from websockets.asyncio.server import serve as ws_serve
 
 from nexus_nb import protocol
+from nexus_nb.plain import LoopThread, awaited
 from nexus_nb.server.auth import Authenticator
 from nexus_nb.server.demo import DemoSource
 from nexus_nb.server.eventlog import EventLog, MemoryEventLog
@@ -62,11 +66,24 @@ class ServerStart:
 
 
 def _deferred(start: Callable[P, Coroutine[Any, Any, Server]]) -> Callable[P, ServerStart]:
-    """Make ``start(...)`` return a :class:`ServerStart` that runs it when awaited."""
+    """Make ``start(...)`` return a :class:`ServerStart` that runs it when awaited.
+
+    Called plainly (not awaited, outside async code), it runs ``start`` on a
+    :class:`LoopThread` instead and returns the started :class:`Server`.
+    """
 
     @functools.wraps(start)
     def deferred(*args: P.args, **kwargs: P.kwargs) -> ServerStart:
-        return ServerStart(functools.partial(start, *args, **kwargs))
+        if awaited():
+            return ServerStart(functools.partial(start, *args, **kwargs))
+        thread = LoopThread("nexus_nb server")
+        try:
+            server = thread.call(start(*args, **kwargs))
+        except BaseException:
+            thread.shutdown()
+            raise
+        server.hosted_on(thread)
+        return cast("ServerStart", server)
 
     return deferred
 

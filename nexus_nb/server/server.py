@@ -1,4 +1,4 @@
-"""The Nexus server: ``serve()`` starts one on the running loop and returns it.
+"""The Nexus server: ``serve()`` starts one and returns it.
 
 The publish path is two steps with a seam between them (see :mod:`.eventlog`):
 ``EventLog.submit`` assigns ``seq`` and encodes the event once, then the log
@@ -17,7 +17,7 @@ import time
 from collections.abc import Collection, Coroutine, Mapping, Sequence
 from enum import Enum
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from websockets.asyncio.server import Server as WebSocketServer
 from websockets.asyncio.server import ServerConnection
@@ -26,6 +26,7 @@ from websockets.frames import CloseCode
 
 from nexus_nb import protocol
 from nexus_nb.exceptions import AuthError, TransportError
+from nexus_nb.plain import LoopThread, awaited
 from nexus_nb.server.auth import ApiKeyAuth, Authenticator
 from nexus_nb.server.demo import DemoSource, Incident
 from nexus_nb.server.endpoint import Admission, query_token
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["EXTENSIONS", "Server", "ServerState"]
 
 logger: Final = logging.getLogger("nexus_nb.server")
+T = TypeVar("T")
 
 #: Protocol extensions announced in ``connection_established``.
 EXTENSIONS: Final = ("id", "seq", "resume", "batch", "columns", "publish", "gap")
@@ -66,6 +68,11 @@ class Server:
     ``async with serve(...) as server:``) closes it on exit, otherwise
     ``await server.aclose()``. It owns the demo task, the slow-consumer close
     tasks and the shutdown task, and cancels and awaits them on close.
+
+    A server started by a plain ``serve()`` call runs on a thread of its own
+    (:meth:`hosted_on`): :meth:`publish`, :meth:`incident` and :meth:`replay`
+    then hand their work to that thread, and :meth:`close` (plain) or
+    :meth:`aclose` (awaited) stop the server and the thread.
     """
 
     def __init__(
@@ -136,6 +143,7 @@ class Server:
         self.host = ""
         self.port = 0
         self.url = ""
+        self._thread: LoopThread | None = None
 
     def __repr__(self) -> str:
         return f"<Server {self.url} {self.state.name} clients={len(self._fanout.peers)}>"
@@ -157,6 +165,17 @@ class Server:
         self.host, self.port = sockname[0], sockname[1]
         shown = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"{'wss' if tls else 'ws'}://{shown}:{self.port}"
+
+    def hosted_on(self, thread: LoopThread) -> None:
+        """Say that this server runs on ``thread``'s loop, which its close stops too."""
+        self._thread = thread
+
+    def _elsewhere(self) -> LoopThread | None:
+        """The server's own thread while it runs and the caller is on another one, else ``None``."""
+        thread = self._thread
+        if thread is None or thread.stopped or thread.is_current():
+            return None
+        return thread
 
     async def start_log(self) -> None:
         """Open the event log with this server's hooks (called once by ``serve``).
@@ -185,7 +204,11 @@ class Server:
         """
         if self.demo is None:
             raise RuntimeError("this server runs no demo traffic (serve it with demo=True)")
-        return self.demo.incident(kind, **options)
+        demo = self.demo
+        thread = self._elsewhere()
+        if thread is not None:
+            return thread.call_sync(lambda: demo.incident(kind, **options))
+        return demo.incident(kind, **options)
 
     async def _publish_waiting(self, channel: str, data: Mapping[str, Any]) -> None:
         if self.state is not ServerState.SERVING:
@@ -217,6 +240,11 @@ class Server:
             The event's ``seq`` on its channel (0 with a shared log, which assigns
             it later).
         """
+        thread = self._elsewhere()
+        if thread is not None:
+            return thread.call_sync(
+                lambda: self._publisher.publish(channel, data, timestamp=timestamp)
+            )
         return self._publisher.publish(channel, data, timestamp=timestamp)
 
     async def submit(
@@ -257,22 +285,38 @@ class Server:
         for peer in list(self._fanout.peers):
             self._spawn(peer.ws.close(CloseCode.SERVICE_RESTART, "epoch changed"))
 
-    async def replay(
+    def replay(
         self,
         source: pd.DataFrame | str | os.PathLike[str],
         *,
         speed: float | None = 1.0,
         channel: str | None = None,
-    ) -> int:
+    ) -> Coroutine[Any, Any, int]:
         """Publish a capture's events again, paced by their original times.
 
         See :func:`nexus_nb.server.playback.replay` for the arguments, limits and
-        errors; each event keeps its original envelope timestamp.
+        errors; each event keeps its original envelope timestamp. ``await`` it,
+        or call it plainly on a server started by a plain ``serve()`` (then it
+        blocks until the last event is published).
 
         Returns:
             The number of events published.
         """
-        return await replay(self._store_one, source, speed=speed, channel=channel)
+        work = replay(self._store_one, source, speed=speed, channel=channel)
+        thread = self._elsewhere()
+        if awaited():
+            return work if thread is None else thread.run(work)
+        return cast("Coroutine[Any, Any, int]", self._block(work, "server.replay(...)"))
+
+    def _block(self, work: Coroutine[Any, Any, T], call: str) -> T:
+        """Run ``work`` for a plain call: on the server's thread, blocking until done."""
+        thread = self._elsewhere()
+        if thread is None:
+            work.close()
+            raise RuntimeError(
+                f"this server runs on the caller's loop (started with await serve()): await {call}"
+            )
+        return thread.call(work)
 
     async def _store_one(self, channel: str, data: Mapping[str, Any], timestamp: str) -> int:
         return await self._publisher.submit(channel, (data,), timestamp=timestamp)
@@ -408,7 +452,32 @@ class Server:
         ``serve``), after which websockets aborts its connection. Calling it
         again, or from several tasks, waits for the same shutdown; a caller
         cancelled meanwhile does not stop the shutdown (see :meth:`wait_closed`).
+        A server on a thread of its own stops that thread too.
         """
+        thread = self._thread
+        if thread is None or thread.is_current():
+            await self._shut_down_once()
+        elif not thread.stopped:
+            await thread.run(self._shut_down_once())
+            await thread.stop()
+
+    def close(self) -> None:
+        """:meth:`aclose` as a plain call, for a server started by a plain ``serve()``.
+
+        Raises:
+            RuntimeError: The server runs on the caller's loop: ``await server.aclose()``.
+        """
+        thread = self._thread
+        if thread is None or thread.is_current():
+            raise RuntimeError(
+                "this server runs on the caller's loop (started with await serve()): "
+                "await server.aclose()"
+            )
+        if not thread.stopped:
+            thread.call(self._shut_down_once())
+            thread.shutdown()
+
+    async def _shut_down_once(self) -> None:
         if self._shutdown is None:
             self.state = ServerState.CLOSING
             if self._demo is not None:
@@ -420,7 +489,11 @@ class Server:
 
     async def wait_closed(self) -> None:
         """Wait until the server is closed (by :meth:`aclose`, from any task)."""
-        await self._closed.wait()
+        thread = self._elsewhere()
+        if thread is None:
+            await self._closed.wait()
+        elif not thread.stopped:
+            await thread.run(self._closed.wait())
 
     async def _close(self) -> None:
         try:

@@ -29,12 +29,13 @@ read always sees a consistent buffer that holds every frame received before it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -44,11 +45,14 @@ from nexus_nb.client import Client, Events, State
 from nexus_nb.client import connect as connect_client
 from nexus_nb.client.credential import api_key_from_env
 from nexus_nb.client.reader import MAX_HANDOFF
+from nexus_nb.plain import awaited, plain_or_awaitable
 from nexus_nb.protocol import EventColumns
 from nexus_nb.session.recording import Recording
 from nexus_nb.widgets import ChannelStatus, StatusSnapshot
 
 __all__ = ["Stream", "StreamStats", "connect"]
+
+log = logging.getLogger("nexus_nb.session")
 
 
 @dataclass
@@ -62,6 +66,8 @@ class StreamStats:
     gaps: int = 0
     lost: int = 0
     """Events dropped because the reader thread's hand-off was over ``max_size`` bytes."""
+    record_errors: int = 0
+    """Writes of a :meth:`Stream.record` recording that raised (logged; the buffers go on)."""
 
 
 class Stream:
@@ -116,6 +122,9 @@ class Stream:
         self._pending_bytes = 0
         self._lost: dict[str, list[int]] = {}  # channel -> [missed, first ns, last ns]
         self._draining = False
+        self._arrived = threading.Event()
+        self._plain_waits = 0
+        self._recorders: list[Callable[[str, list[dict[str, Any]] | EventColumns], None]] = []
         if self._threaded:
             self._loop = asyncio.get_running_loop()
             feed = client.add_reader_sink(self._reader_sink)
@@ -161,14 +170,17 @@ class Stream:
 
     # -- subscriptions ---------------------------------------------------------------------
 
-    async def subscribe(
+    def subscribe(
         self,
         channels: str | Sequence[str],
         filters: Mapping[str, Any] | None = None,
         *,
         batch: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> Coroutine[Any, Any, dict[str, Any]]:
         """Subscribe and buffer ``channels``; returns the server's confirmation.
+
+        ``await`` it, or call it plainly at the top of a cell (a stream made by
+        a plain :func:`connect`): that blocks until the server confirmed.
 
         Args:
             channels: Channel names (a single string is one channel).
@@ -183,22 +195,33 @@ class Stream:
         names = [channels] if isinstance(channels, str) else list(channels)
         for name in names:
             self.buffer(name)
-        return await self.client.subscribe(names, filters, batch=batch, columns=batch is not None)
+        work = self.client.subscribe(names, filters, batch=batch, columns=batch is not None)
+        return plain_or_awaitable(work, awaited(), self.client.block_on)
 
-    async def unsubscribe(self, channels: str | Sequence[str]) -> dict[str, Any]:
-        """Stop receiving ``channels``; their buffers keep what they hold."""
+    def unsubscribe(self, channels: str | Sequence[str]) -> Coroutine[Any, Any, dict[str, Any]]:
+        """Stop receiving ``channels``; their buffers keep what they hold (awaited or plain)."""
         names = [channels] if isinstance(channels, str) else list(channels)
-        return await self.client.unsubscribe(names)
+        return plain_or_awaitable(self.client.unsubscribe(names), awaited(), self.client.block_on)
 
-    async def resubscribe(self, selection: Mapping[str, Mapping[str, Any] | None]) -> None:
+    def resubscribe(
+        self, selection: Mapping[str, Mapping[str, Any] | None]
+    ) -> Coroutine[Any, Any, None]:
         """Make the live subscriptions equal ``selection`` ({channel: filters or None}).
 
         Channels left out are unsubscribed; channels whose filters change are
         unsubscribed first (so old filters do not linger) and subscribed again;
         channels already subscribed with exactly these filters are not touched, so
         they miss no event. At most one ``unsubscribe`` and one ``subscribe`` per
-        distinct filter set are sent.
+        distinct filter set are sent. Awaited or plain, as :meth:`subscribe`.
         """
+        return plain_or_awaitable(
+            self._resubscribe(self._resubscription(selection)), awaited(), self.client.block_on
+        )
+
+    def _resubscription(
+        self, selection: Mapping[str, Mapping[str, Any] | None]
+    ) -> tuple[list[str], list[tuple[list[str], Any]]]:
+        """What :meth:`resubscribe` sends: the channels to drop, then (channels, filters) to add."""
         current = self.client.subscriptions
         wanted = {ch: _canonical(filters) for ch, filters in selection.items()}
         stale = sorted(
@@ -206,45 +229,87 @@ class Stream:
             for ch, filters in current.items()
             if ch not in wanted or [_canonical(f) for f in filters] != [wanted[ch]]
         )
-        if stale:
-            await self.unsubscribe(stale)
         groups: dict[bytes, list[str]] = {}
         for channel, key in wanted.items():
             if channel in stale or channel not in current:
                 groups.setdefault(key, []).append(channel)
-        for key, channels in groups.items():
-            await self.subscribe(channels, orjson.loads(key) or None)
+                self.buffer(channel)
+        return stale, [(channels, orjson.loads(key) or None) for key, channels in groups.items()]
+
+    async def _resubscribe(self, plan: tuple[list[str], list[tuple[list[str], Any]]]) -> None:
+        stale, additions = plan
+        if stale:
+            await self.client.unsubscribe(stale)
+        for channels, filters in additions:
+            await self.client.subscribe(channels, filters)
 
     # -- waiting and recording -------------------------------------------------------------
 
-    async def wait_for(
+    def wait_for(
         self,
         channel: str,
         *,
         rows: int = 1,
-        timeout: float = 10.0,  # noqa: ASYNC109 - a bounded wait is what notebooks need
-    ) -> RingBuffer:
+        timeout: float = 10.0,
+    ) -> Coroutine[Any, Any, RingBuffer]:
         """Wait until ``channel``'s buffer holds at least ``rows`` rows; returns the buffer.
+
+        ``await`` it, or call it plainly at the top of a cell (a stream made by
+        a plain :func:`connect`): that blocks the cell while the reader thread
+        keeps filling the buffers.
 
         Raises:
             TimeoutError: Not enough rows arrived within ``timeout`` seconds.
         """
         buffer = self.buffer(channel)
+        if awaited():
+            return self._wait_async(buffer, rows, timeout)
+        return cast("Coroutine[Any, Any, RingBuffer]", self._wait_plain(buffer, rows, timeout))
+
+    async def _wait_async(
+        self,
+        buffer: RingBuffer,
+        rows: int,
+        timeout: float,  # noqa: ASYNC109 - a bounded wait is what notebooks need
+    ) -> RingBuffer:
         if len(buffer) >= rows:
             return buffer
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (channel, rows, future)
+        entry = (buffer.channel, rows, future)
         self._waiters.append(entry)
         try:
             await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise TimeoutError(
-                f"{channel}: {len(buffer)} of {rows} rows after {timeout} s"
+                f"{buffer.channel}: {len(buffer)} of {rows} rows after {timeout} s"
             ) from None
         finally:
             if entry in self._waiters:
                 self._waiters.remove(entry)
         return buffer
+
+    def _wait_plain(self, buffer: RingBuffer, rows: int, timeout: float) -> RingBuffer:
+        if not self._threaded:
+            raise RuntimeError(
+                "this stream reads on the kernel's loop (made with await nnb.connect): "
+                "await stream.wait_for(...), or connect with a plain call"
+            )
+        deadline = time.monotonic() + timeout
+        self._plain_waits += 1
+        try:
+            while True:
+                self._arrived.clear()
+                self.flush()
+                if len(buffer) >= rows:
+                    return buffer
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"{buffer.channel}: {len(buffer)} of {rows} rows after {timeout} s"
+                    )
+                self._arrived.wait(left)
+        finally:
+            self._plain_waits -= 1
 
     def record(
         self,
@@ -261,11 +326,20 @@ class Stream:
         wanted = None if channels is None else frozenset(channels)
         recorder = Recorder(path, row_group_size=row_group_size)
 
-        def sink(channel: str, events: Events) -> None:
+        def write(channel: str, events: list[dict[str, Any]] | EventColumns) -> None:
             if wanted is None or channel in wanted:
                 recorder.write_many(events)
 
-        return Recording(recorder, self.client.add_column_sink(sink))
+        # Written as the buffers are filled, on this thread and in their order, so
+        # the recording gets whatever the buffers get, a busy cell included.
+        self.flush()
+        self._recorders.append(write)
+
+        def detach() -> None:
+            self.flush()
+            self._recorders.remove(write)
+
+        return Recording(recorder, detach)
 
     # -- the pending queue -----------------------------------------------------------------
 
@@ -308,6 +382,8 @@ class Stream:
                 self.stats.events += count
                 self._stage(channel, events)
                 self._pending_bytes += size
+            if self._plain_waits:
+                self._arrived.set()
             if self._drain_handle is not None:
                 return
             self._drain_handle = self._loop.call_soon_threadsafe(self._drain)
@@ -338,10 +414,18 @@ class Stream:
         lost: dict[str, list[int]],
     ) -> None:
         self.stats.drains += 1
+        recorders = self._recorders
         for channel, parts in pending.items():
             buffer = self.buffer(channel)
             for part in parts:
                 buffer.extend(part)
+                for write in recorders:
+                    try:
+                        write(channel, part)
+                    except Exception:
+                        # Like a failing sink: counted and logged; the buffers go on.
+                        self.stats.record_errors += 1
+                        log.exception("nexus_nb stream: a recording of %s failed", channel)
         for channel, (missed, first, last) in lost.items():
             self.stats.gaps += 1
             self.stats.lost += missed
@@ -430,6 +514,19 @@ class Stream:
     async def aclose(self) -> None:
         """Close the connection; every event received before is in the buffers after."""
         await self.client.aclose()
+        self._detach_all()
+
+    def close(self) -> None:
+        """:meth:`aclose` as a plain call, for a stream made by a plain :func:`connect`.
+
+        Raises:
+            RuntimeError: The stream reads on the kernel's loop (made with
+                ``await nnb.connect``): ``await stream.aclose()`` instead.
+        """
+        self.client.close()
+        self._detach_all()
+
+    def _detach_all(self) -> None:
         self.flush()
         for detach in self._detach:
             detach()
@@ -454,7 +551,7 @@ class Stream:
         )
 
 
-async def connect(
+def connect(
     url: str,
     *,
     api_key: str | None = None,
@@ -463,8 +560,18 @@ async def connect(
     max_pending: int = 50_000,
     max_size: int = MAX_HANDOFF,
     **client_options: Any,
-) -> Stream:
+) -> Coroutine[Any, Any, Stream]:
     """Connect to a Nexus server and return a :class:`Stream` that buffers what it receives.
+
+    Two ways to call it:
+
+    * ``stream = nnb.connect(url)``, a plain call at the top of a notebook cell:
+      blocks until connected and returns the stream. Its client reads on a
+      thread of its own (``reader="thread"``), so a busy cell loses nothing, and
+      the stream's other calls (``subscribe``, ``wait_for``, ``close``...) are
+      plain calls too.
+    * ``stream = await nnb.connect(url)``, in async code: the client runs on
+      the caller's loop unless ``reader="thread"`` is passed.
 
     Args:
         url: ``ws://`` or ``wss://`` address of the server.
@@ -474,15 +581,32 @@ async def connect(
         max_pending: Events parked between the socket reader and the buffers.
         max_size: With ``reader="thread"``: bytes of frames parked between the
             reader thread and the buffers (past it, counted and marked as a gap).
-        **client_options: Passed to :func:`nexus_nb.client.connect` (reconnect,
-            backoff, heartbeat, ssl...).
+        **client_options: Passed to :class:`nexus_nb.client.Client` (reconnect,
+            backoff, heartbeat, ssl, reader...).
 
     Raises:
         AuthError: The server refused the key.
         TransportError: The server could not be reached.
     """
-    client = await connect_client(url, api_key=api_key_from_env(api_key), **client_options)
-    return Stream(client, maxlen=maxlen, window=window, max_pending=max_pending, max_size=max_size)
+    key = api_key_from_env(api_key)
+    options: dict[str, Any] = {
+        "maxlen": maxlen,
+        "window": window,
+        "max_pending": max_pending,
+        "max_size": max_size,
+    }
+    if awaited():
+        return _connect(url, key, options, client_options)
+    client = Client(url, api_key=key, **{"reader": "thread", **client_options})
+    client.open()
+    return cast("Coroutine[Any, Any, Stream]", Stream(client, **options))
+
+
+async def _connect(
+    url: str, key: str | None, options: dict[str, Any], client_options: dict[str, Any]
+) -> Stream:
+    client = await connect_client(url, api_key=key, **client_options)
+    return Stream(client, **options)
 
 
 def _canonical(filters: Mapping[str, Any] | None) -> bytes:

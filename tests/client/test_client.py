@@ -68,11 +68,18 @@ async def test_async_with_a_client_already_connected_keeps_its_connection(
         await client.start()
 
 
-def test_closing_a_client_takes_await_aclose_and_has_no_sync_looking_alias() -> None:
-    # httpx's rule: a forgotten `await` on `client.close()` must fail loudly, not
-    # leave an unawaited coroutine behind.
-    assert not hasattr(Client, "close")
+async def test_a_plain_close_of_a_client_on_the_callers_loop_refuses_and_leaves_it_open(
+    client: Client,
+) -> None:
+    # Closing waits for the loop the caller holds: a plain close would hang, so it
+    # says what to do instead, and aclose (a coroutine) does it.
     assert asyncio.iscoroutinefunction(Client.aclose)
+    with pytest.raises(RuntimeError, match="await the call"):
+        client.close()
+    assert client.state is State.OPEN
+    await client.aclose()
+    client.close()  # closed: nothing left to wait for
+    assert client.state is State.CLOSED
 
 
 async def test_subscribe_with_filters_returns_the_confirmation_and_only_matching_events(

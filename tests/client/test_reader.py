@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -131,6 +132,27 @@ async def test_a_cell_busy_for_8_s_loses_none_of_40000_events_at_5000_per_s(
         assert len(sizes) >= 6
         assert sizes == sorted(sizes)
         assert sizes[-1] > sizes[0] > 0
+    finally:
+        await stream.aclose()
+
+
+async def test_a_recording_through_an_8_s_busy_cell_holds_all_40000_events_in_order(
+    publisher: Publisher, tmp_path: Path
+) -> None:
+    stream = await nnb.connect(publisher.url, api_key=KEY, reader="thread")
+    path = tmp_path / "busy.parquet"
+    try:
+        recording = stream.record(path)
+        await stream.subscribe(CHANNEL)
+        await publisher.start(40_000, 5_000)
+        busy(8.0)  # nothing reads the buffer meanwhile: the hand-off holds every frame
+        await publisher.done()
+        await until(lambda: stream.client.stats.events_received >= 40_000, limit=30)
+        recording.close()
+        assert recording.rows_written == 40_000
+        n = nnb.read_capture(path)["n"].to_numpy()
+        np.testing.assert_array_equal(n, np.arange(1, 40_001))
+        assert stream[CHANNEL].gaps.empty
     finally:
         await stream.aclose()
 

@@ -23,9 +23,11 @@ KERNEL_NOTICE = re.compile(
     r"^\[IPKernelApp\] WARNING \| Kernel is running over TCP.*$", re.MULTILINE
 )
 # Run after the notebook's own cells: lists asyncio tasks still running nexus_nb code
-# (coroutines defined in a nexus_nb file).
+# (coroutines defined in a nexus_nb file) and the threads nexus_nb started that still
+# run (a plain call's server or reader).
 PROBE = """\
 import asyncio as _asyncio
+import threading as _threading
 
 
 def _left():
@@ -34,7 +36,7 @@ def _left():
         for t in _asyncio.all_tasks()
         if not t.done()
         and "nexus_nb" in getattr(getattr(t.get_coro(), "cr_code", None), "co_filename", "")
-    )
+    ) + sorted(t.name for t in _threading.enumerate() if t.name.startswith("nexus_nb"))
 
 
 # Tasks may end on their own at their next tick (a frame clock ticks at 10 Hz):
@@ -69,7 +71,7 @@ def execute_notebook(
     After the notebook's cells the test's own cells run in the same kernel: one
     prints ``NNB_ROWS=`` (see :data:`OBSERVE`); with ``stop`` the closing markdown
     cell's stop code runs, then a probe prints ``NNB_TASKS_LEFT=`` (the nexus_nb
-    tasks still running). Their reports go to ``nb.metadata["nnb_rows"]`` /
+    tasks and threads still running). Their reports go to ``nb.metadata["nnb_rows"]`` /
     ``["nnb_tasks_left"]`` and the cells are removed again. Without ``stop`` the
     kernel is shut down with everything live; its stdout/stderr is in
     ``nb.metadata["nnb_kernel_log"]``.

@@ -27,15 +27,16 @@ QUICKSTART = ROOT / "notebooks" / "01-quickstart.ipynb"
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
+# The README's plain calls, as a reader types them.
 WIDGET_CELLS = [
     "import nexus_nb as nnb\n"
-    "server = await nnb.serve()\n"
-    "stream = await nnb.connect(server.url, api_key=server.api_key)\n"
-    'await stream.subscribe(["telemetry.metrics", "system.alerts"])\n'
-    'await stream.wait_for("telemetry.metrics", rows=5, timeout=10)',
+    "server = nnb.serve()\n"
+    "stream = nnb.connect(server.url, api_key=server.api_key)\n"
+    'stream.subscribe(["telemetry.metrics", "system.alerts"])\n'
+    'stream.wait_for("telemetry.metrics", rows=5, timeout=10)',
     "nnb.StatusBar(stream)",
     'nnb.LiveTable(stream["telemetry.metrics"], rows=10)',
-    'await stream.aclose()\nawait server.aclose()\nprint("CLOSED_OK")',
+    'stream.close(); server.close()\nprint("CLOSED_OK")',
 ]
 
 

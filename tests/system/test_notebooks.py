@@ -101,7 +101,9 @@ def test_notebooks_print_no_test_scaffolding_and_do_not_close_what_they_show() -
         code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
         assert "NB_OK" not in code, path.name
         assert not CLOSES_A_VIEW.search(code), f"{path.name} closes what it shows"
-        assert "aclose()" in stop_code(nb), f"{path.name}: the closing cell must show how to stop"
+        stop = stop_code(nb)
+        assert "stream.close()" in stop, f"{path.name}: the closing cell must show how to stop"
+        assert "await" not in code + stop, f"{path.name}: the notebooks make plain calls"
 
 
 def test_strip_removes_outputs_counts_and_widget_state() -> None:

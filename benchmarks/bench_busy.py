@@ -1,0 +1,155 @@
+"""The longest busy cell that loses nothing, at 5,000 events/s, per reader.
+
+A server in another process publishes ``telemetry.metrics`` events (frames of
+about 350 bytes, as the demo's) at 5,000 per second while this process, the
+"kernel", blocks its event loop with CPU-bound Python for a given time and
+reads nothing. Then it lets the loop run until every event has arrived or been
+reported lost, and counts what the buffer holds against what was published.
+
+* ``loop``: the client on the kernel's loop (``await nnb.connect(url)``): while
+  the loop is blocked nothing reads the socket, the server's per-client bound
+  (4 MiB) fills and it skips events, reported as a ``gap``.
+* ``thread``: the client on a reader thread (``reader="thread"``, what a plain
+  ``nnb.connect(url)`` in a cell makes): frames keep arriving and wait in the
+  stream's hand-off (``max_size``, 64 MiB of frames) until the cell reads a
+  buffer or returns; past that bound frames are dropped and marked as a gap.
+
+Every figure counts exactly: ``lost`` is published minus buffered, and the gap
+markers' ``missed`` must add up to it. The baseline is the loop reader, in the
+same run.
+
+Usage: ``.venv/bin/python benchmarks/bench_busy.py [--rate 5000] [--blocks 2,8,30,45]``
+(about 2-3 minutes: the blocks run one after another, for each reader).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+from figures import figure
+
+import nexus_nb as nnb
+from nexus_nb.client.reader import MAX_HANDOFF
+
+CHANNEL = "telemetry.metrics"
+KEY = "bench-busy"
+# The publisher: prints its URL, then per "go TOTAL RATE" line publishes TOTAL
+# events at RATE per second (in steps of 5 ms) and prints "done".
+PUBLISHER = """
+import asyncio, sys
+from nexus_nb.server import serve
+NOTE = "x" * 200
+
+async def main():
+    loop = asyncio.get_running_loop()
+    async with await serve(api_key=sys.argv[1], demo=False) as server:
+        print(server.url, flush=True)
+        while line := await loop.run_in_executor(None, sys.stdin.readline):
+            _, total, rate = line.split()
+            total, rate, sent, start = int(total), float(rate), 0, loop.time()
+            while sent < total:
+                due = min(total, int((loop.time() - start) * rate) + 1)
+                while sent < due:
+                    sent += 1
+                    server.publish("telemetry.metrics", {"n": sent, "value": float(sent), "note": NOTE})
+                await asyncio.sleep(0.005)
+            print("done", flush=True)
+
+asyncio.run(main())
+"""
+
+
+def busy(seconds: float) -> None:
+    """Block this thread, and its event loop, with CPU-bound Python."""
+    end = time.perf_counter() + seconds
+    x = 0
+    while time.perf_counter() < end:
+        x += 1
+
+
+async def one_block(
+    proc: asyncio.subprocess.Process, url: str, reader: str, seconds: float, rate: float
+) -> tuple[int, int, int]:
+    """(published, buffered, missed in gap markers) for one busy cell of ``seconds``."""
+    assert proc.stdin is not None and proc.stdout is not None
+    total = int(seconds * rate)
+    stream = await nnb.connect(url, api_key=KEY, reader=reader, maxlen=total + 1)
+    try:
+        await stream.subscribe(CHANNEL)
+        buf = stream[CHANNEL]
+        proc.stdin.write(f"go {total} {rate}\n".encode())
+        await proc.stdin.drain()
+        busy(seconds)
+        async with asyncio.timeout(seconds + 60):
+            assert (await proc.stdout.readline()).strip() == b"done"
+            # Everything published has arrived or been reported lost.
+            while len(buf) + int(buf.gaps["missed"].sum()) < total:
+                await asyncio.sleep(0.05)
+        missed = int(buf.gaps["missed"].sum())
+        return total, len(buf), missed
+    finally:
+        await stream.aclose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=5_000)
+    parser.add_argument("--blocks", default="2,8,30,45", help="busy cells to try, seconds")
+    args = parser.parse_args()
+    blocks = [float(b) for b in args.blocks.split(",")]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        PUBLISHER,
+        KEY,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    longest: dict[str, float] = {}
+    try:
+        assert proc.stdout is not None
+        url = (await proc.stdout.readline()).decode().strip()
+        for reader in ("loop", "thread"):
+            longest[reader] = 0.0
+            for seconds in blocks:
+                if reader == "loop" and seconds > 8:
+                    continue  # it already loses at 8 s; longer blocks only lose more
+                total, held, missed = await one_block(proc, url, reader, seconds, args.rate)
+                lost = total - held
+                assert missed == lost, (reader, seconds, total, held, missed)
+                if lost == 0:
+                    longest[reader] = max(longest[reader], seconds)
+                print(
+                    f"{reader:6}  busy {seconds:4.0f} s at {args.rate:,.0f} ev/s: "
+                    f"{held:>7,} of {total:>7,} buffered, {lost:>7,} lost "
+                    f"(gap markers say {missed:,})",
+                    flush=True,
+                )
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        await proc.wait()
+    bound = MAX_HANDOFF / (args.rate * 350)
+    print(
+        f"longest block with nothing lost: {longest['thread']:.0f} s on a reader thread, "
+        f"{longest['loop']:.0f} s on the loop (the hand-off's {MAX_HANDOFF / 2**20:.0f} MiB "
+        f"holds about {bound:.0f} s of 350-byte frames at this rate)"
+    )
+    figure(
+        "longest_lossless_block",
+        longest["thread"],
+        "s",
+        what=f"longest busy cell at {args.rate:,.0f} events/s with nothing lost (of "
+        + ", ".join(f"{b:.0f}" for b in blocks)
+        + " s tried), reader thread",
+        baseline=longest["loop"],
+        against="the client on the kernel's loop (today's awaited default)",
+        better="higher",
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
