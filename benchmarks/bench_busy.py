@@ -54,7 +54,8 @@ async def main():
                 due = min(total, int((loop.time() - start) * rate) + 1)
                 while sent < due:
                     sent += 1
-                    server.publish("telemetry.metrics", {"n": sent, "value": float(sent), "note": NOTE})
+                    event = {"n": sent, "value": float(sent), "note": NOTE}
+                    server.publish("telemetry.metrics", event)
                 await asyncio.sleep(0.005)
             print("done", flush=True)
 
@@ -74,7 +75,8 @@ async def one_block(
     proc: asyncio.subprocess.Process, url: str, reader: str, seconds: float, rate: float
 ) -> tuple[int, int, int]:
     """(published, buffered, missed in gap markers) for one busy cell of ``seconds``."""
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
     total = int(seconds * rate)
     stream = await nnb.connect(url, api_key=KEY, reader=reader, maxlen=total + 1)
     try:
@@ -86,7 +88,7 @@ async def one_block(
         async with asyncio.timeout(seconds + 60):
             assert (await proc.stdout.readline()).strip() == b"done"
             # Everything published has arrived or been reported lost.
-            while len(buf) + int(buf.gaps["missed"].sum()) < total:
+            while len(buf) + int(buf.gaps["missed"].sum()) < total:  # noqa: ASYNC110 - polls a count
                 await asyncio.sleep(0.05)
         missed = int(buf.gaps["missed"].sum())
         return total, len(buf), missed

@@ -498,4 +498,3 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<nexus_nb.Client {self.url} {self._link.state.value}>"
-

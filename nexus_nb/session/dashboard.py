@@ -81,10 +81,10 @@ class Dashboard(Displayable):
             ]
         )
 
-
     async def _resubscribe(self, selection: dict[str, dict[str, Any] | None]) -> None:
         # A coroutine, so the stream's call is awaited whatever the stream's reader.
         await self.stream.resubscribe(selection)
+
     def close(self) -> None:
         """Stop every view, leave the last frame in the page, close the widgets.
 

@@ -39,7 +39,7 @@ def cell(source: str) -> list[bool]:
     """Run ``source`` as IPython runs a cell (top-level await allowed); what each probe saw."""
     code = compile(source, "<cell>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     SEEN.clear()
-    result = eval(code, {"probe": probe})  # noqa: S307 - the cell is this test's own source
+    result = eval(code, {"probe": probe})  # the cell is this test's own source
     if asyncio.iscoroutine(result):
         asyncio.run(result)
     return [p.awaited for p in SEEN]
@@ -63,9 +63,7 @@ def test_every_call_inside_async_code_is_awaitable_awaited_or_not() -> None:
 
 
 def test_a_plain_function_called_from_async_code_makes_plain_calls() -> None:
-    assert cell("def g():\n    return probe()\nasync def f():\n    await g()\nawait f()") == [
-        False
-    ]
+    assert cell("def g():\n    return probe()\nasync def f():\n    await g()\nawait f()") == [False]
 
 
 def test_plain_or_awaitable_hands_back_the_work_or_blocks_on_it() -> None:

@@ -114,12 +114,10 @@ async def test_aclose_closes_a_server_whose_demo_failed(caplog: pytest.LogCaptur
     assert "demo source failed" in caplog.text
 
 
-async def test_a_plain_close_of_a_server_on_the_callers_loop_refuses_and_it_keeps_serving() -> (
-    None
-):
+async def test_a_plain_close_of_a_server_on_the_callers_loop_refuses_and_it_keeps_serving() -> None:
     # Its close needs the loop the caller holds, so a plain close() would hang: it
     # says to await aclose() instead (close() returns only once closed, elsewhere).
     async with serve(api_key=KEY, demo=False, ping_interval=None) as srv:
-        with pytest.raises(RuntimeError, match="await server.aclose"):
+        with pytest.raises(RuntimeError, match=r"await server.aclose"):
             srv.close()
         assert srv.state is ServerState.SERVING

@@ -7,6 +7,7 @@ driven by nbclient, as Jupyter drives it.
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
@@ -49,7 +50,8 @@ for _ in range(5):
     "import asyncio\nawait asyncio.sleep(1.5)  # frames go out once the loop runs again",
     """
 stream.close()
-print("NNB_SENDS", len(senders), "NNB_OFF_THREAD", sum(t != threading.main_thread().ident for t in senders))
+off_thread = sum(t != threading.main_thread().ident for t in senders)
+print("NNB_SENDS", len(senders), "NNB_OFF_THREAD", off_thread)
 print("NNB_THREADS", [t.name for t in threading.enumerate() if t.name.startswith("nexus_nb")])
 """,
 ]
@@ -59,7 +61,19 @@ print("NNB_THREADS", [t.name for t in threading.enumerate() if t.name.startswith
 def server_url() -> Iterator[str]:
     """A demo server at 1,000 events/s in a process of its own."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nexus_nb", "serve", "--api-key", KEY, "--demo", "--rate", "1000", "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "nexus_nb",
+            "serve",
+            "--api-key",
+            KEY,
+            "--demo",
+            "--rate",
+            "1000",
+            "--port",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -76,20 +90,19 @@ def server_url() -> Iterator[str]:
         proc.stdout.close()
 
 
-def test_a_cell_sleeping_5_s_sees_the_buffer_grow_and_no_comm_message_leaves_the_kernel_thread(
+def test_a_cell_sleeping_5_s_sees_its_buffer_grow_and_sends_no_comm_message_off_its_thread(
     server_url: str,
 ) -> None:
     setup = f"URL = {server_url!r}\nKEY = {KEY!r}\n"
-    nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(setup + CELLS[0]), *map(nbformat.v4.new_code_cell, CELLS[1:])]
-    )
+    cells = [setup + CELLS[0], *CELLS[1:]]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     NotebookClient(nb, timeout=60, kernel_name="python3", store_widget_state=False).execute()
     text = "".join(o.get("text", "") for c in nb.cells for o in c.outputs)
 
     sizes = [int(n) for n in re.findall(r"NNB_LEN (\d+)", text)]
     assert len(sizes) == 5, text
     assert sizes[0] > 0, text
-    assert all(b > a for a, b in zip(sizes, sizes[1:], strict=False)), sizes
+    assert all(b > a for a, b in itertools.pairwise(sizes)), sizes
     sends = re.search(r"NNB_SENDS (\d+) NNB_OFF_THREAD (\d+)", text)
     assert sends, text
     assert int(sends.group(1)) > 0  # the plot did update
