@@ -152,10 +152,13 @@ async def _stream(args: argparse.Namespace, write: Any) -> tuple[int, Client, fl
 
     def lost(message: dict[str, Any]) -> None:
         # Events this command will never see (the server's bound, or the client's
-        # hand-off): said on stderr, so stdout stays the events.
+        # hand-off), after what the server's retention gave back: said on stderr,
+        # so stdout stays the events.
+        recovered = message.get("recovered")
+        back = f"; {recovered} recovered" if recovered else ""
         print(
             f"nexus-nb: gap: {message.get('missed', '?')} events lost on "
-            f"{message.get('channel', '?')} ({message.get('reason', 'unknown')})",
+            f"{message.get('channel', '?')} ({message.get('reason', 'unknown')}{back})",
             file=sys.stderr,
             flush=True,
         )

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from nexus_nb.client.client import Client, Reader
 from nexus_nb.client.listeners import Events
+from nexus_nb.client.protocol import MAX_HOLD
 from nexus_nb.client.reader import MAX_HANDOFF
 from nexus_nb.client.state import ClientStats, State
 
@@ -31,6 +32,8 @@ async def connect(
     open_timeout: float = 10.0,
     max_queue: int = 10_000,
     resume: bool = True,
+    recover: bool = True,
+    max_hold: int = MAX_HOLD,
     ssl: ssl_module.SSLContext | None = None,
     headers: Mapping[str, str] | None = None,
     reader: Reader = "loop",
@@ -58,6 +61,8 @@ async def connect(
         open_timeout=open_timeout,
         max_queue=max_queue,
         resume=resume,
+        recover=recover,
+        max_hold=max_hold,
         ssl=ssl,
         headers=headers,
         reader=reader,

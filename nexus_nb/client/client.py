@@ -15,7 +15,7 @@ from nexus_nb.client.credential import handshake_target
 from nexus_nb.client.inbox import Inbox
 from nexus_nb.client.link import Link
 from nexus_nb.client.listeners import ColumnSink, Handler, Listeners, Sink
-from nexus_nb.client.protocol import ClientProtocol
+from nexus_nb.client.protocol import MAX_HOLD, ClientProtocol
 from nexus_nb.client.queue import EventStream
 from nexus_nb.client.reader import MAX_HANDOFF, ReaderSink, Relay
 from nexus_nb.client.state import ClientStats, State
@@ -63,6 +63,13 @@ class Client:
             oldest, counted in ``stats.dropped``.
         resume: After a reconnect to the same server run (same ``epoch``), ask it
             to replay missed events; duplicates (``seq`` already seen) are dropped.
+        recover: When a server that announces ``recover`` skipped events for
+            this client (an ``overflow`` gap), ask for them back from its
+            retention, holding the channel's live events until they came (see
+            :mod:`nexus_nb.client.protocol`); a gap reaches the handlers only
+            for what it no longer held. ``stats.recovered`` counts what came back.
+        max_hold: Live events held per channel while such a range is recovered;
+            past it they are released and the range's remainder is a gap.
         ssl: TLS context for ``wss://`` URLs.
         headers: Extra HTTP headers for the handshake.
         reader: ``"loop"`` (default): everything runs on the caller's loop.
@@ -93,6 +100,8 @@ class Client:
         open_timeout: float = 10.0,
         max_queue: int = 10_000,
         resume: bool = True,
+        recover: bool = True,
+        max_hold: int = MAX_HOLD,
         ssl: ssl_module.SSLContext | None = None,
         headers: Mapping[str, str] | None = None,
         reader: Reader = "loop",
@@ -113,7 +122,7 @@ class Client:
             url, api_key, token_in_query=token_in_query, headers=headers
         )
         self._max_queue = max_queue
-        self._protocol = ClientProtocol(resume=resume)
+        self._protocol = ClientProtocol(resume=resume, recover=recover, max_hold=max_hold)
         self._listeners = Listeners()
         self._inbox = Inbox(self._protocol.stats, self._listeners)
         self.reader: Reader = reader

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
 from nexus_nb.client.backoff import Backoff
 from nexus_nb.client.inbox import Inbox
-from nexus_nb.client.protocol import Answer, ClientProtocol, Outgoing, Received
+from nexus_nb.client.protocol import Answer, ClientProtocol, Outgoing, Received, Steps
 from nexus_nb.client.reader import Relay
 from nexus_nb.client.state import State
 from nexus_nb.client.transport import closed_error, open_connection
@@ -217,8 +217,19 @@ class Link:
 
     def _detach(self, error: NexusError) -> None:
         self._fail_waiting(error)
-        self.protocol.disconnected()
+        released = self.protocol.disconnected()
+        if released is not None:
+            self._carry_out(released)
         self.ws = None
+
+    def _carry_out(self, steps: Steps) -> None:
+        """Deliver the frames and tell the notices of ``steps``, in order."""
+        for item in steps.items:
+            if type(item) is EventFrame:
+                self.inbox.deliver(item.channel, item.events)
+            else:
+                assert isinstance(item, Notice)
+                self.inbox.notify(item.kind, item.message)
 
     async def start(self) -> None:
         """Open the first connection (no retry) and start the supervisor.
@@ -346,6 +357,10 @@ class Link:
                     notify(received.reply.kind, received.reply.message)
                 elif isinstance(received, Notice):
                     notify(received.kind, received.message)
+                elif isinstance(received, Steps):
+                    self._carry_out(received)
+                    if received.send is not None:
+                        await ws.send(received.send.data, text=True)
         except WsConnectionClosed as exc:
             return exc
 

@@ -10,14 +10,26 @@ will carry), and plans the resubscription after a reconnect. It owns the state
 all of that needs: reply matching, per-channel ``seq`` tracking, the epoch, the
 subscriptions and the counters. It opens no socket and starts no task, so it is
 tested with plain calls; :class:`~nexus_nb.client.link.Link` moves the bytes.
+
+Recovery (our ``recover`` extension, used when the server announces it): a
+``gap`` with ``reason: "overflow"`` names the skipped range; instead of handing
+that gap on, the protocol asks for the range back (a :class:`Steps` whose
+``send`` is the ``recover`` action) and holds the channel's live frames, which
+come after the hole, until the answer. The retained events arrive as ordinary
+event frames and pass at once; the ``recovered`` reply releases the held frames
+in order, and a ``gap`` is handed on only for what the server no longer held,
+with ``missed`` exactly the events that never came. The held frames are
+bounded by ``max_hold`` events: past it, or when the connection ends, the
+frames are released and the unrecovered holes are reported as gaps.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
 
 from nexus_nb import protocol
 from nexus_nb.client.registry import Registry
@@ -27,9 +39,20 @@ from nexus_nb.client.state import ClientStats
 from nexus_nb.exceptions import ProtocolError
 from nexus_nb.protocol import EventColumns, EventFrame, Greeting, Notice, Reply
 
-__all__ = ["Answer", "ClientProtocol", "Outgoing", "Received", "Resubscription"]
+__all__ = [
+    "MAX_HOLD",
+    "Answer",
+    "ClientProtocol",
+    "Outgoing",
+    "Received",
+    "Resubscription",
+    "Steps",
+]
 
 log = logging.getLogger("nexus_nb.client")
+
+#: Default bound of the live events held per channel while a hole is recovered.
+MAX_HOLD: Final = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +85,42 @@ class Resubscription:
     resume: tuple[str, dict[str, int]] | None
 
 
-Received = EventFrame | Answer | Notice
+@dataclass(frozen=True, slots=True)
+class Steps:
+    """Several things to do for one frame, in order: what a recovery step releases.
+
+    ``items`` are event frames to deliver and notices for the handlers; then
+    ``send``, when not ``None``, is an action to send now (its reply is handled
+    by the protocol itself, so nobody waits for it).
+    """
+
+    items: tuple[EventFrame | Notice, ...] = ()
+    send: Outgoing | None = None
+
+
+Received = EventFrame | Answer | Notice | Steps
 """What one frame asks of the caller; see :meth:`ClientProtocol.receive_data`."""
+
+
+@dataclass(slots=True)
+class _Hole:
+    """A range the server skipped (its ``gap``), and what came back of it so far."""
+
+    gap: dict[str, Any]
+    from_seq: int
+    to_seq: int
+    missed: int
+    got: int = 0
+
+
+@dataclass(slots=True)
+class _Recovery:
+    """One channel's holes, oldest first, and the live frames held behind them."""
+
+    holes: deque[_Hole]
+    held: list[EventFrame] = field(default_factory=list)
+    held_events: int = 0
+    request_id: int | None = None
 
 
 class ClientProtocol:
@@ -77,10 +134,21 @@ class ClientProtocol:
     Args:
         resume: After a reconnect to the same server run, ask it to replay what
             was missed (see :meth:`restore_plan`).
+        recover: Ask a server that announces ``recover`` for the ranges it
+            skipped (``overflow`` gaps); see the module docstring.
+        max_hold: Live events held per channel while its holes are recovered.
     """
 
-    def __init__(self, *, resume: bool = True) -> None:
+    def __init__(
+        self, *, resume: bool = True, recover: bool = True, max_hold: int = MAX_HOLD
+    ) -> None:
+        if max_hold < 0:
+            raise ValueError("max_hold must be >= 0")
         self.resume = resume
+        self.recover = recover
+        self.max_hold = max_hold
+        self._server_recovers = False
+        self._recovering: dict[str, _Recovery] = {}
         self.stats = ClientStats()
         self.seq = SeqTracker()
         self.registry = Registry()
@@ -104,12 +172,25 @@ class ClientProtocol:
         greeting = protocol.greeting(hello)
         self.client_id = greeting.client_id
         self.replies = Replies(echoes_id=greeting.echoes_id)
+        extensions = greeting.message.get("extensions")
+        self._server_recovers = isinstance(extensions, list) and "recover" in extensions
         self.stats.messages_received += 1
         return self.seq.start_epoch(greeting.epoch)
 
-    def disconnected(self) -> None:
-        """End the connection: no reply can come any more for what is pending."""
+    def disconnected(self) -> Steps | None:
+        """End the connection: no reply can come any more for what is pending.
+
+        Returns:
+            What recoveries under way release (held frames, then a gap per hole
+            not recovered), or ``None`` when none was.
+        """
         self.replies.clear()
+        if not self._recovering:
+            return None
+        items: list[EventFrame | Notice] = []
+        for channel in list(self._recovering):
+            items += self._give_up(channel)
+        return Steps(tuple(items))
 
     # -- what to send --------------------------------------------------------
 
@@ -228,6 +309,8 @@ class ClientProtocol:
             log.warning("nexus_nb client: %s", stats.last_error)
             return None
         if isinstance(message, EventFrame):
+            if self._recovering and message.channel in self._recovering:
+                return self._during_recovery(message)
             # The per-frame hot path, inlined: duplicates out, counters up.
             channel, events = message.channel, message.events
             if isinstance(events, EventColumns):
@@ -248,6 +331,10 @@ class ClientProtocol:
             return message
         if isinstance(message, Reply):
             request_id = self.replies.match(message)
+            if self._recovering and request_id is not None:
+                for channel, recovery in self._recovering.items():
+                    if recovery.request_id == request_id:
+                        return self._recovered(channel, recovery, message)
             if request_id is None and message.kind == "error":
                 body = message.message
                 stats.last_error = f"server error {body.get('code')}: {body.get('message')}"
@@ -257,4 +344,129 @@ class ClientProtocol:
             return Notice("connection_established", message.message)
         if message.kind == "gap":
             stats.gaps += 1
+            steps = self._on_gap(message.message)
+            if steps is not None:
+                return steps
         return message
+
+    def _accept(self, frame: EventFrame) -> EventFrame | None:
+        """The frame's events not seen before (counted), or ``None`` if there are none."""
+        channel, events = frame.channel, frame.events
+        if isinstance(events, EventColumns):
+            fresh: list[dict[str, Any]] | EventColumns = self.seq.accept_columns(events)
+        else:
+            fresh = self.seq.accept_batch(channel, events)
+        n = len(fresh)
+        stats = self.stats
+        if n != len(events):
+            stats.duplicates += len(events) - n
+        if not n:
+            return None
+        stats.events_received += n
+        stats.channels[channel] = stats.channels.get(channel, 0) + n
+        return frame if fresh is events else EventFrame(channel, fresh)
+
+    # -- recovery --------------------------------------------------------------
+
+    def _on_gap(self, gap: dict[str, Any]) -> Steps | None:
+        """Start recovering an ``overflow`` gap's range, or ``None`` to hand the gap on."""
+        channel, first, last = gap.get("channel"), gap.get("from_seq"), gap.get("to_seq")
+        missed = gap.get("missed")
+        if (
+            not (self.recover and self._server_recovers)
+            or gap.get("reason") != "overflow"
+            or not isinstance(channel, str)
+            or channel not in self.registry.view()
+            or type(first) is not int
+            or type(last) is not int
+            or type(missed) is not int
+            or not 1 <= first <= last
+        ):
+            return None
+        hole = _Hole(gap, first, last, missed)
+        recovery = self._recovering.get(channel)
+        if recovery is not None:
+            recovery.holes.append(hole)
+            return Steps()
+        recovery = self._recovering[channel] = _Recovery(deque([hole]))
+        return Steps(send=self._ask_recovery(channel, recovery))
+
+    def _ask_recovery(self, channel: str, recovery: _Recovery) -> Outgoing:
+        hole = recovery.holes[0]
+        request_id = self.replies.register()
+        recovery.request_id = request_id
+        data = protocol.recover(channel, hole.from_seq, hole.to_seq, request_id=request_id)
+        return Outgoing(request_id, data)
+
+    def _during_recovery(self, frame: EventFrame) -> Received | None:
+        recovery = self._recovering[frame.channel]
+        events = frame.events
+        if isinstance(events, EventColumns):
+            first = events.seq[0] if events.seq else None
+        else:
+            first = events[0].get("seq") if events else None
+        hole = recovery.holes[0]
+        if (
+            recovery.request_id is not None
+            and type(first) is int
+            and hole.from_seq <= first <= hole.to_seq
+        ):
+            # Sent back for the hole: in order, ahead of everything held.
+            hole.got += len(events)
+            return self._accept(frame)
+        recovery.held.append(frame)
+        recovery.held_events += len(events)
+        if recovery.held_events > self.max_hold:
+            return Steps(tuple(self._give_up(frame.channel)))
+        return None
+
+    def _recovered(self, channel: str, recovery: _Recovery, reply: Reply) -> Steps:
+        """The answer to a ``recover``: ask for more, or close the hole and release."""
+        recovery.request_id = None
+        hole = recovery.holes[0]
+        notice = Notice(reply.kind, reply.message)
+        stop = reply.message.get("to_seq")
+        if reply.error is None and type(stop) is int and hole.from_seq <= stop < hole.to_seq:
+            hole.from_seq = stop + 1  # the server stopped at its limit: the next page
+            return Steps((notice,), self._ask_recovery(channel, recovery))
+        items: list[EventFrame | Notice] = [notice, *self._close_hole(recovery)]
+        if recovery.holes:
+            # Release what came before the next hole; the rest waits for it.
+            start = recovery.holes[0].from_seq
+            keep = [f for f in recovery.held if _first_seq(f) > start]
+            release = [f for f in recovery.held if _first_seq(f) <= start]
+            recovery.held = keep
+            recovery.held_events = sum(len(f.events) for f in keep)
+            items += [f for f in map(self._accept, release) if f is not None]
+            return Steps(tuple(items), self._ask_recovery(channel, recovery))
+        del self._recovering[channel]
+        items += [f for f in map(self._accept, recovery.held) if f is not None]
+        return Steps(tuple(items))
+
+    def _close_hole(self, recovery: _Recovery) -> list[Notice]:
+        """Drop the oldest hole; a ``gap`` notice for what of it never came, if any."""
+        hole = recovery.holes.popleft()
+        self.stats.recovered += hole.got
+        lost = hole.missed - hole.got
+        if lost <= 0:
+            return []
+        gap = {**hole.gap, "missed": lost, "recovered": hole.got}
+        return [Notice("gap", gap)]
+
+    def _give_up(self, channel: str) -> list[EventFrame | Notice]:
+        """End a channel's recovery now: every hole left is lost, every held frame released."""
+        recovery = self._recovering.pop(channel)
+        items: list[EventFrame | Notice] = []
+        while recovery.holes:
+            items += self._close_hole(recovery)
+        items += [f for f in map(self._accept, recovery.held) if f is not None]
+        return items
+
+
+def _first_seq(frame: EventFrame) -> int:
+    """The ``seq`` of a frame's first event (0 when it has none)."""
+    events = frame.events
+    if isinstance(events, EventColumns):
+        return events.seq[0] if events.seq else 0
+    seq = events[0].get("seq") if events else None
+    return seq if type(seq) is int else 0

@@ -40,6 +40,8 @@ class ClientStats:
             the reader sinks, hence a :class:`~nexus_nb.session.Stream`'s buffers, still got them).
         duplicates: Events dropped because their ``seq`` was already seen in this epoch.
         gaps: ``gap`` messages received (events the server says are lost).
+        recovered: Events of those gaps sent back by the server (``recover``); a
+            gap reaches the handlers only for what could not be recovered.
         malformed: Frames skipped because they were not a valid message (each is logged).
         handler_errors: Handler or sink calls that raised (each is logged).
         last_error: The last error seen, as text, or ``None``.
@@ -57,6 +59,7 @@ class ClientStats:
     handoff_dropped: int = 0
     duplicates: int = 0
     gaps: int = 0
+    recovered: int = 0
     malformed: int = 0
     handler_errors: int = 0
     last_error: str | None = None

@@ -18,6 +18,8 @@ unsubscribe   ``channels`` (list); ext: ``id``                          unsubscr
 ping          ext: ``id``                                               pong
 publish       ext: ``channel``, ``data`` (object) or ``events`` (list   publish_ack
               of objects), ``timestamp`` (optional ISO), ``id``
+recover       ext: ``channel``, ``from_seq``, ``to_seq``, ``id``: the   the events,
+              range of an ``overflow`` gap, sent again from retention   then recovered
 ============  ========================================================  ==========
 
 Server messages (server -> client)
@@ -34,6 +36,9 @@ Server messages (server -> client)
   timestamp: [...], data: {field: [...]}} (:mod:`nexus_nb.protocol.columns`)
 * ext ``publish_ack`` {channel, count, seq}; ``gap`` {channel, missed, from_seq,
   to_seq, reason}: events the client will never get (retention or overflow)
+* ext ``recovered`` {channel, from_seq, to_seq, count}; ext: id: the answer to a
+  ``recover``, after the ``count`` retained events of ``from_seq``..``to_seq``
+  that match the client's filters (``to_seq`` earlier than asked: ask for the rest)
 
 A client reads each with :func:`parse_server_message` (a :class:`Greeting`,
 :class:`EventFrame`, :class:`Reply` or :class:`Notice`), as a server reads
@@ -65,6 +70,8 @@ from nexus_nb.protocol.message import (
     pong,
     publish,
     publish_ack,
+    recover,
+    recovered,
     subscribe,
     subscription_confirmed,
     subscription_error,
@@ -75,6 +82,7 @@ from nexus_nb.protocol.request import (
     Batch,
     Ping,
     Publish,
+    Recover,
     Request,
     Subscribe,
     Unsubscribe,
@@ -113,6 +121,7 @@ __all__ = [
     "Notice",
     "Ping",
     "Publish",
+    "Recover",
     "Reply",
     "Request",
     "ServerMessage",
@@ -137,6 +146,8 @@ __all__ = [
     "pong",
     "publish",
     "publish_ack",
+    "recover",
+    "recovered",
     "subscribe",
     "subscription_confirmed",
     "subscription_error",

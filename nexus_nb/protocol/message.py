@@ -24,6 +24,8 @@ __all__ = [
     "pong",
     "publish",
     "publish_ack",
+    "recover",
+    "recovered",
     "subscribe",
     "subscription_confirmed",
     "subscription_error",
@@ -159,6 +161,38 @@ def gap(channel: str, *, missed: int, from_seq: int, to_seq: int, reason: str) -
             "to_seq": to_seq,
             "reason": reason,
         }
+    )
+
+
+def recovered(
+    channel: str, *, from_seq: int, to_seq: int, count: int, request_id: object = None
+) -> bytes:
+    """Answer a ``recover``: ``count`` events of ``from_seq``..``to_seq`` were sent before this.
+
+    ``to_seq`` is where this answer stops: the requested end, or earlier when the
+    range held more than :attr:`Limits.max_recover` events (ask again for the rest).
+    """
+    return dumps(
+        _with_id(
+            {
+                "type": "recovered",
+                "channel": channel,
+                "from_seq": from_seq,
+                "to_seq": to_seq,
+                "count": count,
+            },
+            request_id,
+        )
+    )
+
+
+def recover(channel: str, from_seq: int, to_seq: int, *, request_id: object = None) -> bytes:
+    """Build a ``recover`` action (extension): the events ``from_seq``..``to_seq`` again."""
+    return dumps(
+        _with_id(
+            {"action": "recover", "channel": channel, "from_seq": from_seq, "to_seq": to_seq},
+            request_id,
+        )
     )
 
 

@@ -12,7 +12,16 @@ from nexus_nb.exceptions import ProtocolError
 from nexus_nb.protocol.filter import Filter
 from nexus_nb.protocol.spec import CHANNELS, MAX_CHANNEL_LENGTH, Action, ErrorCode, Limits
 
-__all__ = ["Batch", "Ping", "Publish", "Request", "Subscribe", "Unsubscribe", "parse_request"]
+__all__ = [
+    "Batch",
+    "Ping",
+    "Publish",
+    "Recover",
+    "Request",
+    "Subscribe",
+    "Unsubscribe",
+    "parse_request",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +74,22 @@ class Publish:
     id: object = None
 
 
-Request = Subscribe | Unsubscribe | Ping | Publish
+@dataclass(frozen=True, slots=True)
+class Recover:
+    """A validated ``recover`` action (extension): send ``from_seq``..``to_seq`` again.
+
+    A client asks it after a ``gap`` with ``reason: "overflow"``, for that gap's
+    range; the server answers with the retained events of the range that match
+    the client's subscriptions, then one ``recovered`` reply.
+    """
+
+    channel: str
+    from_seq: int
+    to_seq: int
+    id: object = None
+
+
+Request = Subscribe | Unsubscribe | Ping | Publish | Recover
 
 #: The deepest nesting of arrays and objects accepted in a client message. orjson
 #: reads up to 1024 levels but writes at most 254, and replies and event frames
@@ -182,6 +206,27 @@ def _publish(message: Mapping[str, Any], known: Collection[str], limits: Limits)
     return Publish(channel, tuple(events), timestamp, message.get("id"))
 
 
+def _recover(message: Mapping[str, Any], known: Collection[str]) -> Recover:
+    channel = message.get("channel")
+    if not isinstance(channel, str):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "recover needs a channel (string)")
+    if channel not in known:
+        raise ProtocolError(
+            ErrorCode.INVALID_CHANNEL, f"Invalid channels: {channel[:MAX_CHANNEL_LENGTH]}"
+        )
+    first, last = message.get("from_seq"), message.get("to_seq")
+    for value in (first, last):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD, "recover needs from_seq and to_seq (integers >= 1)"
+            )
+    assert isinstance(first, int)  # checked just above
+    assert isinstance(last, int)
+    if first > last:
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "recover needs from_seq <= to_seq")
+    return Recover(channel, first, last, message.get("id"))
+
+
 def parse_request(
     raw: str | bytes,
     *,
@@ -234,5 +279,7 @@ def parse_request(
         return Ping(request_id)
     if action == Action.PUBLISH:
         return _publish(message, channels, limits)
+    if action == Action.RECOVER:
+        return _recover(message, channels)
     shown = action[:MAX_CHANNEL_LENGTH]
     raise ProtocolError(ErrorCode.UNKNOWN_ACTION, f"Unknown action: {shown}")

@@ -41,6 +41,7 @@ REPLY_TYPES: Final = frozenset(
         "unsubscription_confirmed",
         "pong",
         "publish_ack",
+        "recovered",
         "error",
     }
 )

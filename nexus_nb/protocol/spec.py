@@ -28,6 +28,7 @@ class Action(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     PING = "ping"
     PUBLISH = "publish"
+    RECOVER = "recover"
 
 
 class ErrorCode(StrEnum):
@@ -58,6 +59,8 @@ class Limits:
         max_filter_value_length: Characters in one string filter value.
         max_publish_events: Events in one ``publish`` with ``events``.
         max_batch: Largest ``batch.maxlen`` a client may ask for.
+        max_recover: Events sent back for one ``recover``; its ``recovered`` reply
+            says where it stopped, and the client asks again for the rest.
     """
 
     max_channels: int = 64
@@ -66,3 +69,4 @@ class Limits:
     max_filter_value_length: int = 256
     max_publish_events: int = 10_000
     max_batch: int = 1_000
+    max_recover: int = 5_000

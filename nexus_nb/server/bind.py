@@ -136,6 +136,7 @@ async def serve(
     redis: str | None = None,
     retention: int = 10_000,
     retention_seconds: float | None = None,
+    retention_bytes: int | None = None,
     limits: protocol.Limits | None = None,
     max_size: int = 2**20,
     max_subscriptions: int = 100,
@@ -175,9 +176,12 @@ async def serve(
         redis: A ``redis://`` URL: share events with every instance using the same
             Redis through a :class:`~nexus_nb.server.redis_log.RedisEventLog`
             (Redis Streams; ``retention`` applies; see ``docs/deploy.md``).
-        retention: Events kept per channel for ``resume`` (in-memory log; oldest
-            evicted, ``gap`` with ``reason: "retention"`` for resumers who missed them).
+        retention: Events kept per channel for ``resume`` and ``recover``
+            (in-memory log; oldest evicted, ``gap`` with ``reason: "retention"``
+            for resumers who missed them).
         retention_seconds: Also evict events older than this (in-memory log).
+        retention_bytes: Also evict the oldest while a channel's encoded events
+            add up to more than this (in-memory log).
         limits: Per-request bounds (:class:`protocol.Limits` defaults).
         max_size: Largest incoming frame in bytes; bigger ones close 1009.
         max_subscriptions: Distinct (channel, filter) subscriptions per client;
@@ -221,7 +225,12 @@ async def serve(
 
         log = RedisEventLog(redis, channels, retention=retention)
     if log is None:
-        log = MemoryEventLog(channels, retention=retention, retention_seconds=retention_seconds)
+        log = MemoryEventLog(
+            channels,
+            retention=retention,
+            retention_seconds=retention_seconds,
+            retention_bytes=retention_bytes,
+        )
     server = Server(
         api_key=key,
         auth=auth,

@@ -150,7 +150,7 @@ def _never(exc: BaseException) -> None:
 
 
 class MemoryEventLog:
-    """An in-memory :class:`EventLog` bounded per channel by rows and, optionally, age.
+    """An in-memory :class:`EventLog` bounded per channel by rows and, optionally, bytes and age.
 
     :meth:`submit` stores and delivers in the call and returns a resolved future;
     :meth:`append` is the storing step alone (no delivery), for code that frames
@@ -162,10 +162,13 @@ class MemoryEventLog:
             and counted in ``evicted``.
         retention_seconds: When set, entries older than this are evicted too
             (checked on ``append`` and ``since``).
+        retention_bytes: When set, the oldest entries are evicted while a
+            channel's encoded events add up to more than this many bytes.
         epoch: The sequence-space id; random when ``None``.
 
     Raises:
-        ValueError: When ``retention`` < 1 or ``retention_seconds`` <= 0.
+        ValueError: When ``retention`` < 1, or ``retention_seconds`` or
+            ``retention_bytes`` is not positive.
     """
 
     def __init__(
@@ -174,14 +177,19 @@ class MemoryEventLog:
         *,
         retention: int = 10_000,
         retention_seconds: float | None = None,
+        retention_bytes: int | None = None,
         epoch: str | None = None,
     ) -> None:
         if retention < 1:
             raise ValueError("retention must be >= 1")
         if retention_seconds is not None and retention_seconds <= 0:
             raise ValueError("retention_seconds must be > 0")
+        if retention_bytes is not None and retention_bytes < 1:
+            raise ValueError("retention_bytes must be >= 1")
         self._epoch = epoch or secrets.token_hex(8)
         self._retention_seconds = retention_seconds
+        self._retention_bytes = retention_bytes
+        self._bytes: dict[str, int] = dict.fromkeys(channels, 0)
         self._rows: dict[str, deque[tuple[float, Entry]]] = {
             c: deque(maxlen=retention) for c in channels
         }
@@ -255,11 +263,22 @@ class MemoryEventLog:
         entry = Entry(channel, seq, timestamp, data, payload)
         if len(rows) == rows.maxlen:
             self.evicted += 1
+            self._bytes[channel] -= len(rows[0][1].payload)
         now = time.monotonic()
         rows.append((now, entry))
+        held = self._bytes[channel] = self._bytes[channel] + len(payload)
+        limit = self._retention_bytes
+        if limit is not None and held > limit:
+            while len(rows) > 1 and self._bytes[channel] > limit:
+                self._evict(rows)
         if self._retention_seconds is not None:
             self._expire(rows, now)
         return entry
+
+    def _evict(self, rows: deque[tuple[float, Entry]]) -> None:
+        entry = rows.popleft()[1]
+        self._bytes[entry.channel] -= len(entry.payload)
+        self.evicted += 1
 
     def since(self, channel: str, seq: int) -> tuple[list[Entry], Missed | None]:
         """The retained entries after ``seq`` and what was evicted after it."""
@@ -279,8 +298,8 @@ class MemoryEventLog:
         return self._last[channel]
 
     def metrics(self) -> dict[str, Any]:
-        """``evicted``: entries dropped by retention so far."""
-        return {"evicted": self.evicted}
+        """``evicted``: entries dropped by retention so far; ``retained_bytes``: held now."""
+        return {"evicted": self.evicted, "retained_bytes": sum(self._bytes.values())}
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Always healthy; nothing to add to ``/healthz``."""
@@ -293,5 +312,4 @@ class MemoryEventLog:
         assert self._retention_seconds is not None
         horizon = now - self._retention_seconds
         while rows and rows[0][0] < horizon:
-            rows.popleft()
-            self.evicted += 1
+            self._evict(rows)

@@ -27,6 +27,7 @@ class Counters:
     dropped: int = 0  #: events skipped for clients over their byte bound
     dropped_unreported: int = 0  #: events owed in a ``gap`` to clients that left first
     gaps_sent: int = 0  #: ``gap`` messages sent (overflow and retention)
+    recovered: int = 0  #: events sent again from retention for ``recover`` requests
     slow_disconnects: int = 0  #: clients closed with 1013 after ``slow_timeout``
     rate_limited: int = 0  #: RATE_LIMITED errors sent
     rate_limit_disconnects: int = 0  #: clients closed with 1008 for their message rate
@@ -54,6 +55,7 @@ class Counters:
             "dropped": self.dropped,
             "droppedUnreported": self.dropped_unreported,
             "gapsSent": self.gaps_sent,
+            "recovered": self.recovered,
             "slowConsumerDisconnects": self.slow_disconnects,
             "rateLimited": self.rate_limited,
             "rateLimitDisconnects": self.rate_limit_disconnects,

@@ -1,8 +1,11 @@
-"""Answers to client actions: subscribe, unsubscribe, ping and publish.
+"""Answers to client actions: subscribe, unsubscribe, ping, publish and recover.
 
 Everything here is synchronous and runs on the server's loop, which is what
 makes ``resume`` exact: the retained events are queued and the subscription is
 indexed in the same step, so no live event can fall between them or arrive twice.
+``recover`` is answered the same way: the retained events of the asked range
+that match the client's subscriptions, then ``recovered``, with no live event
+between them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import orjson
 
 from nexus_nb import protocol
 from nexus_nb.exceptions import ProtocolError
-from nexus_nb.protocol import ErrorCode, Ping, Publish, Subscribe, Unsubscribe
+from nexus_nb.protocol import ErrorCode, Ping, Publish, Recover, Subscribe, Unsubscribe
 from nexus_nb.server.eventlog import EventLog
 from nexus_nb.server.fanout import Fanout
 from nexus_nb.server.frame import text_frame
@@ -109,6 +112,8 @@ class Router:
             peer.send(text_frame(protocol.pong(request.id)))
         elif isinstance(request, Publish):
             self._publish_events(peer, request)
+        elif isinstance(request, Recover):
+            self._recover(peer, request)
         return Verdict.CONTINUE
 
     def _error(self, peer: Peer, code: str, message: str, request_id: object) -> None:
@@ -161,6 +166,45 @@ class Router:
             self._counters.gaps_sent += 1
             peer.send_gap(channel, missed.count, missed.from_seq, missed.to_seq, "retention")
         self._fanout.replay(peer, request.filter, entries)
+
+    def _recover(self, peer: Peer, request: Recover) -> None:
+        """Send again the retained events of the range that this peer's filters match.
+
+        At most ``limits.max_recover`` of them, queued as control frames (never
+        skipped: the client asked for them and waits); ``recovered`` says where
+        this answer stopped. Events the log no longer holds are simply absent:
+        the client counts what came against what its ``gap`` said it missed.
+        """
+        channel = request.channel
+        filters = list(peer.subs.get(channel, {}).values())
+        if not filters:
+            self._error(peer, ErrorCode.INVALID_CHANNEL, f"not subscribed to {channel}", request.id)
+            return
+        entries, _ = self._log.since(channel, request.from_seq - 1)
+        limit = self._limits.max_recover
+        count, stop = 0, request.to_seq
+        for entry in entries:
+            if entry.seq > request.to_seq:
+                break
+            if not any(f.matches(entry.data) for f in filters):
+                continue
+            if count == limit:
+                stop = entry.seq - 1
+                break
+            peer.send(text_frame(entry.payload))
+            count += 1
+        self._counters.recovered += count
+        peer.send(
+            text_frame(
+                protocol.recovered(
+                    channel,
+                    from_seq=request.from_seq,
+                    to_seq=stop,
+                    count=count,
+                    request_id=request.id,
+                )
+            )
+        )
 
     def _publish_events(self, peer: Peer, request: Publish) -> None:
         if not peer.principal.can_publish(request.channel):

@@ -50,7 +50,7 @@ logger: Final = logging.getLogger("nexus_nb.server")
 T = TypeVar("T")
 
 #: Protocol extensions announced in ``connection_established``.
-EXTENSIONS: Final = ("id", "seq", "resume", "batch", "columns", "publish", "gap")
+EXTENSIONS: Final = ("id", "seq", "resume", "batch", "columns", "publish", "gap", "recover")
 
 
 class ServerState(Enum):

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nexus_nb import protocol
-from nexus_nb.client.protocol import Answer, ClientProtocol, Resubscription
+from nexus_nb.client.protocol import Answer, ClientProtocol, Resubscription, Steps
 from nexus_nb.exceptions import ProtocolError, SubscriptionError
 from nexus_nb.protocol import EventColumns, EventFrame, Notice
 
@@ -304,3 +304,150 @@ def test_receive_data_never_raises_on_mangled_messages_of_known_types(
     proto.ping()
     received = proto.receive_data(frame({"type": kind, **fields}))
     assert received is None or isinstance(received, EventFrame | Answer | Notice)
+
+
+# -- recovery of overflow gaps ------------------------------------------------------------
+
+RECOVERING = {**OURS, "extensions": ["id", "seq", "gap", "recover"]}
+
+
+def gap(channel: str, first: int, last: int, missed: int) -> dict[str, Any]:
+    return {
+        "type": "gap",
+        "channel": channel,
+        "missed": missed,
+        "from_seq": first,
+        "to_seq": last,
+        "reason": "overflow",
+    }
+
+
+def recovering(**options: Any) -> ClientProtocol:
+    """A protocol connected to a server that recovers, subscribed to ``a``, at seq 2."""
+    proto = connected(RECOVERING, **options)
+    proto.subscribed(["a"], None, None)
+    for seq in (1, 2):
+        assert isinstance(proto.receive_data(frame(event("a", seq))), EventFrame)
+    return proto
+
+
+def seqs(items: Any) -> list[int]:
+    """The seqs of the event frames among ``items``, in order."""
+    return [e["seq"] for item in items if isinstance(item, EventFrame) for e in item.events]
+
+
+def asked(steps: Any) -> dict[str, Any]:
+    assert isinstance(steps, Steps)
+    assert steps.send is not None
+    action: dict[str, Any] = orjson.loads(steps.send.data)
+    return action
+
+
+def test_an_overflow_gap_asks_for_its_range_and_holds_live_events_until_it_came_back() -> None:
+    proto = recovering()
+    action = asked(proto.receive_data(frame(gap("a", 3, 5, 3))))
+    assert action == {"action": "recover", "channel": "a", "from_seq": 3, "to_seq": 5, "id": 1}
+    # Live events after the hole wait; the hole's own events pass at once.
+    assert proto.receive_data(frame(event("a", 6))) is None
+    assert proto.receive_data(frame(event("a", 7))) is None
+    back = [proto.receive_data(frame(event("a", seq))) for seq in (3, 4, 5)]
+    assert seqs(back) == [3, 4, 5]
+    reply = {"type": "recovered", "channel": "a", "from_seq": 3, "to_seq": 5, "count": 3, "id": 1}
+    steps = proto.receive_data(frame(reply))
+    assert isinstance(steps, Steps)
+    assert steps.send is None
+    assert [n.kind for n in steps.items if isinstance(n, Notice)] == ["recovered"]  # no gap
+    assert seqs(steps.items) == [6, 7]
+    assert isinstance(proto.receive_data(frame(event("a", 8))), EventFrame)
+    assert (proto.stats.recovered, proto.stats.events_received) == (3, 8)
+
+
+def test_what_retention_no_longer_held_is_handed_on_as_a_gap_of_exactly_that_many() -> None:
+    proto = recovering()
+    asked(proto.receive_data(frame(gap("a", 3, 10, 8))))
+    assert proto.receive_data(frame(event("a", 11))) is None
+    for seq in (9, 10):  # 3..8 were evicted
+        proto.receive_data(frame(event("a", seq)))
+    reply = {"type": "recovered", "channel": "a", "from_seq": 3, "to_seq": 10, "count": 2, "id": 1}
+    steps = proto.receive_data(frame(reply))
+    assert isinstance(steps, Steps)
+    gaps = [n.message for n in steps.items if isinstance(n, Notice) and n.kind == "gap"]
+    assert [(g["missed"], g["recovered"], g["from_seq"], g["to_seq"]) for g in gaps] == [
+        (6, 2, 3, 10)
+    ]
+    assert seqs(steps.items) == [11]
+
+
+def test_a_range_larger_than_one_answer_is_asked_for_again_from_where_it_stopped() -> None:
+    proto = recovering()
+    asked(proto.receive_data(frame(gap("a", 3, 6, 4))))
+    proto.receive_data(frame(event("a", 3)))
+    proto.receive_data(frame(event("a", 4)))
+    reply = {"type": "recovered", "channel": "a", "from_seq": 3, "to_seq": 4, "count": 2, "id": 1}
+    again = asked(proto.receive_data(frame(reply)))
+    assert (again["from_seq"], again["to_seq"], again["id"]) == (5, 6, 2)
+    assert proto.receive_data(frame(event("a", 7))) is None  # still held
+    for seq in (5, 6):
+        assert seqs([proto.receive_data(frame(event("a", seq)))]) == [seq]
+    reply = {"type": "recovered", "channel": "a", "from_seq": 5, "to_seq": 6, "count": 2, "id": 2}
+    steps = proto.receive_data(frame(reply))
+    assert isinstance(steps, Steps)
+    assert seqs(steps.items) == [7]
+    assert proto.stats.recovered == 4
+
+
+def test_a_second_hole_during_a_recovery_is_recovered_next_and_order_is_kept() -> None:
+    proto = recovering()
+    asked(proto.receive_data(frame(gap("a", 3, 4, 2))))
+    proto.receive_data(frame(event("a", 5)))  # held: between the holes
+    assert proto.receive_data(frame(gap("a", 6, 7, 2))) == Steps()  # queued, not handed on
+    proto.receive_data(frame(event("a", 8)))  # held: after both
+    got = seqs([proto.receive_data(frame(event("a", s))) for s in (3, 4)])
+    first = {"type": "recovered", "channel": "a", "from_seq": 3, "to_seq": 4, "count": 2, "id": 1}
+    steps = proto.receive_data(frame(first))
+    assert asked(steps)["from_seq"] == 6
+    got += seqs(steps.items)
+    got += seqs([proto.receive_data(frame(event("a", s))) for s in (6, 7)])
+    second = {"type": "recovered", "channel": "a", "from_seq": 6, "to_seq": 7, "count": 2, "id": 2}
+    steps = proto.receive_data(frame(second))
+    assert isinstance(steps, Steps)
+    got += seqs(steps.items)
+    assert got == [3, 4, 5, 6, 7, 8]
+
+
+def test_too_many_held_events_or_a_lost_connection_release_them_and_report_the_holes() -> None:
+    proto = recovering(max_hold=2)
+    asked(proto.receive_data(frame(gap("a", 3, 5, 3))))
+    assert proto.receive_data(frame(event("a", 6))) is None
+    assert proto.receive_data(frame(event("a", 7))) is None
+    steps = proto.receive_data(frame(event("a", 8)))
+    assert isinstance(steps, Steps)
+    assert [n.message["missed"] for n in steps.items if isinstance(n, Notice)] == [3]
+    assert seqs(steps.items) == [6, 7, 8]
+
+    proto = recovering()
+    asked(proto.receive_data(frame(gap("a", 3, 5, 3))))
+    proto.receive_data(frame(event("a", 3)))
+    proto.receive_data(frame(event("a", 6)))
+    released = proto.disconnected()
+    assert released is not None
+    assert [n.message["missed"] for n in released.items if isinstance(n, Notice)] == [2]
+    assert seqs(released.items) == [6]
+    assert proto.disconnected() is None
+
+
+def test_gaps_pass_unchanged_when_recovery_is_off_unannounced_or_not_an_overflow() -> None:
+    overflow = frame(gap("a", 3, 5, 3))
+    off = connected(RECOVERING, recover=False)
+    off.subscribed(["a"], None, None)
+    unannounced = connected(OURS)
+    unannounced.subscribed(["a"], None, None)
+    retention = recovering()
+    for proto, raw in (
+        (off, overflow),
+        (unannounced, overflow),
+        (retention, frame({**gap("a", 3, 5, 3), "reason": "retention"})),
+    ):
+        notice = proto.receive_data(raw)
+        assert isinstance(notice, Notice)
+        assert notice.kind == "gap"

@@ -2,13 +2,12 @@
 
 Every test runs the server in another process (so the GIL of the busy "cell"
 here does not slow the publisher), publishing ``telemetry.metrics`` events
-numbered ``n = 1, 2, ...`` at a fixed rate once told to.
+numbered ``n = 1, 2, ...`` at a fixed rate once told to (``tests.helpers.publisher``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -22,91 +21,14 @@ import nexus_nb as nnb
 from nexus_nb.client import Client, Events, connect
 from nexus_nb.exceptions import TransportError
 from tests.helpers.keys import KEY
-from tests.helpers.paths import ROOT
+from tests.helpers.publisher import CHANNEL, Publisher, busy, publishing
 from tests.helpers.waiting import until
-
-CHANNEL = "telemetry.metrics"
-
-# The publisher: prints its URL, then per "go TOTAL RATE" line publishes TOTAL
-# events at RATE per second (in steps of 5 ms) and prints "done".
-PUBLISHER = """
-import asyncio, sys
-from nexus_nb.server import serve
-NOTE = "x" * 200  # frames of about 350 B, as the demo's
-
-async def main():
-    loop = asyncio.get_running_loop()
-    async with await serve(api_key=sys.argv[1], demo=False) as server:
-        print(server.url, flush=True)
-        while line := await loop.run_in_executor(None, sys.stdin.readline):
-            _, total, rate = line.split()
-            total, rate, sent, start = int(total), float(rate), 0, loop.time()
-            while sent < total:
-                due = min(total, int((loop.time() - start) * rate) + 1)
-                while sent < due:
-                    sent += 1
-                    event = {"n": sent, "value": float(sent), "note": NOTE}
-                    server.publish("telemetry.metrics", event)
-                await asyncio.sleep(0.005)
-            print("done", flush=True)
-
-asyncio.run(main())
-"""
-
-
-class Publisher:
-    """The publishing server process."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
-        self.proc = proc
-        self.url = url
-
-    async def start(self, total: int, rate: float) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(f"go {total} {rate}\n".encode())
-        await self.proc.stdin.drain()
-
-    async def done(self, limit: float = 60) -> None:
-        assert self.proc.stdout is not None
-        async with asyncio.timeout(limit):
-            assert (await self.proc.stdout.readline()).strip() == b"done"
 
 
 @pytest.fixture
 async def publisher() -> AsyncIterator[Publisher]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        PUBLISHER,
-        KEY,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        env={"PYTHONPATH": str(ROOT), "PATH": ""},
-    )
-    try:
-        assert proc.stdout is not None
-        async with asyncio.timeout(30):
-            url = (await proc.stdout.readline()).decode().strip()
-        assert url.startswith("ws://127.0.0.1:"), url
-        yield Publisher(proc, url)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
-
-
-def busy(seconds: float, every: float = 1.0, probe: Any = None) -> list[Any]:
-    """Block this thread (and the loop) with CPU-bound Python; call ``probe()`` ``every`` s."""
-    samples = []
-    end = time.perf_counter() + seconds
-    next_probe = time.perf_counter() + every
-    x = 0
-    while (now := time.perf_counter()) < end:
-        x += 1
-        if probe is not None and now >= next_probe:
-            samples.append(probe())
-            next_probe += every
-    return samples
+    async with publishing() as running:
+        yield running
 
 
 async def test_a_cell_busy_for_8_s_loses_none_of_40000_events_at_5000_per_s(

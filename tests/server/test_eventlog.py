@@ -56,6 +56,21 @@ def test_retention_seconds_evicts_old_entries(monkeypatch: pytest.MonkeyPatch) -
     assert missed == Missed(1, 1, 1)
 
 
+def test_retention_bytes_evicts_the_oldest_while_a_channel_holds_more_and_counts_them() -> None:
+    size = len(MemoryEventLog(["a"]).append("a", {"pad": "x" * 100}, TS).payload)
+    log = MemoryEventLog(["a", "b"], retention_bytes=3 * size + size // 2)
+    for _ in range(10):
+        log.append("a", {"pad": "x" * 100}, TS)
+    other = log.append("b", {"pad": "x" * 100}, TS)
+    entries, missed = log.since("a", 0)
+    assert [e.seq for e in entries] == [8, 9, 10]
+    assert missed == Missed(7, 1, 7)
+    held = sum(len(e.payload) for e in [*entries, other])
+    assert log.metrics() == {"evicted": 7, "retained_bytes": held}
+    with pytest.raises(ValueError, match="retention_bytes"):
+        MemoryEventLog(["a"], retention_bytes=0)
+
+
 async def resume(
     srv: Server, channel: str, epoch: str, seq: int, filters: Any = None
 ) -> ClientConnection:

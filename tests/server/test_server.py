@@ -64,6 +64,7 @@ async def test_connection_established_announces_epoch_and_extensions(server: Ser
     assert hello["epoch"] == server.epoch
     assert "resume" in hello["extensions"]
     assert "batch" in hello["extensions"]
+    assert "recover" in hello["extensions"]
 
 
 async def test_query_token_authenticates_like_the_browser_client(server: Server) -> None:
@@ -479,3 +480,98 @@ async def test_garbage_from_one_client_leaves_it_and_the_others_working(server: 
     assert all(r["type"] in ("error", "subscription_error") for r in replies)
     assert pong["id"] == {"deep": [1, 2]}
     assert event["data"] == {"n": 1}
+
+
+# -- recover (our extension) -------------------------------------------------------------
+
+
+async def subscribed(srv: Server, filters: dict[str, Any] | None = None) -> ClientConnection:
+    ws = await client(srv)
+    await ws.send(protocol.subscribe(["tasks.updates"], filters, request_id=1).decode())
+    assert (await recv(ws))["type"] == "subscription_confirmed"
+    return ws
+
+
+async def recovery(ws: ClientConnection, first: int, last: int) -> list[dict[str, Any]]:
+    """Send ``recover`` for first..last; every message up to and including its answer."""
+    await ws.send(protocol.recover("tasks.updates", first, last, request_id=9).decode())
+    messages = []
+    while not messages or messages[-1]["type"] not in ("recovered", "error"):
+        messages.append(await recv(ws))
+    return messages
+
+
+async def test_recover_sends_the_matching_retained_events_of_the_range_then_recovered(
+    server: Server,
+) -> None:
+    ws = await subscribed(server, {"k": "x"})
+    for n in range(1, 11):
+        server.publish("tasks.updates", {"n": n, "k": "x" if n % 2 else "y"})
+    live = [await recv(ws) for _ in range(5)]
+    assert [m["seq"] for m in live] == [1, 3, 5, 7, 9]
+
+    messages = await recovery(ws, 3, 8)
+
+    assert [(m["type"], m.get("seq")) for m in messages[:-1]] == [
+        ("event", 3),
+        ("event", 5),
+        ("event", 7),
+    ]
+    assert messages[-1] == {
+        "type": "recovered",
+        "channel": "tasks.updates",
+        "from_seq": 3,
+        "to_seq": 8,
+        "count": 3,
+        "id": 9,
+    }
+    assert server.metrics()["recovered"] == 3
+    await ws.close()
+
+
+async def test_a_recover_stops_at_max_recover_and_says_where_and_evicted_events_are_absent() -> (
+    None
+):
+    srv = await serve(
+        api_key=KEY,
+        demo=False,
+        ping_interval=None,
+        retention=6,
+        limits=protocol.Limits(max_recover=3),
+    )
+    try:
+        ws = await subscribed(srv)
+        for n in range(1, 11):
+            srv.publish("tasks.updates", {"n": n})
+        for _ in range(10):
+            await recv(ws)
+        # 1..4 were evicted (retention 6): 5, 6, 7 come back, and the answer stops at 7.
+        first = await recovery(ws, 1, 10)
+        assert [m.get("seq") for m in first[:-1]] == [5, 6, 7]
+        assert (first[-1]["to_seq"], first[-1]["count"]) == (7, 3)
+        rest = await recovery(ws, 8, 10)
+        assert [m.get("seq") for m in rest[:-1]] == [8, 9, 10]
+        assert (rest[-1]["to_seq"], rest[-1]["count"]) == (10, 3)
+        await ws.close()
+    finally:
+        await srv.aclose()
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"channel": "system.alerts", "from_seq": 1, "to_seq": 2}, "INVALID_CHANNEL"),
+        ({"channel": "nope", "from_seq": 1, "to_seq": 2}, "INVALID_CHANNEL"),
+        ({"channel": "tasks.updates", "from_seq": 0, "to_seq": 2}, "INVALID_FIELD"),
+        ({"channel": "tasks.updates", "from_seq": 3, "to_seq": 2}, "INVALID_FIELD"),
+        ({"channel": "tasks.updates", "from_seq": 1, "to_seq": True}, "INVALID_FIELD"),
+    ],
+)
+async def test_a_bad_or_unsubscribed_recover_gets_an_error_with_its_code_and_id(
+    server: Server, fields: dict[str, Any], code: str
+) -> None:
+    ws = await subscribed(server)
+    await ws.send(orjson.dumps({"action": "recover", **fields, "id": 4}).decode())
+    reply = await recv(ws)
+    assert (reply["type"], reply["code"], reply["id"]) == ("error", code, 4)
+    await ws.close()
