@@ -6,20 +6,28 @@ about 350 bytes, as the demo's) at 5,000 per second while this process, the
 reads nothing. Then it lets the loop run until every event has arrived or been
 reported lost, and counts what the buffer holds against what was published.
 
-* ``loop``: the client on the kernel's loop (``await nnb.connect(url)``): while
-  the loop is blocked nothing reads the socket, the server's per-client bound
-  (4 MiB) fills and it skips events, reported as a ``gap``.
+* ``loop-norecover``: the client on the kernel's loop without ``recover``
+  (before this extension, the baseline): while the loop is blocked nothing
+  reads the socket, the server's per-client bound (4 MiB) fills and it skips
+  events, reported as a ``gap``.
+* ``loop``: the same with ``recover`` (the default): after the block the client
+  asks the skipped range back from the server's retention (10,000 events per
+  channel by default), so it loses only what retention no longer holds.
 * ``thread``: the client on a reader thread (``reader="thread"``, what a plain
   ``nnb.connect(url)`` in a cell makes): frames keep arriving and wait in the
   stream's hand-off (``max_size``, 64 MiB of frames) until the cell reads a
   buffer or returns; past that bound frames are dropped and marked as a gap.
 
 Every figure counts exactly: ``lost`` is published minus buffered, and the gap
-markers' ``missed`` must add up to it. The baseline is the loop reader, in the
-same run.
+markers' ``missed`` must add up to it. The baseline is the loop reader without
+``recover``, in the same run.
+
+It also measures what retention costs the server: the traced memory of a
+``MemoryEventLog`` holding the default 10,000 such events, against the bytes of
+their encoded frames.
 
 Usage: ``.venv/bin/python benchmarks/bench_busy.py [--rate 5000] [--blocks 2,8,30,45]``
-(about 2-3 minutes: the blocks run one after another, for each reader).
+(about 3 minutes: the blocks run one after another, for each reader).
 """
 
 from __future__ import annotations
@@ -28,11 +36,13 @@ import argparse
 import asyncio
 import sys
 import time
+import tracemalloc
 
 from figures import figure
 
 import nexus_nb as nnb
 from nexus_nb.client.reader import MAX_HANDOFF
+from nexus_nb.server.eventlog import MemoryEventLog
 
 CHANNEL = "telemetry.metrics"
 KEY = "bench-busy"
@@ -78,7 +88,10 @@ async def one_block(
     assert proc.stdin is not None
     assert proc.stdout is not None
     total = int(seconds * rate)
-    stream = await nnb.connect(url, api_key=KEY, reader=reader, maxlen=total + 1)
+    options = {"recover": False} if reader == "loop-norecover" else {}
+    stream = await nnb.connect(
+        url, api_key=KEY, reader=reader.split("-")[0], maxlen=total + 1, **options
+    )
     try:
         await stream.subscribe(CHANNEL)
         buf = stream[CHANNEL]
@@ -114,10 +127,10 @@ async def main() -> None:
     try:
         assert proc.stdout is not None
         url = (await proc.stdout.readline()).decode().strip()
-        for reader in ("loop", "thread"):
+        for reader in ("loop-norecover", "loop", "thread"):
             longest[reader] = 0.0
             for seconds in blocks:
-                if reader == "loop" and seconds > 8:
+                if reader.startswith("loop") and seconds > 8:
                     continue  # it already loses at 8 s; longer blocks only lose more
                 total, held, missed = await one_block(proc, url, reader, seconds, args.rate)
                 lost = total - held
@@ -125,7 +138,7 @@ async def main() -> None:
                 if lost == 0:
                     longest[reader] = max(longest[reader], seconds)
                 print(
-                    f"{reader:6}  busy {seconds:4.0f} s at {args.rate:,.0f} ev/s: "
+                    f"{reader:14}  busy {seconds:4.0f} s at {args.rate:,.0f} ev/s: "
                     f"{held:>7,} of {total:>7,} buffered, {lost:>7,} lost "
                     f"(gap markers say {missed:,})",
                     flush=True,
@@ -137,19 +150,50 @@ async def main() -> None:
     bound = MAX_HANDOFF / (args.rate * 350)
     print(
         f"longest block with nothing lost: {longest['thread']:.0f} s on a reader thread, "
-        f"{longest['loop']:.0f} s on the loop (the hand-off's {MAX_HANDOFF / 2**20:.0f} MiB "
-        f"holds about {bound:.0f} s of 350-byte frames at this rate)"
+        f"{longest['loop']:.0f} s on the loop with recover, {longest['loop-norecover']:.0f} s "
+        f"without (the hand-off's {MAX_HANDOFF / 2**20:.0f} MiB holds about {bound:.0f} s of "
+        "350-byte frames at this rate)"
+    )
+    tried = ", ".join(f"{b:.0f}" for b in blocks)
+    for key, reader, how in (
+        ("longest_lossless_block", "thread", "reader thread (plain `nnb.connect`)"),
+        ("longest_lossless_block_loop", "loop", "client on the loop with `recover`"),
+    ):
+        figure(
+            key,
+            longest[reader],
+            "s",
+            what=f"longest busy cell at {args.rate:,.0f} events/s with nothing lost "
+            f"(of {tried} s tried), {how}",
+            baseline=longest["loop-norecover"],
+            against="the client on the kernel's loop without recover (the previous design)",
+            better="higher",
+        )
+    retention_cost()
+
+
+def retention_cost(events: int = 10_000) -> None:
+    """Traced memory of a full default retention of bench-size events, against their frames."""
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    log = MemoryEventLog([CHANNEL], retention=events)
+    for n in range(events):
+        log.append(CHANNEL, {"n": n, "value": float(n), "note": "x" * 200}, "2026-12-03T00:00:00Z")
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    frames = log.metrics()["retained_bytes"]
+    print(
+        f"retention of {events:,} events: {held / 2**20:.1f} MiB traced "
+        f"({held / events:.0f} B/event; their frames are {frames / events:.0f} B/event)"
     )
     figure(
-        "longest_lossless_block",
-        longest["thread"],
-        "s",
-        what=f"longest busy cell at {args.rate:,.0f} events/s with nothing lost (of "
-        + ", ".join(f"{b:.0f}" for b in blocks)
-        + " s tried), reader thread",
-        baseline=longest["loop"],
-        against="the client on the kernel's loop (today's awaited default)",
-        better="higher",
+        "retention_memory",
+        held / 2**20,
+        "MiB",
+        what=f"server memory of a full default retention ({events:,} events of one channel, "
+        f"{frames // events} B frames)",
+        baseline=frames / 2**20,
+        against="the encoded frames alone",
     )
 
 

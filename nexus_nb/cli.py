@@ -119,6 +119,8 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         ssl=ssl,
         redis=args.redis,
         retention=args.retention,
+        retention_seconds=args.retention_seconds,
+        retention_bytes=args.retention_bytes,
         host_metrics=args.host_metrics,
     )
     print(server.url, flush=True)
@@ -356,7 +358,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keyfile")
     p.add_argument("--origin", action="append", default=[], help="allowed Origin (repeat)")
     p.add_argument("--redis", metavar="URL", help="share events with other instances via Redis")
-    p.add_argument("--retention", type=int, default=10_000, help="events kept per channel")
+    p.add_argument(
+        "--retention", type=int, default=10_000, help="events kept per channel (resume, recover)"
+    )
+    p.add_argument("--retention-seconds", type=float, default=None, help="also drop older events")
+    p.add_argument(
+        "--retention-bytes",
+        type=int,
+        default=None,
+        help="also drop the oldest while a channel holds more encoded bytes",
+    )
     p.add_argument("--log-format", choices=["text", "json"], default="text")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(run=cmd_serve)
