@@ -42,7 +42,7 @@ import orjson
 from figures import figure
 from websockets.asyncio.client import connect as ws_connect
 
-from nexus_nb.client import Events, connect
+from nexus_nb.client import Client, Events, connect
 from nexus_nb.client.client import Reader
 from nexus_nb.protocol import event_columns
 from nexus_nb.session import Stream
@@ -155,9 +155,10 @@ async def client_rate(url: str, events: int) -> float:
 
 async def buffer_rate(url: str, events: int, reader: Reader = "loop") -> float:
     """Events per second from the socket into a ring buffer's typed columns."""
-    client = await connect(url, heartbeat=None, reconnect=False, reader=reader)
+    client = Client(url, heartbeat=None, reconnect=False, reader=reader)
+    stream = Stream(client, maxlen=events)  # before the first frame, as nnb.connect does
     start = time.perf_counter()
-    stream = Stream(client, maxlen=events)
+    await client.start()
     await stream.wait_for("telemetry.metrics", rows=events, timeout=120)
     finished = time.perf_counter()
     await stream.aclose()

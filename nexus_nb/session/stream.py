@@ -42,7 +42,6 @@ import orjson
 from nexus_nb.buffer import RingBuffer
 from nexus_nb.capture import Recorder
 from nexus_nb.client import Client, Events, State
-from nexus_nb.client import connect as connect_client
 from nexus_nb.client.credential import api_key_from_env
 from nexus_nb.client.reader import MAX_HANDOFF
 from nexus_nb.plain import awaited, plain_or_awaitable
@@ -598,15 +597,20 @@ def connect(
     if awaited():
         return _connect(url, key, options, client_options)
     client = Client(url, api_key=key, **{"reader": "thread", **client_options})
+    # The stream's sinks go on before the first frame can arrive: a reader
+    # thread would otherwise receive frames that no buffer gets.
+    stream = Stream(client, **options)
     client.open()
-    return cast("Coroutine[Any, Any, Stream]", Stream(client, **options))
+    return cast("Coroutine[Any, Any, Stream]", stream)
 
 
 async def _connect(
     url: str, key: str | None, options: dict[str, Any], client_options: dict[str, Any]
 ) -> Stream:
-    client = await connect_client(url, api_key=key, **client_options)
-    return Stream(client, **options)
+    client = Client(url, api_key=key, **client_options)
+    stream = Stream(client, **options)
+    await client.start()
+    return stream
 
 
 def _canonical(filters: Mapping[str, Any] | None) -> bytes:

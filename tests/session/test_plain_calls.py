@@ -8,17 +8,23 @@ a cell executes. What a plain call made must stay usable from async code too.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
+from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import serve as websockets_serve
 
 import nexus_nb as nnb
+from nexus_nb.plain import LoopThread
 from nexus_nb.server import Server, ServerState
 from nexus_nb.session import Stream
 from tests.helpers.keys import KEY
 
 CHANNEL = "telemetry.metrics"
+STAMP = "2026-12-03T00:00:00.000Z"
 
 
 def nexus_threads() -> list[str]:
@@ -132,3 +138,41 @@ async def test_a_plain_connect_that_fails_leaves_no_thread_behind() -> None:
     with pytest.raises(nnb.TransportError):
         cell()
     assert nexus_threads() == []
+
+
+async def test_a_reader_thread_buffers_frames_that_arrive_right_after_the_greeting() -> None:
+    # A server that streams without waiting for a subscribe (a resume, a relay):
+    # the stream's sinks must be on before the reader thread reads the first frame.
+    count = 5_000
+    frames = [
+        orjson.dumps(
+            {"type": "event", "channel": CHANNEL, "data": {"n": n}, "seq": n, "timestamp": STAMP}
+        )
+        for n in range(1, count + 1)
+    ]
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(orjson.dumps({"type": "connection_established", "client_id": "x"}), text=True)
+        for frame in frames:
+            await ws.send(frame, text=True)
+        await ws.wait_closed()
+
+    # On a thread of its own, so that it answers while a plain call blocks this loop.
+    async def start() -> Any:
+        return await websockets_serve(handler, "127.0.0.1", 0)
+
+    host = LoopThread("bare-server")
+    bare = host.call(start())
+    url = f"ws://127.0.0.1:{next(iter(bare.sockets)).getsockname()[1]}"
+    plain = (lambda: nnb.connect(url, api_key=KEY, reconnect=False))()  # a cell
+    awaited_stream = await nnb.connect(url, api_key=KEY, reader="thread", reconnect=False)
+    try:
+        for stream in (plain, awaited_stream):
+            await stream.wait_for(CHANNEL, rows=count, timeout=10)
+            assert stream[CHANNEL].to_dataframe()["n"].tolist() == list(range(1, count + 1))
+    finally:
+        await plain.aclose()
+        await awaited_stream.aclose()
+        bare.close()
+        host.call(bare.wait_closed())
+        await host.stop()
