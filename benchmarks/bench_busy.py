@@ -37,6 +37,7 @@ import asyncio
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 from figures import figure
 
@@ -46,31 +47,6 @@ from nexus_nb.server.eventlog import MemoryEventLog
 
 CHANNEL = "telemetry.metrics"
 KEY = "bench-busy"
-# The publisher: prints its URL, then per "go TOTAL RATE" line publishes TOTAL
-# events at RATE per second (in steps of 5 ms) and prints "done".
-PUBLISHER = """
-import asyncio, sys
-from nexus_nb.server import serve
-NOTE = "x" * 200
-
-async def main():
-    loop = asyncio.get_running_loop()
-    async with await serve(api_key=sys.argv[1], demo=False) as server:
-        print(server.url, flush=True)
-        while line := await loop.run_in_executor(None, sys.stdin.readline):
-            _, total, rate = line.split()
-            total, rate, sent, start = int(total), float(rate), 0, loop.time()
-            while sent < total:
-                due = min(total, int((loop.time() - start) * rate) + 1)
-                while sent < due:
-                    sent += 1
-                    event = {"n": sent, "value": float(sent), "note": NOTE}
-                    server.publish("telemetry.metrics", event)
-                await asyncio.sleep(0.005)
-            print("done", flush=True)
-
-asyncio.run(main())
-"""
 
 
 def busy(seconds: float) -> None:
@@ -117,8 +93,7 @@ async def main() -> None:
     blocks = [float(b) for b in args.blocks.split(",")]
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-c",
-        PUBLISHER,
+        str(Path(__file__).with_name("pacer.py")),
         KEY,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,

@@ -18,35 +18,8 @@ from tests.helpers.paths import ROOT
 
 CHANNEL = "telemetry.metrics"
 
-# Prints its URL, then per "go TOTAL RATE" line publishes TOTAL events numbered
-# n = 1, 2, ... on telemetry.metrics at RATE per second (in steps of 5 ms) and
-# prints "done". argv: key, retention, slow_timeout.
-SCRIPT = """
-import asyncio, sys
-from nexus_nb.server import serve
-NOTE = "x" * 200  # frames of about 350 B, as the demo's
-
-async def main():
-    loop = asyncio.get_running_loop()
-    key, retention, slow = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    async with await serve(
-        api_key=key, demo=False, retention=retention, slow_timeout=slow
-    ) as server:
-        print(server.url, flush=True)
-        while line := await loop.run_in_executor(None, sys.stdin.readline):
-            _, total, rate = line.split()
-            total, rate, sent, start = int(total), float(rate), 0, loop.time()
-            while sent < total:
-                due = min(total, int((loop.time() - start) * rate) + 1)
-                while sent < due:
-                    sent += 1
-                    event = {"n": sent, "value": float(sent), "note": NOTE}
-                    server.publish("telemetry.metrics", event)
-                await asyncio.sleep(0.005)
-            print("done", flush=True)
-
-asyncio.run(main())
-"""
+# The publishing process: see its docstring.
+PACER = ROOT / "benchmarks" / "pacer.py"
 
 
 class Publisher:
@@ -76,8 +49,7 @@ async def publishing(
     """A :class:`Publisher` with ``retention`` events kept per channel; killed at exit."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-c",
-        SCRIPT,
+        str(PACER),
         KEY,
         str(retention),
         str(slow_timeout),
