@@ -17,7 +17,7 @@ from nexus_nb.buffer.latest import Latest
 from nexus_nb.buffer.resample import Resample
 from nexus_nb.columnar.column import Segments
 from nexus_nb.columnar.export import arrow_to_polars, write_csv, write_parquet
-from nexus_nb.columnar.flatten import flatten_or_reject, flatten_run, runs
+from nexus_nb.columnar.flatten import Block, flatten_or_reject, flatten_run, runs
 from nexus_nb.columnar.table import Row, Table
 from nexus_nb.protocol import EventColumns, as_messages
 
@@ -86,7 +86,7 @@ class RingBuffer:
         self._evicted = 0
         self._rejected: Counter[str] = Counter()
         self._gaps = GapLog()
-        self._pending: list[Mapping[str, Any] | EventColumns] = []
+        self._pending: list[Mapping[str, Any] | EventColumns | Block] = []
         self._pending_batches = 0  # columnar batches among the staged entries
         self._flush_at = _PENDING_ROWS  # staged entries that make a flush (fewer with batches)
         self._views: list[Resample | Latest] = []  # live aggregates, folded as rows are stored
@@ -181,15 +181,17 @@ class RingBuffer:
         if len(pending) >= self._flush_at:
             self._flush()
 
-    def extend(self, messages: Iterable[Mapping[str, Any]] | EventColumns) -> None:
+    def extend(self, messages: Iterable[Mapping[str, Any]] | EventColumns | Block) -> None:
         """Store many event messages; the result is that of appending each in turn.
 
         A columnar batch (:class:`~nexus_nb.protocol.EventColumns`, what a client
         subscribed with ``columns=True`` receives) is stored the same way as its
-        messages, without building them: its lists become the columns.
+        messages, without building them: its lists become the columns. So is a
+        :class:`~nexus_nb.columnar.Block` that :func:`~nexus_nb.columnar.flattened`
+        made of messages on another thread (its rejections are counted here).
         """
-        if isinstance(messages, EventColumns):
-            if not len(messages):
+        if isinstance(messages, EventColumns | Block):
+            if not len(messages) and not getattr(messages, "rejected", ()):
                 return
             self._pending.append(messages)
             self._pending_batches += 1
@@ -230,7 +232,7 @@ class RingBuffer:
             self._store(run)
         self._fold_views()
 
-    def _store(self, events: list[Mapping[str, Any]] | EventColumns) -> None:
+    def _store(self, events: list[Mapping[str, Any]] | EventColumns | Block) -> None:
         """Write events into the columns: one conversion per column, else row by row."""
         block, rejections = flatten_run(events, expected=self._table.order)
         for rejection in rejections:
@@ -241,9 +243,12 @@ class RingBuffer:
         count = len(block.times)
         batch = self._table.plan(block) if count else None
         if batch is None:  # a column changes kind: apply the rule row by row, in order
-            messages = as_messages(events)
-            for message in messages:
-                row = flatten_or_reject(message)
+            rows: Iterable[Any]
+            if isinstance(events, Block):
+                rows = block.rows()
+            else:
+                rows = map(flatten_or_reject, as_messages(events))
+            for row in rows:
                 if isinstance(row, dict):
                     if not row["channel"]:
                         row["channel"] = self.channel

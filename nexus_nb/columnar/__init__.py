@@ -28,17 +28,20 @@ from nexus_nb.columnar.export import (
     write_parquet,
 )
 from nexus_nb.columnar.flatten import (
+    Block,
     Rejection,
     flatten,
     flatten_columns,
     flatten_many,
     flatten_or_reject,
+    flattened,
     unflatten,
 )
 from nexus_nb.columnar.table import Table, messages_to_frame, rows_to_frame
 from nexus_nb.columnar.timestamp import format_timestamp, parse_timestamp
 
 __all__ = [
+    "Block",
     "Export",
     "Rejection",
     "Table",
@@ -48,6 +51,7 @@ __all__ = [
     "flatten_columns",
     "flatten_many",
     "flatten_or_reject",
+    "flattened",
     "format_timestamp",
     "frame_to_arrow",
     "frame_to_polars",

@@ -30,7 +30,7 @@ from __future__ import annotations
 import enum
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain, repeat
 from typing import Any
 
@@ -50,6 +50,7 @@ __all__ = [
     "flatten_many",
     "flatten_or_reject",
     "flatten_run",
+    "flattened",
     "runs",
     "to_text",
     "unflatten",
@@ -204,6 +205,19 @@ class Block:
     times: npt.NDArray[np.int64]
     columns: dict[str, list[Scalar | None]]
     types: dict[str, set[type]]
+    rejected: tuple[Rejection, ...] = ()
+    """Why events of the run it was made from are not among its rows (see :func:`flattened`)."""
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def rows(self) -> list[dict[str, Scalar | None]]:
+        """The rows one by one, as :func:`flatten_or_reject` gives them (``None``: no field)."""
+        names = ["timestamp", *self.columns]
+        return [
+            dict(zip(names, values, strict=True))
+            for values in zip(self.times.tolist(), *self.columns.values(), strict=True)
+        ]
 
 
 def flatten_many(
@@ -325,32 +339,52 @@ def flatten_columns(
     return flatten_many(columns.messages(), expected=expected)
 
 
-Staged = Mapping[str, Any] | EventColumns
-"""One staged item: an event message, or a columnar batch of events."""
+Staged = Mapping[str, Any] | EventColumns | Block
+"""One staged item: an event message, a columnar batch of events, or events already flattened."""
 
 
-def runs(staged: Sequence[Staged]) -> Iterator[list[Mapping[str, Any]] | EventColumns]:
-    """Split staged items into runs of one kind, in order: messages, or one joined batch.
+def _kind(item: Staged) -> type:
+    kind = type(item)
+    return kind if kind is EventColumns or kind is Block else dict
 
-    Each run is then flattened in one go (:func:`flatten_many`, :func:`flatten_columns`).
+
+def runs(staged: Sequence[Staged]) -> Iterator[list[Mapping[str, Any]] | EventColumns | Block]:
+    """Split staged items into runs of one kind, in order: messages, one joined batch, or a block.
+
+    Each run is then flattened in one go (:func:`flatten_run`); a block is one already.
     """
     start = 0
     for end in range(1, len(staged) + 1):
-        if end == len(staged) or (type(staged[end]) is EventColumns) != (
-            type(staged[start]) is EventColumns
-        ):
+        if end == len(staged) or _kind(staged[end]) is not _kind(staged[start]):
             run = staged[start:end]
-            if type(run[0]) is EventColumns:
+            kind = _kind(run[0])
+            if kind is EventColumns:
                 yield EventColumns.concat(run)  # type: ignore[arg-type]
+            elif kind is Block:
+                yield from run  # type: ignore[misc]
             else:
                 yield list(run)  # type: ignore[arg-type]
             start = end
 
 
+def flattened(run: Sequence[object] | EventColumns, *, expected: Sequence[str] = ()) -> Block:
+    """Flatten one run now, its rejections carried in the block, to be stored later.
+
+    For a producer that hands events to a buffer from another thread: flattened
+    where they arrive, the events' dicts are freed while still young, instead
+    of ageing in a queue through the garbage collector's generations.
+    ``expected`` is :func:`flatten_many`'s hint (the previous block's columns do).
+    """
+    block, rejections = flatten_run(run, expected=expected)
+    return replace(block, rejected=tuple(rejections)) if rejections else block
+
+
 def flatten_run(
-    run: Sequence[object] | EventColumns, *, expected: Sequence[str] = ()
+    run: Sequence[object] | EventColumns | Block, *, expected: Sequence[str] = ()
 ) -> tuple[Block, list[Rejection]]:
     """Flatten one run (see :func:`runs`): :func:`flatten_columns` or :func:`flatten_many`."""
+    if isinstance(run, Block):
+        return run, list(run.rejected)
     if isinstance(run, EventColumns):
         return flatten_columns(run, expected=expected)
     return flatten_many(run, expected=expected)

@@ -18,10 +18,13 @@ see :mod:`nexus_nb.client.reader`), frames keep arriving while a cell blocks the
 kernel's loop, and the pending queue is the hand-off between the two threads:
 the reader thread appends each frame to it under the stream's lock, bounded by
 ``max_size`` bytes (frame sizes on the wire; past it a frame is dropped, counted
-in ``stats.lost`` and marked as a gap in its buffer). The buffers themselves
+in ``stats.lost`` and marked as a gap in its buffer). The reader thread also
+flattens each run of 256 staged messages into a column block
+(:func:`~nexus_nb.columnar.flattened`; not while a :meth:`Stream.record` recording
+needs the messages), so their dicts do not age in the queue. The buffers themselves
 are only ever touched by the kernel's thread: the queue is swapped out under the
-lock and stored either by a drain scheduled on the kernel's loop or, while that
-loop is blocked, by the next read of any buffer from the cell
+lock and stored either by a drain scheduled on the kernel's loop (at most every
+5 ms) or, while that loop is blocked, by the next read of any buffer from the cell
 (:meth:`RingBuffer.feed_from <nexus_nb.buffer.RingBuffer.feed_from>`), so a
 read always sees a consistent buffer that holds every frame received before it.
 """
@@ -44,6 +47,7 @@ from nexus_nb.capture import Recorder
 from nexus_nb.client import Client, Events, State
 from nexus_nb.client.credential import api_key_from_env
 from nexus_nb.client.reader import MAX_HANDOFF
+from nexus_nb.columnar import Block, flattened
 from nexus_nb.plain import awaited, plain_or_awaitable
 from nexus_nb.protocol import EventColumns
 from nexus_nb.session.recording import Recording
@@ -52,6 +56,11 @@ from nexus_nb.widgets import ChannelStatus, StatusSnapshot
 __all__ = ["Stream", "StreamStats", "connect"]
 
 log = logging.getLogger("nexus_nb.session")
+
+#: Rows a reader thread stages as messages before it flattens them (see ``_reader_sink``).
+_FLATTEN_AT = 256
+#: Seconds between the drains a reader thread asks of the kernel's loop.
+_DRAIN_EVERY = 0.005
 
 
 @dataclass
@@ -107,7 +116,7 @@ class Stream:
         self.stats = StreamStats()
         self._buffers: dict[str, RingBuffer] = {}
         # channel -> frames in arrival order: runs of messages joined, batches as they came.
-        self._pending: dict[str, list[list[dict[str, Any]] | EventColumns]] = {}
+        self._pending: dict[str, list[list[dict[str, Any]] | EventColumns | Block]] = {}
         self._pending_count = 0
         self._drain_handle: asyncio.Handle | None = None
         self._waiters: list[tuple[str, int, asyncio.Future[None]]] = []
@@ -121,9 +130,12 @@ class Stream:
         self._pending_bytes = 0
         self._lost: dict[str, list[int]] = {}  # channel -> [missed, first ns, last ns]
         self._draining = False
+        self._drained_at = 0.0
         self._arrived = threading.Event()
         self._plain_waits = 0
         self._recorders: list[Callable[[str, list[dict[str, Any]] | EventColumns], None]] = []
+        self._recording = 0  # recordings open, shared with the reader thread
+        self._fields: dict[str, list[str]] = {}  # the reader thread's own: columns last flattened
         if self._threaded:
             self._loop = asyncio.get_running_loop()
             feed = client.add_reader_sink(self._reader_sink)
@@ -330,13 +342,18 @@ class Stream:
                 recorder.write_many(events)
 
         # Written as the buffers are filled, on this thread and in their order, so
-        # the recording gets whatever the buffers get, a busy cell included.
+        # the recording gets whatever the buffers get, a busy cell included. A
+        # recorder needs the messages: a reader thread stops flattening them first.
+        with self._lock:
+            self._recording += 1
         self.flush()
         self._recorders.append(write)
 
         def detach() -> None:
             self.flush()
             self._recorders.remove(write)
+            with self._lock:
+                self._recording -= 1
 
         return Recording(recorder, detach)
 
@@ -377,15 +394,41 @@ class Stream:
                     lost[0] += count
                     lost[2] = now
             else:
-                self.stats.frames += 1
-                self.stats.events += count
-                self._stage(channel, events)
+                stats = self.stats
+                stats.frames += 1
+                stats.events += count
+                self._pending_count += count
                 self._pending_bytes += size
+                parts = self._pending.get(channel)
+                if parts is None:
+                    parts = self._pending[channel] = []
+                last = parts[-1] if parts else None
+                if type(events) is EventColumns:
+                    parts.append(events)
+                elif type(last) is list:
+                    last.extend(events)
+                    if len(last) >= _FLATTEN_AT and not self._recording:
+                        block = flattened(last, expected=self._fields.get(channel, ()))
+                        self._fields[channel] = list(block.columns)
+                        parts[-1] = block
+                else:
+                    parts.append(list(events))
             if self._plain_waits:
                 self._arrived.set()
             if self._drain_handle is not None:
                 return
-            self._drain_handle = self._loop.call_soon_threadsafe(self._drain)
+            self._drain_handle = self._loop.call_soon_threadsafe(self._drain_due)
+
+    def _drain_due(self) -> None:
+        # Woken by the reader thread: drain now, or once _DRAIN_EVERY has passed
+        # since the last drain. Reads need no drain (they pull), so this costs no
+        # freshness, and it saves the two threads a GIL hand-off per frame.
+        wait = self._drained_at + _DRAIN_EVERY - time.monotonic()
+        if wait <= 0:
+            self._drain()
+            return
+        with self._lock:
+            self._drain_handle = self._loop.call_later(wait, self._drain)
 
     def _pull(self) -> None:
         # Before every read of a buffer: on the owning thread, store what the reader staged.
@@ -402,6 +445,7 @@ class Stream:
             pending, self._pending, self._pending_count = self._pending, {}, 0
             lost, self._lost, self._pending_bytes = self._lost, {}, 0
         self._draining = True
+        self._drained_at = time.monotonic()
         try:
             self._store(pending, lost)
         finally:
@@ -409,18 +453,18 @@ class Stream:
 
     def _store(
         self,
-        pending: dict[str, list[list[dict[str, Any]] | EventColumns]],
+        pending: dict[str, list[list[dict[str, Any]] | EventColumns | Block]],
         lost: dict[str, list[int]],
     ) -> None:
         self.stats.drains += 1
-        recorders = self._recorders
+        recorders = self._recorders  # while one is open, no part is a Block (see record())
         for channel, parts in pending.items():
             buffer = self.buffer(channel)
             for part in parts:
                 buffer.extend(part)
                 for write in recorders:
                     try:
-                        write(channel, part)
+                        write(channel, cast(list[dict[str, Any]] | EventColumns, part))
                     except Exception:
                         # Like a failing sink: counted and logged; the buffers go on.
                         self.stats.record_errors += 1

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nexus_nb.buffer import RingBuffer
-from nexus_nb.columnar import flatten, format_timestamp
+from nexus_nb.columnar import flatten, flattened, format_timestamp
 from nexus_nb.columnar.table import Table
 from nexus_nb.protocol import EventColumns, event_columns
 
@@ -403,21 +403,26 @@ def as_columns(messages: list[dict[str, Any]]) -> EventColumns:
 @settings(max_examples=150, deadline=None)
 @given(
     st.lists(st.tuples(mixed, mixed), min_size=1, max_size=40),
-    st.lists(st.tuples(st.booleans(), st.integers(1, 9)), min_size=1, max_size=6),
+    st.lists(
+        st.tuples(st.sampled_from(["messages", "columns", "block"]), st.integers(1, 9)),
+        min_size=1,
+        max_size=6,
+    ),
     st.integers(1, 50),
 )
-def test_columnar_batches_store_what_their_messages_store(
-    values: list[tuple[Any, Any]], parts: list[tuple[bool, int]], maxlen: int
+def test_columnar_batches_and_blocks_store_what_their_messages_store(
+    values: list[tuple[Any, Any]], parts: list[tuple[str, int]], maxlen: int
 ) -> None:
     messages = [message(i, v=v, w=w) for i, (v, w) in enumerate(values)]
     by_messages = RingBuffer(maxlen=maxlen)
     by_messages.extend(messages)
     mixed_parts = RingBuffer(maxlen=maxlen)
     start = 0
-    for columnar, size in parts:
+    for kind, size in parts:
         part = messages[start : start + size]
         if part:
-            mixed_parts.extend(as_columns(part) if columnar else part)
+            staged = {"columns": as_columns, "block": flattened}.get(kind)
+            mixed_parts.extend(staged(part) if staged else part)
         start += size
     if messages[start:]:
         mixed_parts.extend(as_columns(messages[start:]))
@@ -426,6 +431,13 @@ def test_columnar_batches_store_what_their_messages_store(
     )
     assert mixed_parts.type_changes == by_messages.type_changes
     assert (mixed_parts.appended, mixed_parts.evicted) == (len(messages), by_messages.evicted)
+
+
+def test_a_block_flattened_elsewhere_counts_its_rejections_in_the_buffer() -> None:
+    buffer = RingBuffer("telemetry.metrics")
+    buffer.extend(flattened([message(0, v=1.5), {"type": "event", "data": 3}, [2]]))
+    assert len(buffer) == 1
+    assert buffer.rejected_reasons == {"data_not_object": 1, "not_object": 1}
 
 
 def test_a_columnar_batch_lands_in_its_columns_with_their_dtypes() -> None:

@@ -14,6 +14,8 @@ from nexus_nb.columnar.flatten import (
     flatten_columns,
     flatten_many,
     flatten_or_reject,
+    flattened,
+    runs,
     to_text,
     unflatten,
 )
@@ -202,3 +204,28 @@ def test_flatten_columns_takes_the_lists_as_they_are_for_flat_events() -> None:
     block, _ = flatten_columns(columns)
     assert block.columns["v"] is columns.data["v"]
     assert block.times.tolist() == [TS_NS, TS_NS]
+
+
+@given(st.lists(messages, max_size=8))
+def test_a_flattened_block_carries_the_rows_and_rejections_of_flatten_many(
+    batch: list[object],
+) -> None:
+    block = flattened(batch)
+    expected, rejections = flatten_many(batch)
+    assert list(block.rejected) == rejections
+    assert len(block) == len(expected.times)
+    stored = [row for row in map(flatten_or_reject, batch) if isinstance(row, dict)]
+    assert [{k: v for k, v in row.items() if v is not None} for row in block.rows()] == stored
+
+
+def test_runs_keep_blocks_whole_and_in_order_between_messages_and_batches() -> None:
+    first, second = event({"v": 1, "timestamp": TS}), event({"v": 2, "timestamp": TS})
+    block = flattened([first, second])
+    columns = EventColumns("telemetry.metrics", [], [TS], {"v": [3]})
+    assert list(runs([first, block, block, columns, columns, second])) == [
+        [first],
+        block,
+        block,
+        EventColumns.concat([columns, columns]),
+        [second],
+    ]
