@@ -403,7 +403,7 @@ class Stream:
                 if parts is None:
                     parts = self._pending[channel] = []
                 last = parts[-1] if parts else None
-                if type(events) is EventColumns:
+                if isinstance(events, EventColumns):
                     parts.append(events)
                 elif type(last) is list:
                     last.extend(events)
