@@ -311,24 +311,7 @@ class ClientProtocol:
         if isinstance(message, EventFrame):
             if self._recovering and message.channel in self._recovering:
                 return self._during_recovery(message)
-            # The per-frame hot path, inlined: duplicates out, counters up.
-            channel, events = message.channel, message.events
-            if isinstance(events, EventColumns):
-                fresh: list[dict[str, Any]] | EventColumns = self.seq.accept_columns(events)
-            else:
-                fresh = self.seq.accept_batch(channel, events)
-            n = len(fresh)
-            if n != len(events):
-                stats.duplicates += len(events) - n
-            if not n:
-                # Every event a duplicate, or an empty batch: nothing to hand on.
-                return None
-            if fresh is not events:
-                message = EventFrame(channel, fresh)
-            stats.events_received += n
-            counts = stats.channels
-            counts[channel] = counts.get(channel, 0) + n
-            return message
+            return self._accept(message)
         if isinstance(message, Reply):
             request_id = self.replies.match(message)
             if self._recovering and request_id is not None:

@@ -179,14 +179,20 @@ def _batch(message: Mapping[str, Any], limits: Limits) -> Batch | None:
     return Batch(maxlen, float(interval), form == "columns")
 
 
-def _publish(message: Mapping[str, Any], known: Collection[str], limits: Limits) -> Publish:
+def _known_channel(message: Mapping[str, Any], action: str, known: Collection[str]) -> str:
+    """The request's ``channel``, which must be one of ``known``."""
     channel = message.get("channel")
     if not isinstance(channel, str):
-        raise ProtocolError(ErrorCode.INVALID_FIELD, "publish needs a channel (string)")
+        raise ProtocolError(ErrorCode.INVALID_FIELD, f"{action} needs a channel (string)")
     if channel not in known:
         raise ProtocolError(
             ErrorCode.INVALID_CHANNEL, f"Invalid channels: {channel[:MAX_CHANNEL_LENGTH]}"
         )
+    return channel
+
+
+def _publish(message: Mapping[str, Any], known: Collection[str], limits: Limits) -> Publish:
+    channel = _known_channel(message, "publish", known)
     if "events" in message:
         events = message["events"]
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
@@ -207,13 +213,7 @@ def _publish(message: Mapping[str, Any], known: Collection[str], limits: Limits)
 
 
 def _recover(message: Mapping[str, Any], known: Collection[str]) -> Recover:
-    channel = message.get("channel")
-    if not isinstance(channel, str):
-        raise ProtocolError(ErrorCode.INVALID_FIELD, "recover needs a channel (string)")
-    if channel not in known:
-        raise ProtocolError(
-            ErrorCode.INVALID_CHANNEL, f"Invalid channels: {channel[:MAX_CHANNEL_LENGTH]}"
-        )
+    channel = _known_channel(message, "recover", known)
     first, last = message.get("from_seq"), message.get("to_seq")
     for value in (first, last):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
