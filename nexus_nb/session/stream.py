@@ -402,17 +402,18 @@ class Stream:
                 parts = self._pending.get(channel)
                 if parts is None:
                     parts = self._pending[channel] = []
-                last = parts[-1] if parts else None
                 if isinstance(events, EventColumns):
                     parts.append(events)
-                elif type(last) is list:
-                    last.extend(events)
+                else:
+                    last = parts[-1] if parts else None
+                    if type(last) is list:
+                        last.extend(events)
+                    else:
+                        parts.append(last := list(events))
                     if len(last) >= _FLATTEN_AT and not self._recording:
                         block = flattened(last, expected=self._fields.get(channel, ()))
                         self._fields[channel] = list(block.columns)
                         parts[-1] = block
-                else:
-                    parts.append(list(events))
             if self._plain_waits:
                 self._arrived.set()
             if self._drain_handle is not None:

@@ -131,6 +131,25 @@ async def test_columnar_batches_buffer_the_same_frame_as_single_events(
         await single.aclose()
 
 
+async def test_a_reader_thread_buffers_the_same_frame_as_the_kernels_loop(
+    server: Server, stream: Stream
+) -> None:
+    # Past 256 rows the reader thread stages flattened blocks; type changes take their row path.
+    threaded = await nnb.connect(server.url, api_key=KEY, maxlen=500, reader="thread")
+    try:
+        await threaded.subscribe("telemetry.metrics")
+        await stream.subscribe("telemetry.metrics")
+        for i in range(700):
+            server.publish("telemetry.metrics", varied(i))
+        on_loop, off_loop = stream["telemetry.metrics"], threaded["telemetry.metrics"]
+        await until(lambda: on_loop.appended == off_loop.appended == 700)
+        pd.testing.assert_frame_equal(off_loop.to_dataframe(), on_loop.to_dataframe())
+        assert off_loop.type_changes == on_loop.type_changes > 0
+        assert (off_loop.appended, off_loop.evicted) == (on_loop.appended, on_loop.evicted)
+    finally:
+        await threaded.aclose()
+
+
 async def test_resubscribe_applies_new_filters_and_drops_unselected_channels(
     server: Server, stream: Stream
 ) -> None:
