@@ -191,7 +191,7 @@ class RingBuffer:
         made of messages on another thread (its rejections are counted here).
         """
         if isinstance(messages, EventColumns | Block):
-            if not len(messages) and not getattr(messages, "rejected", ()):
+            if not len(messages) and not (isinstance(messages, Block) and messages.rejected):
                 return
             self._pending.append(messages)
             self._pending_batches += 1

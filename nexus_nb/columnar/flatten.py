@@ -31,7 +31,7 @@ import enum
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from itertools import chain, repeat
+from itertools import chain, groupby, repeat
 from typing import Any
 
 import numpy as np
@@ -343,28 +343,18 @@ Staged = Mapping[str, Any] | EventColumns | Block
 """One staged item: an event message, a columnar batch of events, or events already flattened."""
 
 
-def _kind(item: Staged) -> type:
-    kind = type(item)
-    return kind if kind is EventColumns or kind is Block else dict
-
-
 def runs(staged: Sequence[Staged]) -> Iterator[list[Mapping[str, Any]] | EventColumns | Block]:
     """Split staged items into runs of one kind, in order: messages, one joined batch, or a block.
 
     Each run is then flattened in one go (:func:`flatten_run`); a block is one already.
     """
-    start = 0
-    for end in range(1, len(staged) + 1):
-        if end == len(staged) or _kind(staged[end]) is not _kind(staged[start]):
-            run = staged[start:end]
-            kind = _kind(run[0])
-            if kind is EventColumns:
-                yield EventColumns.concat(run)  # type: ignore[arg-type]
-            elif kind is Block:
-                yield from run  # type: ignore[misc]
-            else:
-                yield list(run)  # type: ignore[arg-type]
-            start = end
+    for kind, run in groupby(staged, key=type):  # messages of two mapping types: two runs
+        if kind is EventColumns:
+            yield EventColumns.concat(list(run))  # type: ignore[arg-type]
+        elif kind is Block:
+            yield from run  # type: ignore[misc]
+        else:
+            yield list(run)  # type: ignore[arg-type]
 
 
 def flattened(run: Sequence[object] | EventColumns, *, expected: Sequence[str] = ()) -> Block:

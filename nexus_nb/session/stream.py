@@ -370,9 +370,16 @@ class Stream:
         if self._drain_handle is None:
             self._drain_handle = asyncio.get_running_loop().call_soon(self._drain)
 
-    def _stage(self, channel: str, events: Events) -> None:
-        """Queue a frame's events for the next drain (row lists merge, batches stay whole)."""
-        parts = self._pending.setdefault(channel, [])
+    def _stage(
+        self, channel: str, events: Events
+    ) -> list[list[dict[str, Any]] | EventColumns | Block]:
+        """Queue a frame's events for the next drain (row lists merge, batches stay whole).
+
+        Returns the channel's staged parts, the frame's own last.
+        """
+        parts = self._pending.get(channel)
+        if parts is None:
+            parts = self._pending[channel] = []
         if isinstance(events, EventColumns):
             parts.append(events)
         elif parts and type(parts[-1]) is list:
@@ -380,6 +387,7 @@ class Stream:
         else:
             parts.append(list(events))
         self._pending_count += len(events)
+        return parts
 
     def _reader_sink(self, channel: str, events: Events, size: int) -> None:
         # On the reader thread: stage the frame, touch no buffer.
@@ -394,26 +402,15 @@ class Stream:
                     lost[0] += count
                     lost[2] = now
             else:
-                stats = self.stats
-                stats.frames += 1
-                stats.events += count
-                self._pending_count += count
+                self.stats.frames += 1
+                self.stats.events += count
                 self._pending_bytes += size
-                parts = self._pending.get(channel)
-                if parts is None:
-                    parts = self._pending[channel] = []
-                if isinstance(events, EventColumns):
-                    parts.append(events)
-                else:
-                    last = parts[-1] if parts else None
-                    if type(last) is list:
-                        last.extend(events)
-                    else:
-                        parts.append(last := list(events))
-                    if len(last) >= _FLATTEN_AT and not self._recording:
-                        block = flattened(last, expected=self._fields.get(channel, ()))
-                        self._fields[channel] = list(block.columns)
-                        parts[-1] = block
+                parts = self._stage(channel, events)
+                last = parts[-1]
+                if type(last) is list and len(last) >= _FLATTEN_AT and not self._recording:
+                    block = flattened(last, expected=self._fields.get(channel, ()))
+                    self._fields[channel] = list(block.columns)
+                    parts[-1] = block
             if self._plain_waits:
                 self._arrived.set()
             if self._drain_handle is not None:
