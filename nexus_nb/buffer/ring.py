@@ -238,7 +238,9 @@ class RingBuffer:
         for rejection in rejections:
             self._rejected[rejection.value] += 1
         channels = block.columns["channel"] if len(block.times) else []
-        if self.channel and "" in channels:
+        # A batch's rows all carry its channel: no pass over them to find a blank one.
+        blank = not events.channel if isinstance(events, EventColumns) else "" in channels
+        if self.channel and blank:
             block.columns["channel"] = [channel or self.channel for channel in channels]
         count = len(block.times)
         batch = self._table.plan(block) if count else None

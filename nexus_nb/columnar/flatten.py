@@ -258,7 +258,7 @@ def flatten_many(
         name: [row.get(name) for row in rows] for name in names
     }
     times = np.array([row["timestamp"] for row in rows], dtype=np.int64)
-    types = {name: set(map(type, values)) for name, values in columns.items()}
+    types = {name: _types_of(values) for name, values in columns.items()}
     return Block(times, columns, types), rejections
 
 
@@ -286,7 +286,7 @@ def _flatten_flat(messages: Sequence[object], expected: Sequence[str]) -> Block 
     for name in expected:
         if name not in _RESERVED:
             found = list(map(dict.get, datas, repeat(name)))
-            types = set(map(type, found))
+            types = _types_of(found)
             present = len(found) - found.count(None) if _NONE in types else len(found)
             if present:
                 cached[name], kinds[name] = found, types
@@ -410,12 +410,10 @@ def _scalar_block(
     columns: dict[str, list[Scalar | None]] = {"channel": channels}
     found: dict[str, set[type]] = {"channel": {str}}
     for name, column in values.items():
-        types = kinds[name] if kinds and name in kinds else set(map(type, column))
+        types = kinds[name] if kinds and name in kinds else _types_of(column)
         if not types <= _FIELD_TYPES:
             return None
-        if int in types and not all(
-            _INT64_MIN <= value <= _INT64_MAX for value in column if type(value) is int
-        ):
+        if int in types and not _fits_int64(column, types):
             return None
         columns[name] = column
         found[name] = types
@@ -425,6 +423,25 @@ def _scalar_block(
         order = sorted(values, key=first_seen)
         columns = {"channel": channels, **{name: columns[name] for name in order}}
     return Block(times, columns, found)
+
+
+def _types_of(values: list[Any]) -> set[type]:
+    """The types of the values (``NoneType`` for ``None``), exactly as ``set(map(type, values))``.
+
+    Two C passes (``map`` and an identity ``count``) when all share one type, the
+    usual case: ~14 ns per value, where building the set costs ~20.
+    """
+    kinds = list(map(type, values))
+    if kinds and kinds.count(kinds[0]) == len(kinds):
+        return {kinds[0]}
+    return set(kinds)
+
+
+def _fits_int64(values: list[Any], types: set[type]) -> bool:
+    """Whether every ``int`` among the values fits int64 (``min``/``max`` when all are ints)."""
+    if types == {int}:
+        return bool(min(values) >= _INT64_MIN and max(values) <= _INT64_MAX)
+    return all(_INT64_MIN <= value <= _INT64_MAX for value in values if type(value) is int)
 
 
 def _first_value(values: list[Any], count: int) -> int:

@@ -24,8 +24,21 @@ _INT64_MAX = 2**63 - 1
 # costs one slice and one dict lookup; the bound keeps replays of long spans flat.
 _SECOND_CACHE: dict[str, int] = {}
 _SECOND_CACHE_MAX = 4096
-_SEPARATOR_AT = [4, 7, 10, 13, 16, 19, 23]
-_SEPARATORS = np.frombuffer(b"--T::.Z", dtype=np.uint8)
+# parse_timestamps joins its texts with "|" into 25-byte rows and maps every
+# digit to "0": the batch has the shape iff the result is this row repeated
+# (the "|" of the join can land nowhere else, so every text is 24 long).
+_TO_ZERO = bytes(48 if 48 <= byte <= 57 else byte for byte in range(256))
+_ROW = b"0000-00-00T00:00:00.000Z|"
+_ROWS = _ROW * 4096
+# The millisecond digits' ns looked up by their bytes: the first two (bytes 20-21
+# of a row, read as one little-endian uint16), then the third (byte 22).
+_TENS = np.zeros(1 << 16, dtype=np.int64)
+_TENS[[(48 + d // 10) | (48 + d % 10) << 8 for d in range(100)]] = np.arange(100) * 10_000_000
+_UNITS = np.zeros(256, dtype=np.int64)
+_UNITS[48:58] = np.arange(10) * 1_000_000
+# Event times in ms (numpy's parse) whose second parse_timestamp keeps in int64 ns.
+_MILLIS_MIN = (_INT64_MIN // 1_000_000_000 + 1) * 1000
+_MILLIS_MAX = _INT64_MAX // 1_000_000
 
 
 def parse_timestamp(text: str) -> int | None:
@@ -37,22 +50,31 @@ def parse_timestamp(text: str) -> int | None:
             is taken as UTC.
 
     Returns:
-        The nanoseconds, or ``None`` when the text is not a timestamp. Never raises.
+        The nanoseconds, or ``None`` when the text is not a timestamp or the
+        time does not fit int64 nanoseconds (years 1677-2262). Never raises.
     """
     if len(text) == 24 and text[23] == "Z" and text[19] == ".":
         millis = text[20:23]
         if millis.isdigit() and millis.isascii():
-            prefix = text[:19]
-            base = _SECOND_CACHE.get(prefix)
+            base = _second(text[:19])
             if base is None:
-                base = _parse_slow(prefix)
-                if base is None:
-                    return None
-                if len(_SECOND_CACHE) >= _SECOND_CACHE_MAX:
-                    _SECOND_CACHE.clear()
-                _SECOND_CACHE[prefix] = base
-            return base + int(millis) * 1_000_000
+                return None
+            nanos = base + int(millis) * 1_000_000
+            return nanos if nanos <= _INT64_MAX else None
     return _parse_slow(text)
+
+
+def _second(prefix: str) -> int | None:
+    """``YYYY-MM-DDTHH:MM:SS`` as int ns, through the memo of seconds seen."""
+    base = _SECOND_CACHE.get(prefix)
+    if base is None:
+        base = _parse_slow(prefix)
+        if base is None:
+            return None
+        if len(_SECOND_CACHE) >= _SECOND_CACHE_MAX:
+            _SECOND_CACHE.clear()
+        _SECOND_CACHE[prefix] = base
+    return base
 
 
 def _parse_slow(text: str) -> int | None:
@@ -69,32 +91,54 @@ def _parse_slow(text: str) -> int | None:
 def parse_timestamps(texts: Sequence[str]) -> npt.NDArray[np.int64] | None:
     """Parse many ``YYYY-MM-DDTHH:MM:SS.sssZ`` timestamps at once into int ns, UTC.
 
-    One shape check over the bytes, then numpy's own ISO-8601 parser (in C, which
-    also checks ranges): ~60 ns per event in batches of 1000, a sixth of
-    :func:`parse_timestamp` called per event.
+    Each item gets what :func:`parse_timestamp` gives it. One shape check over
+    the bytes (every digit a digit, every separator in place), then: when all
+    share their second (live events often do), that second is parsed once and
+    the milliseconds read by table lookups, ~50 ns per event in batches of 1000
+    (~110 in batches of 100); otherwise numpy's own ISO-8601 parser (in C, which
+    also checks ranges) reads them all, ~80 ns per event in batches of 1000 (as
+    before this fast path, a quarter of :func:`parse_timestamp` called per event).
 
     Returns:
         The nanoseconds, or ``None`` when any item is not text of exactly that
-        shape and a valid time (the caller then parses one by one). Never raises.
+        shape and a valid time within int64 nanoseconds (the caller then parses
+        one by one). Never raises.
     """
+    count = len(texts)
     try:
-        if not texts or set(map(len, texts)) != {24}:
-            return None
-        # One join and one encode: a sixth of what np.array(texts, "S24") costs.
-        joined = "".join(texts).encode("ascii")
+        joined = "|".join(texts).encode("ascii")
     except (TypeError, UnicodeEncodeError):  # not all text
         return None
-    raw = np.frombuffer(joined, dtype="S24")
-    chars = raw.view(np.uint8).reshape(-1, 24)
-    if not (chars[:, _SEPARATOR_AT] == _SEPARATORS).all():
+    size = 25 * count - 1
+    if not count or len(joined) != size:
         return None
+    rows = _ROWS[:size] if count <= 4096 else (_ROW * count)[:size]
+    if joined.translate(_TO_ZERO) != rows:
+        return None
+    # Strided views of the 25-byte rows (the last lacks its "|"), no copies:
+    # bytes 0-19 as three overlapping words, then the millisecond digits.
+    head = np.ndarray((count, 3), np.uint64, joined, 0, (25, 6))
+    if (head == head[0]).all():
+        base = _second(texts[0][:19])
+        if base is not None and base <= _INT64_MAX - 999_000_000:
+            tens = np.ndarray((count,), "<u2", joined, 20, (25,))
+            units = np.ndarray((count,), np.uint8, joined, 22, (25,))
+            nanos: npt.NDArray[np.int64] = _TENS.take(tens)
+            nanos += _UNITS.take(units)
+            nanos += base
+            return nanos
+        if base is None:
+            return None
     try:
         # Without the "Z": numpy reads the rest as a naive time, which is UTC here.
-        millis = raw.astype("S23").astype("datetime64[ms]")
+        millis = np.ndarray((count,), "S23", joined, 0, (25,)).astype("datetime64[ms]")
     except ValueError:
         return None
-    nanos: npt.NDArray[np.int64] = millis.astype(np.int64) * 1_000_000
-    return nanos
+    values = millis.view(np.int64)
+    # numpy also reads year 0 and times beyond int64 ns; parse_timestamp does not.
+    if values.min() < _MILLIS_MIN or values.max() > _MILLIS_MAX:
+        return None
+    return values * 1_000_000
 
 
 def format_timestamp(nanos: int) -> str:

@@ -206,6 +206,21 @@ def test_flatten_columns_takes_the_lists_as_they_are_for_flat_events() -> None:
     assert block.times.tolist() == [TS_NS, TS_NS]
 
 
+@pytest.mark.parametrize(
+    "values", [[1, 2**63 - 1], [-(2**63), 2**63], [2**64, None], [-(2**63) - 1, 1.5]]
+)
+def test_flatten_columns_of_integers_beyond_int64_equals_flatten_many(
+    values: list[object],
+) -> None:
+    columns = EventColumns(
+        "telemetry.metrics", [1, 2], [TS, TS], {"timestamp": [TS, TS], "v": values}
+    )
+    block, _ = flatten_columns(columns)
+    expected, _ = flatten_many(columns.messages())
+    assert block.columns["v"] == expected.columns["v"]
+    assert block.types["v"] == expected.types["v"] == set(map(type, expected.columns["v"]))
+
+
 @given(st.lists(messages, max_size=8))
 def test_a_flattened_block_carries_the_rows_and_rejections_of_flatten_many(
     batch: list[object],

@@ -74,3 +74,102 @@ def test_parse_timestamps_of_anything_but_text_returns_none(item: object) -> Non
 def test_parse_timestamps_of_any_odd_text_returns_none(text: str) -> None:
     assert parse_timestamps([TS, text]) is None
     assert parse_timestamps(["2024-02-29T00:00:00.000Z"]) is not None
+
+
+def _one_by_one(texts: list[str]) -> list[int | None]:
+    return [parse_timestamp(text) for text in texts]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-02-29T23:59:59.999Z",  # leap year
+        "2000-02-29T00:00:00.000Z",  # divisible by 400: leap
+        "1900-02-28T12:00:00.000Z",
+        "1970-01-01T00:00:00.000Z",
+        "1969-12-31T23:59:59.999Z",
+        "2262-04-11T23:47:16.854Z",  # the last millisecond within int64 ns
+        "1677-09-21T00:12:44.000Z",  # the first whole second within int64 ns
+    ],
+)
+def test_parse_timestamps_of_edge_times_agrees_with_parse_timestamp(text: str) -> None:
+    expected = _one_by_one([text])
+    for texts in ([text], [text] * 3, [TS, text], [text, TS, text]):
+        parsed = parse_timestamps(texts)
+        assert parsed is not None
+        assert parsed.tolist() == _one_by_one(texts)
+    assert expected[0] is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025-02-29T00:00:00.000Z",  # not a leap year
+        "2100-02-29T00:00:00.000Z",  # divisible by 100, not by 400
+        "2025-04-31T00:00:00.000Z",
+        "2025-00-10T00:00:00.000Z",
+        "2025-11-00T00:00:00.000Z",
+        "2025-11-03T23:59:60.000Z",  # no leap second, as in datetime
+        "2025-11-03T01:60:00.000Z",
+        "0000-01-01T00:00:00.000Z",  # numpy reads year 0; datetime has none
+        " 025-11-03T01:54:00.000Z",  # numpy reads a sign or a blank in the year
+        "-025-11-03T01:54:00.000Z",
+        "2025-11-03T01:54:0a.000Z",
+        "2025-11-03T01:54:00.0 0Z",
+        "2025-11-03T01:54:00|000Z",
+        "2025-11-03 01:54:00.000Z",  # parse_timestamp reads it, not this shape
+        "0001-01-01T00:00:00.000Z",  # outside int64 ns
+        "9999-12-31T23:59:59.999Z",
+        "2262-04-11T23:47:16.855Z",
+        "1677-09-21T00:12:43.999Z",
+    ],
+)
+def test_parse_timestamps_of_an_invalid_time_returns_none(text: str) -> None:
+    assert parse_timestamps([text]) is None
+    assert parse_timestamps([TS, text]) is None
+    assert parse_timestamps([TS] * 5 + [text]) is None
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        [],
+        [TS[:-1], "Z" + TS],  # the lengths add up, the items are not 24 long
+        [TS + "|" + TS],
+        [TS, TS + "|"],
+        [TS, "é" * 24],
+    ],
+)
+def test_parse_timestamps_of_misshapen_batches_returns_none(texts: list[str]) -> None:
+    assert parse_timestamps(texts) is None
+
+
+def test_parse_timestamp_beyond_int64_nanoseconds_returns_none() -> None:
+    assert parse_timestamp("2262-04-11T23:47:16.854Z") == 2**63 - 1 - 775_807
+    assert parse_timestamp("2262-04-11T23:47:16.855Z") is None
+
+
+@given(
+    st.lists(
+        st.datetimes(min_value=datetime(1678, 1, 1), max_value=datetime(2261, 12, 31)),
+        min_size=1,
+        max_size=30,
+    ),
+    st.booleans(),
+)
+def test_parse_timestamps_of_any_batch_agrees_with_parse_timestamp(
+    moments: list[datetime], one_second: bool
+) -> None:
+    if one_second:  # the shared-second path
+        moments = [moments[0].replace(microsecond=m.microsecond) for m in moments]
+    texts = [m.isoformat(timespec="milliseconds") + "Z" for m in moments]
+    parsed = parse_timestamps(texts)
+    assert parsed is not None
+    assert parsed.tolist() == _one_by_one(texts)
+
+
+@given(st.lists(st.text(alphabet="0123456789-:T.Z |", min_size=23, max_size=25), min_size=1))
+def test_parse_timestamps_of_random_text_is_none_or_agrees(texts: list[str]) -> None:
+    parsed = parse_timestamps(texts)
+    if parsed is not None:
+        assert parsed.tolist() == _one_by_one(texts)
