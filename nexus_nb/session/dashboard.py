@@ -41,8 +41,11 @@ class Dashboard(Displayable):
         stream: The stream to show.
         window: Time window of the plots (``"5min"``, or seconds).
         rows: Rows per table.
-        fps: Frame-rate cap of each plot (the page's cost is paid per frame: see
-            the README's performance table); ``None`` uses the frame clock's.
+        fps: Frame-rate cap of each plot and table. The page's cost is paid per
+            frame (about 90 ms of a core per plot frame with software rendering:
+            see the README's performance table), so the default keeps a
+            dashboard light on a laptop without a GPU; raise it for smoother
+            scrolling. ``None`` uses the frame clock's.
         channels: Channels offered in the controls (default: the seven reference
             channels plus any the stream buffers).
     """
@@ -53,7 +56,7 @@ class Dashboard(Displayable):
         *,
         window: str | float = "5min",
         rows: int = 12,
-        fps: float | None = 2.0,
+        fps: float | None = 1.0,
         channels: Sequence[str] | None = None,
     ) -> None:
         self.stream = stream
@@ -71,7 +74,7 @@ class Dashboard(Displayable):
             for ch, options in PLOTS.items()
             if ch in stream
         ]
-        self.tables = [LiveTable(stream[ch], rows=rows) for ch in TABLES if ch in stream]
+        self.tables = [LiveTable(stream[ch], rows=rows, fps=fps) for ch in TABLES if ch in stream]
         self.widget = ipywidgets.VBox(
             [
                 self.status.widget,

@@ -17,6 +17,8 @@
 // And a view out of sight (scrolled away, in a hidden tab or a collapsed
 // output) skips plotly's redraw: its page model still takes every update, and
 // the view draws the newest traces and axes in one update when it is seen again.
+// Each view also tells the kernel when it goes out of sight and back
+// ({nnb_sight, view}), so the kernel stops sending frames nobody can see.
 
 const CACHE = "__nexus_nb_plotly__";
 const UPDATES = ["do_restyle", "do_relayout", "do_update"];
@@ -48,10 +50,30 @@ function catchUp(view, update) {
   update.call(Object.create(view, { model: { value: model }, _nnbQuiet: { value: true } }));
 }
 
+let views = 0;
+
+// A custom message to the kernel, through anywidget's model under plotly's own.
+function send(view, content) {
+  (view.model.model ?? view.model).send(content);
+}
+
+// Tell the kernel whether this view is in sight, when that changed.
+function report(view, sight) {
+  if (view._nnbReported === sight) return;
+  view._nnbReported = sight;
+  try {
+    send(view, { nnb_sight: sight, view: view._nnbId });
+  } catch (error) {
+    view._nnbReported = undefined; // the kernel connection is down: report again later
+  }
+}
+
 function watch(view, update) {
   view._nnbSeen = true;
+  view._nnbId = `${Date.now().toString(36)}-${(views += 1)}`;
   const seen = () => {
     if (view._nnbStale && visible(view)) catchUp(view, update);
+    report(view, visible(view));
   };
   const observer = new IntersectionObserver((entries) => {
     view._nnbSeen = entries[entries.length - 1].isIntersecting;
@@ -63,6 +85,11 @@ function watch(view, update) {
   view.remove = function (...args) {
     observer.disconnect();
     document.removeEventListener("visibilitychange", seen);
+    try {
+      send(this, { nnb_sight: null, view: this._nnbId });
+    } catch (error) {
+      // The kernel is gone: nothing to tell.
+    }
     return remove.apply(this, args);
   };
 }

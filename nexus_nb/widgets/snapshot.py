@@ -244,8 +244,7 @@ def plot_svg(
             if "lines" in mode:
                 points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(px, py, strict=True))
                 out.append(
-                    f"<polyline fill='none' stroke='{colour}' stroke-width='1.5' "
-                    f"points='{points}'/>"
+                    f"<polyline fill='none' stroke='{colour}' stroke-width='1' points='{points}'/>"
                 )
             if "markers" in mode:
                 out.extend(

@@ -11,9 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
+from nexus_nb.columnar import parse_timestamp
 from nexus_nb.protocol import CHANNELS, isotime
 from nexus_nb.server import ServerState, serve
-from nexus_nb.server.demo import CATCH_UP, DemoSource
+from nexus_nb.server.demo import CATCH_UP, TICK, DemoSource
 from nexus_nb.server.pace import FakeClock
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -230,7 +231,33 @@ async def test_run_on_a_fake_clock_after_a_stall_sends_one_burst_and_resumes_fro
         await DemoSource(seed=20, rate=rate).run(publish, clock=clock)
     burst = round(rate * CATCH_UP)
     assert stamps[1 : 1 + burst] == [5.0] * burst
-    assert stamps[1 + burst : 4 + burst] == pytest.approx([5.01, 5.02, 5.03])
+    # Then a tick every TICK s, with the events due by then (about two at 100/s).
+    after = stamps[1 + burst :]
+    ticks = sorted(set(after))
+    assert all(b - a == pytest.approx(TICK) for a, b in itertools.pairwise(ticks))
+    assert ticks[0] == pytest.approx(5.0 + TICK)
+    assert len(after) == pytest.approx((after[-1] - 5.0) * rate, abs=2)
+
+
+async def test_run_on_a_fake_clock_spaces_a_ticks_events_one_over_rate_apart_in_time() -> None:
+    clock = FakeClock()
+    published: list[tuple[float, int]] = []
+    rate = 200.0
+
+    async def publish(channel: str, data: dict[str, Any]) -> None:
+        published.append((clock.time(), parse_timestamp(data["timestamp"]) or 0))
+        if len(published) == 40:
+            raise Enough
+
+    with pytest.raises(Enough):
+        await DemoSource(seed=21, rate=rate).run(publish, clock=clock)
+    ticks = defaultdict(list)
+    for at, stamp in published:
+        ticks[at].append(stamp)
+    assert len(ticks) < len(published)  # several events a tick at 200/s
+    for stamps in ticks.values():
+        gaps = {round((b - a) / 1e6) for a, b in itertools.pairwise(stamps)}
+        assert gaps <= {5}, gaps  # ms apart, in order
 
 
 async def test_run_publishes_at_the_requested_rate_until_cancelled() -> None:

@@ -59,3 +59,13 @@ async def test_filter_fields_follow_a_resubscribe_from_code(server: Server, stre
         assert applied == []
     finally:
         dashboard.close()
+
+
+async def test_its_fps_caps_the_tables_as_it_caps_the_plots(server: Server, stream: Stream) -> None:
+    await stream.subscribe(["telemetry.metrics", "system.alerts"])
+    dashboard = nnb.Dashboard(stream, fps=1.5)
+    try:
+        assert [table.fps for table in dashboard.tables] == [1.5]
+        assert [plot.fps for plot in dashboard.plots] == [1.5]
+    finally:
+        dashboard.close()

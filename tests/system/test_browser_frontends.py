@@ -125,7 +125,8 @@ def test_dashboard_in_voila_is_live_and_its_time_axes_show_times(voila: str, pag
     assert not [c for c in console if "out of bounds" in c], console[-5:]
 
 
-# A WebGL plot (threshold 50 points), then enough text to scroll it out of view.
+# A WebGL plot (threshold 50 points) watched from the kernel, then enough text to
+# scroll it out of view.
 WEBGL_CELLS = [
     "import nexus_nb as nnb\n"
     "server = await nnb.serve(rate=200)\n"
@@ -133,9 +134,34 @@ WEBGL_CELLS = [
     'await stream.subscribe(["telemetry.metrics"], filters={"metric_name": "cpu_usage"})\n'
     'await stream.wait_for("telemetry.metrics", rows=100, timeout=10)',
     'plot = nnb.LivePlot(stream["telemetry.metrics"], color="source", window="2min",'
-    " webgl_threshold=50, max_points=None)\nplot",
+    " webgl_threshold=50, max_points=None)\n"
+    # What the kernel knows of the page's sight of the plot, and the newest x it sent, every 0.1 s.
+    "import asyncio\nsight = []\n"
+    "async def watch_sight():\n"
+    "    while True:\n"
+    "        newest = max((t.x[-1] for t in plot.figure.data if len(t.x)), default=0)\n"
+    "        sight.append((plot.figure.in_sight, newest))\n"
+    "        await asyncio.sleep(0.1)\n"
+    "watcher = asyncio.get_running_loop().create_task(watch_sight())\nplot",
     *[f"print('filler {i}\\n' * 40)" for i in range(8)],
 ]
+
+# The longest span the kernel took the plot as out of sight: its length in samples,
+# how far its newest x moved meanwhile (0: no frame sent), and whether it was in
+# sight again afterwards.
+SIGHT_CHECK = """watcher.cancel()
+spans, start = [], None
+for i, (seen, _) in enumerate(sight + [(True, 0)]):
+    if not seen and start is None:
+        start = i
+    elif seen and start is not None:
+        spans.append((start, i - 1))
+        start = None
+lo, hi = max(spans, key=lambda s: s[1] - s[0], default=(0, -1))
+back = any(seen for seen, _ in sight[hi + 1 :])
+moved = sight[hi][1] - sight[lo][1] if spans else None
+print("away", hi - lo + 1, "moved", moved, "back", back)
+"""
 
 JS_WEBGL = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => ({
   gl: (gd._fullData || []).some(t => t.type === 'scattergl'),
@@ -155,10 +181,11 @@ def test_webgl_plot_scrolled_away_draws_nothing_and_comes_back_updating(
     with running_lab(tmp_path, windowing=mode) as lab:
         nbp = NotebookPage(page, lab).open("webgl.ipynb")
         nbp.run_cells(0, len(WEBGL_CELLS), timeout=90)
+        scroll = "(i) => window.jupyterapp.shell.currentWidget.content.scrollToItem(i, 'start')"
+        page.evaluate(scroll, 1)  # running the filler cells scrolled the plot away
         gl = poll(lambda: (s := page.evaluate(JS_WEBGL)) and s[0]["gl"] and s, 30)
         assert gl, f"the plot is not drawn with WebGL: {page.evaluate(JS_WEBGL)}"
 
-        scroll = "(i) => window.jupyterapp.shell.currentWidget.content.scrollToItem(i, 'start')"
         page.evaluate(JS_HOLD)
         page.evaluate(scroll, len(WEBGL_CELLS) - 1)
         away = poll(
@@ -181,5 +208,13 @@ def test_webgl_plot_scrolled_away_draws_nothing_and_comes_back_updating(
         )
         assert back, f"the WebGL plot did not come back: {page.evaluate(JS_WEBGL)}"
         plots_all_advance(nbp, 1)
+        # The page told the kernel, which sent the plot nothing while it was away.
+        cell = nbp.append_code_cell(SIGHT_CHECK)
+        nbp.run_cells(cell, cell + 1)
+        words = nbp.output_text(cell).split()
+        assert words[0] == "away", words
+        assert int(words[1]) >= 5, words  # 0.5 s or more away
+        assert float(words[3]) == 0, f"the kernel sent frames to a plot out of sight: {words}"
+        assert words[5] == "True", words  # and told again when it was back in sight
         assert nbp.widget_error_text() == ""
         assert nbp.widget_console_errors() == []

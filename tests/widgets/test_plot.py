@@ -236,6 +236,21 @@ def test_a_paused_plot_is_not_rendered_by_the_clock_and_catches_up_on_resume() -
     assert plot.figure.data[0].y.tolist() == [1.0, 2.0]
 
 
+def test_a_plot_out_of_sight_in_every_page_sends_nothing_and_catches_up_when_seen() -> None:
+    src = MemorySource()
+    clock = FrameClock(timer=lambda: 0.0)
+    plot, rec = _plot(src, clock=clock)
+    _show(plot.figure)
+    rec.clear()
+    plot.figure._handle_custom_msg({"nnb_sight": False, "view": "page-1"}, [])
+    _append(src, [0, 1], [1, 2])
+    assert clock.tick(now=1.0) == 0
+    assert rec.messages == []
+    plot.figure._handle_custom_msg({"nnb_sight": True, "view": "page-1"}, [])
+    assert clock.tick(now=2.0) == 1
+    assert plot.figure.data[0].y.tolist() == [1.0, 2.0]
+
+
 def test_a_plot_that_is_not_displayed_is_not_rendered_by_the_clock() -> None:
     src = MemorySource()
     clock = FrameClock(timer=lambda: 0.0)
