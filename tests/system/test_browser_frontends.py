@@ -135,32 +135,28 @@ WEBGL_CELLS = [
     'await stream.wait_for("telemetry.metrics", rows=100, timeout=10)',
     'plot = nnb.LivePlot(stream["telemetry.metrics"], color="source", window="2min",'
     " webgl_threshold=50, max_points=None)\n"
-    # What the kernel knows of the page's sight of the plot, and the newest x it sent, every 0.1 s.
-    "import asyncio\nsight = []\n"
+    # Every sight report the kernel gets, and the newest x the plot sent, every 0.1 s.
+    "import asyncio, time\nreports, sent = [], []\n"
+    "plot.figure.on_msg(lambda _w, c, _b: reports.append((time.monotonic(), c.get('nnb_sight'))))\n"
     "async def watch_sight():\n"
     "    while True:\n"
     "        newest = max((t.x[-1] for t in plot.figure.data if len(t.x)), default=0)\n"
-    "        sight.append((plot.figure.in_sight, newest))\n"
+    "        sent.append((time.monotonic(), newest))\n"
     "        await asyncio.sleep(0.1)\n"
     "watcher = asyncio.get_running_loop().create_task(watch_sight())\nplot",
     *[f"print('filler {i}\\n' * 40)" for i in range(8)],
 ]
 
-# The longest span the kernel took the plot as out of sight: its length in samples,
-# how far its newest x moved meanwhile (0: no frame sent), and whether it was in
-# sight again afterwards.
+# The longest span from an out-of-sight report to the next report: its length in
+# samples, how far the plot's newest x moved meanwhile (0: no frame sent), and
+# whether a page reported it in sight again.
 SIGHT_CHECK = """watcher.cancel()
-spans, start = [], None
-for i, (seen, _) in enumerate(sight + [(True, 0)]):
-    if not seen and start is None:
-        start = i
-    elif seen and start is not None:
-        spans.append((start, i - 1))
-        start = None
-lo, hi = max(spans, key=lambda s: s[1] - s[0], default=(0, -1))
-back = any(seen for seen, _ in sight[hi + 1 :])
-moved = sight[hi][1] - sight[lo][1] if spans else None
-print("away", hi - lo + 1, "moved", moved, "back", back)
+spans = [(t, u) for (t, seen), (u, _) in zip(reports, reports[1:] + [(time.monotonic(), None)])
+         if seen is False]
+inside = [[x for at, x in sent if t < at < u] for t, u in spans]
+longest = max(inside, key=len, default=[])
+back = any(seen for _, seen in reports[1:])
+print("away", len(longest), "moved", longest[-1] - longest[0] if longest else None, "back", back)
 """
 
 JS_WEBGL = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => ({
