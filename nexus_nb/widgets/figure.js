@@ -57,7 +57,7 @@ function send(view, content) {
   (view.model.model ?? view.model).send(content);
 }
 
-// Tell the kernel whether this view is in sight, when that changed.
+// Tell the kernel whether this view is in sight (null: removed), when that changed.
 function report(view, sight) {
   if (view._nnbReported === sight) return;
   view._nnbReported = sight;
@@ -85,11 +85,7 @@ function watch(view, update) {
   view.remove = function (...args) {
     observer.disconnect();
     document.removeEventListener("visibilitychange", seen);
-    try {
-      send(this, { nnb_sight: null, view: this._nnbId });
-    } catch (error) {
-      // The kernel is gone: nothing to tell.
-    }
+    report(this, null); // removed: its sight no longer counts
     return remove.apply(this, args);
   };
 }
