@@ -108,10 +108,19 @@ async def test_a_resumed_columnar_subscription_replays_the_missed_events_as_colu
 STEP = 50  # events per flood step: ~55 kB, well under the bounds used below
 
 
-async def flood(srv: Server, channel: str, until: Any, *, limit: int = 40_000) -> int:
-    """Publish BIG events, yielding to the loop, until ``until()``; return how many."""
+async def flood(
+    srv: Server, channel: str, until: Any, *, limit: int | None = None, seconds: float = 10.0
+) -> int:
+    """Publish BIG events, yielding to the loop, until ``until()``; return how many.
+
+    Bounded by time, not by a count: once a stalled client's queue is full its
+    events are skipped cheaply, and a count could run out before a timeout under
+    test (``slow_timeout``) has elapsed. ``limit`` stops after that many events.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
     count = 0
-    while not until() and count < limit:
+    while not until() and (limit is None or count < limit) and loop.time() < deadline:
         for _ in range(STEP):
             srv.publish(channel, BIG)
         count += STEP
