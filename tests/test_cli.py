@@ -342,6 +342,42 @@ async def test_tail_whose_output_pipe_is_paused_for_8_s_loses_no_event(server: S
     assert all(orjson.loads(line)["type"] == "event" for line in lines[:10])
 
 
+async def test_record_stalled_past_the_servers_bound_recovers_every_event_from_retention(
+    tmp_path: Path,
+) -> None:
+    # A stalled record (a disk that stops answering, as SIGSTOP stops every thread) is
+    # skipped by the server past its 64 KB bound; retention holds all 20,000, so the
+    # client asks for them back and the capture ends whole, with no gap said.
+    total = 20_000
+    server = await serve(api_key=KEY, demo=False, max_queue_bytes=64 * 1024, retention=total)
+    out = tmp_path / "capture.parquet"
+    try:
+        async with started(
+            "record", server.url, "--api-key", KEY, "--channel", "tasks.updates",
+            "--out", str(out), "--count", str(total), "--duration", "60",
+            stdout=asyncio.subprocess.DEVNULL, stderr=PIPE,
+        ) as proc:  # fmt: skip
+            await until(lambda: server.metrics()["messagesReceived"] >= 1, limit=20)
+            proc.send_signal(signal.SIGSTOP)
+            pad = "x" * 200
+            for n in range(total):  # ~5 MB: past the socket buffers and the 64 KB bound
+                server.publish("tasks.updates", {"n": n, "pad": pad})
+                if n % 1000 == 999:
+                    await asyncio.sleep(0)
+            await until(lambda: server.metrics()["dropped"] > 0, limit=20)
+            proc.send_signal(signal.SIGCONT)
+            async with asyncio.timeout(60):
+                _, err = await proc.communicate()
+        metrics = server.metrics()
+    finally:
+        await server.aclose()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert "gap" not in err.decode()
+    assert metrics["dropped"] > 0
+    assert metrics["recovered"] == metrics["dropped"]
+    assert list(read_capture(out)["n"]) == list(range(total))
+
+
 async def test_tail_says_on_stderr_how_many_events_a_gap_lost() -> None:
     server = await serve(api_key=KEY, demo=False, max_queue_bytes=64 * 1024)
     try:
