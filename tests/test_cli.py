@@ -342,6 +342,24 @@ async def test_tail_whose_output_pipe_is_paused_for_8_s_loses_no_event(server: S
     assert all(orjson.loads(line)["type"] == "event" for line in lines[:10])
 
 
+async def flood_while_stopped(proc: asyncio.subprocess.Process, server: Server, total: int) -> None:
+    """Publish ``total`` ~250-byte events on tasks.updates while ``proc`` is stopped.
+
+    SIGSTOP stops every thread of the command, so nothing reads its socket; the
+    events (5 MB per 20,000) overflow the socket buffers and the server's bound,
+    and the command is continued once the server has skipped some.
+    """
+    await until(lambda: server.metrics()["messagesReceived"] >= 1, limit=20)
+    proc.send_signal(signal.SIGSTOP)
+    pad = "x" * 200
+    for n in range(total):
+        server.publish("tasks.updates", {"n": n, "pad": pad})
+        if n % 1000 == 999:
+            await asyncio.sleep(0)
+    await until(lambda: server.metrics()["dropped"] > 0, limit=20)
+    proc.send_signal(signal.SIGCONT)
+
+
 async def test_record_stalled_past_the_servers_bound_recovers_every_event_from_retention(
     tmp_path: Path,
 ) -> None:
@@ -357,15 +375,7 @@ async def test_record_stalled_past_the_servers_bound_recovers_every_event_from_r
             "--out", str(out), "--count", str(total), "--duration", "60",
             stdout=asyncio.subprocess.DEVNULL, stderr=PIPE,
         ) as proc:  # fmt: skip
-            await until(lambda: server.metrics()["messagesReceived"] >= 1, limit=20)
-            proc.send_signal(signal.SIGSTOP)
-            pad = "x" * 200
-            for n in range(total):  # ~5 MB: past the socket buffers and the 64 KB bound
-                server.publish("tasks.updates", {"n": n, "pad": pad})
-                if n % 1000 == 999:
-                    await asyncio.sleep(0)
-            await until(lambda: server.metrics()["dropped"] > 0, limit=20)
-            proc.send_signal(signal.SIGCONT)
+            await flood_while_stopped(proc, server, total)
             async with asyncio.timeout(60):
                 _, err = await proc.communicate()
         metrics = server.metrics()
@@ -385,15 +395,7 @@ async def test_tail_says_on_stderr_how_many_events_a_gap_lost() -> None:
             "tail", server.url, "--api-key", KEY, "--channel", "tasks.updates",
             "--timeout", "6", stdout=asyncio.subprocess.DEVNULL, stderr=PIPE,
         ) as proc:  # fmt: skip
-            await until(lambda: server.metrics()["messagesReceived"] >= 1, limit=20)
-            proc.send_signal(signal.SIGSTOP)  # tail reads nothing, on no thread
-            pad = "x" * 200
-            for n in range(40_000):  # ~10 MB: past the socket buffers and the 64 KB bound
-                server.publish("tasks.updates", {"n": n, "pad": pad})
-                if n % 1000 == 999:
-                    await asyncio.sleep(0)
-            await until(lambda: server.metrics()["dropped"] > 0, limit=20)
-            proc.send_signal(signal.SIGCONT)
+            await flood_while_stopped(proc, server, 40_000)
             async with asyncio.timeout(30):
                 _, err = await proc.communicate()
     finally:
