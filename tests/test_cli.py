@@ -27,6 +27,7 @@ from tests.helpers.waiting import until
 def env() -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if k != "NEXUS_API_KEY"}
     clean["PYTHONPATH"] = str(ROOT)
+    clean["PYTHONFAULTHANDLER"] = "1"  # SIGABRT prints every thread's stack: see finished()
     return clean
 
 
@@ -47,11 +48,28 @@ async def started(*args: str, **pipes: Any) -> AsyncIterator[asyncio.subprocess.
 PIPE = asyncio.subprocess.PIPE
 
 
+async def finished(
+    proc: asyncio.subprocess.Process, limit: float, stdin: bytes | None = None
+) -> tuple[bytes, bytes]:
+    """``proc.communicate(stdin)`` within ``limit`` seconds, or fail with where it hangs.
+
+    A command still running at the limit is sent SIGABRT, on which faulthandler
+    (``PYTHONFAULTHANDLER``) writes every thread's stack to its stderr.
+    """
+    try:
+        async with asyncio.timeout(limit):
+            return await proc.communicate(stdin)
+    except TimeoutError:
+        proc.send_signal(signal.SIGABRT)
+        await proc.wait()
+        err = await proc.stderr.read() if proc.stderr is not None else b""
+        pytest.fail(f"still running after {limit} s; its stderr:\n{err.decode()[-6000:]}")
+
+
 async def run(*args: str, stdin: bytes | None = None, limit: float = 30) -> tuple[int, str, str]:
     """Run ``python -m nexus_nb ARGS``; return (exit code, stdout, stderr)."""
     async with started(*args, stdin=PIPE, stdout=PIPE, stderr=PIPE) as proc:
-        async with asyncio.timeout(limit):
-            out, err = await proc.communicate(stdin)
+        out, err = await finished(proc, limit, stdin)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -260,8 +278,7 @@ async def test_record_stopped_by_sigterm_keeps_what_it_received(
             server.publish("tasks.created", {"n": n})
         await until(lambda: server.metrics()["channels"]["tasks.created"]["delivered"] == 20)
         proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(20):
-            _, err = await proc.communicate()
+        _, err = await finished(proc, 20)
     assert proc.returncode == 0, err.decode()
     summary = err.decode().strip().splitlines()[-1]
     assert summary.startswith("recorded ")
@@ -334,8 +351,7 @@ async def test_tail_whose_output_pipe_is_paused_for_8_s_loses_no_event(server: S
             if n % 50 == 49:
                 due = start + (n + 1) / rate - asyncio.get_running_loop().time()
                 await asyncio.sleep(max(0.0, due))
-        async with asyncio.timeout(60):
-            out, err = await proc.communicate()
+        out, err = await finished(proc, 60)
     assert proc.returncode == 0, err.decode()[-2000:]
     lines = out.splitlines()
     assert [orjson.loads(line)["data"]["n"] for line in lines] == list(range(total))
@@ -376,8 +392,7 @@ async def test_record_stalled_past_the_servers_bound_recovers_every_event_from_r
             stdout=asyncio.subprocess.DEVNULL, stderr=PIPE,
         ) as proc:  # fmt: skip
             await flood_while_stopped(proc, server, total)
-            async with asyncio.timeout(60):
-                _, err = await proc.communicate()
+            _, err = await finished(proc, 60)
         metrics = server.metrics()
     finally:
         await server.aclose()
@@ -396,8 +411,7 @@ async def test_tail_says_on_stderr_how_many_events_a_gap_lost() -> None:
             "--timeout", "6", stdout=asyncio.subprocess.DEVNULL, stderr=PIPE,
         ) as proc:  # fmt: skip
             await flood_while_stopped(proc, server, 40_000)
-            async with asyncio.timeout(30):
-                _, err = await proc.communicate()
+            _, err = await finished(proc, 30)
     finally:
         await server.aclose()
     assert proc.returncode == 3  # --timeout: nothing ended it sooner

@@ -285,24 +285,15 @@ class Client:
         names = [channels] if isinstance(channels, str) else list(channels)
         spec = protocol.Batch(batch, batch_interval, columns) if batch is not None else None
         try:
-            return await self._call(self._subscribe(names, filters, spec))
+            # The request runs on the link's loop, so only the reader's thread changes the
+            # subscriptions it restores; the protocol records them as it reads the reply.
+            return await self._call(
+                self._link.request(lambda: self._protocol.subscribe(names, filters, batch=spec))
+            )
         except SubscriptionError:
             raise
         except ProtocolError as exc:
             raise SubscriptionError(exc.code, exc.message) from exc
-
-    async def _subscribe(
-        self,
-        names: list[str],
-        filters: Mapping[str, Any] | None,
-        spec: protocol.Batch | None,
-    ) -> dict[str, Any]:
-        # On the link's loop, so only the reader's thread changes the subscriptions it restores.
-        reply = await self._link.request(
-            lambda: self._protocol.subscribe(names, filters, batch=spec)
-        )
-        self._protocol.subscribed(names, filters, spec)
-        return reply
 
     async def unsubscribe(self, channels: Sequence[str] | str) -> dict[str, Any]:
         """Unsubscribe from ``channels`` (every filter set on them).
@@ -316,16 +307,11 @@ class Client:
         """
         names = [channels] if isinstance(channels, str) else list(channels)
         try:
-            return await self._call(self._unsubscribe(names))
+            return await self._call(self._link.request(lambda: self._protocol.unsubscribe(names)))
         except SubscriptionError:
             raise
         except ProtocolError as exc:
             raise SubscriptionError(exc.code, exc.message) from exc
-
-    async def _unsubscribe(self, names: list[str]) -> dict[str, Any]:
-        reply = await self._link.request(lambda: self._protocol.unsubscribe(names))
-        self._protocol.unsubscribed(names)
-        return reply
 
     async def ping(self) -> float:
         """Round-trip time of a ``ping`` action, in seconds.

@@ -102,6 +102,10 @@ Received = EventFrame | Answer | Notice | Steps
 """What one frame asks of the caller; see :meth:`ClientProtocol.receive_data`."""
 
 
+# A subscribe's (channels, filters, batch), or an unsubscribe's channels.
+_Change = tuple[list[str], Mapping[str, Any] | None, protocol.Batch | None] | list[str]
+
+
 @dataclass(slots=True)
 class _Hole:
     """A range the server skipped (its ``gap``), and what came back of it so far."""
@@ -153,6 +157,9 @@ class ClientProtocol:
         self.seq = SeqTracker()
         self.registry = Registry()
         self.replies = Replies()
+        #: request id -> the (un)subscription it asks for, recorded when confirmed;
+        #: bounded as ``replies`` is: dropped with the connection.
+        self._changes: dict[int, _Change] = {}
         self.client_id: str | None = None
 
     @property
@@ -172,6 +179,7 @@ class ClientProtocol:
         greeting = protocol.greeting(hello)
         self.client_id = greeting.client_id
         self.replies = Replies(echoes_id=greeting.echoes_id)
+        self._changes.clear()
         extensions = greeting.message.get("extensions")
         self._server_recovers = isinstance(extensions, list) and "recover" in extensions
         self.stats.messages_received += 1
@@ -185,6 +193,7 @@ class ClientProtocol:
             not recovered), or ``None`` when none was.
         """
         self.replies.clear()
+        self._changes.clear()
         if not self._recovering:
             return None
         items: list[EventFrame | Notice] = []
@@ -202,7 +211,23 @@ class ClientProtocol:
         batch: protocol.Batch | None = None,
         resume: tuple[str, Mapping[str, int]] | None = None,
     ) -> Outgoing:
-        """A ``subscribe`` action; record it with :meth:`subscribed` once confirmed."""
+        """A ``subscribe`` action, recorded with :meth:`subscribed` when its reply confirms it.
+
+        Recorded as the reply is read, not when the caller resumes: the frames
+        read right after it (a ``gap`` to recover, say) already belong to the
+        subscription.
+        """
+        outgoing = self._subscribe_action(channels, filters, batch, resume)
+        self._changes[outgoing.request_id] = (list(channels), filters, batch)
+        return outgoing
+
+    def _subscribe_action(
+        self,
+        channels: Sequence[str],
+        filters: Mapping[str, Any] | None,
+        batch: protocol.Batch | None,
+        resume: tuple[str, Mapping[str, int]] | None,
+    ) -> Outgoing:
         request_id = self.replies.register()
         data = protocol.subscribe(
             channels, filters, request_id=request_id, resume=resume, batch=batch
@@ -210,8 +235,9 @@ class ClientProtocol:
         return Outgoing(request_id, data)
 
     def unsubscribe(self, channels: Sequence[str]) -> Outgoing:
-        """An ``unsubscribe`` action; record it with :meth:`unsubscribed` once confirmed."""
+        """An ``unsubscribe`` action, recorded (:meth:`unsubscribed`) when its reply confirms it."""
         request_id = self.replies.register()
+        self._changes[request_id] = list(channels)
         return Outgoing(request_id, protocol.unsubscribe(channels, request_id=request_id))
 
     def ping(self) -> Outgoing:
@@ -233,7 +259,7 @@ class ClientProtocol:
 
     def resubscribe(self, plan: Resubscription) -> Outgoing:
         """The ``subscribe`` action of one step of :meth:`restore_plan`."""
-        return self.subscribe(plan.channels, plan.filters, batch=plan.batch, resume=plan.resume)
+        return self._subscribe_action(plan.channels, plan.filters, plan.batch, plan.resume)
 
     # -- subscriptions -------------------------------------------------------
 
@@ -243,11 +269,17 @@ class ClientProtocol:
         filters: Mapping[str, Any] | None,
         batch: protocol.Batch | None,
     ) -> None:
-        """Record a confirmed subscription, to restore it after a reconnect."""
+        """Record a confirmed subscription, to restore it after a reconnect.
+
+        :meth:`receive_data` calls it for the reply to :meth:`subscribe`.
+        """
         self.registry.add(channels, filters, batch)
 
     def unsubscribed(self, channels: Sequence[str]) -> None:
-        """Forget ``channels`` under every filter (the server confirmed)."""
+        """Forget ``channels`` under every filter (the server confirmed).
+
+        :meth:`receive_data` calls it for the reply to :meth:`unsubscribe`.
+        """
         self.registry.remove(channels)
 
     @property
@@ -314,6 +346,8 @@ class ClientProtocol:
             return self._accept(message)
         if isinstance(message, Reply):
             request_id = self.replies.match(message)
+            if request_id is not None and self._changes:
+                self._confirm(request_id, message)
             if self._recovering and request_id is not None:
                 for channel, recovery in self._recovering.items():
                     if recovery.request_id == request_id:
@@ -331,6 +365,16 @@ class ClientProtocol:
             if steps is not None:
                 return steps
         return message
+
+    def _confirm(self, request_id: int, reply: Reply) -> None:
+        """Record the (un)subscription that ``reply`` confirms, if it answers one."""
+        change = self._changes.pop(request_id, None)
+        if change is None or reply.error is not None:
+            return
+        if isinstance(change, tuple):
+            self.subscribed(*change)
+        else:
+            self.unsubscribed(change)
 
     def _accept(self, frame: EventFrame) -> EventFrame | None:
         """The frame's events not seen before (counted), or ``None`` if there are none."""

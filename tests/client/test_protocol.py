@@ -247,6 +247,40 @@ def test_an_unsubscribed_channel_is_not_restored() -> None:
     assert [p.channels for p in proto.restore_plan(False)] == [["b"]]
 
 
+def test_a_subscription_is_recorded_as_its_confirming_reply_is_read() -> None:
+    proto = connected()
+    sub = proto.subscribe(["a", "b"], {"k": 1})
+    assert proto.subscriptions == {}
+    proto.receive_data(frame({"type": "subscription_confirmed", "id": sub.request_id}))
+    assert proto.subscriptions == {"a": [{"k": 1}], "b": [{"k": 1}]}
+    unsub = proto.unsubscribe(["a"])
+    proto.receive_data(frame({"type": "unsubscription_confirmed", "id": unsub.request_id}))
+    assert proto.subscriptions == {"b": [{"k": 1}]}
+
+
+def test_a_refused_or_unanswered_subscription_is_not_recorded() -> None:
+    proto = connected()
+    refused = proto.subscribe(["a"])
+    error = {"type": "subscription_error", "code": "INVALID_CHANNEL", "message": "no", "id": 1}
+    assert refused.request_id == 1
+    proto.receive_data(frame(error))
+    proto.subscribe(["b"])
+    proto.disconnected()
+    proto.connected(OURS)
+    proto.receive_data(frame({"type": "subscription_confirmed", "id": 2}))
+    assert proto.subscriptions == {}
+
+
+def test_a_resubscription_confirmed_is_not_recorded_twice() -> None:
+    proto = connected()
+    proto.subscribed(["a"], None, None)
+    plan = proto.restore_plan(False)
+    again = proto.resubscribe(plan[0])
+    proto.unsubscribed(["a"])  # the user unsubscribed while the restore was on its way
+    proto.receive_data(frame({"type": "subscription_confirmed", "id": again.request_id}))
+    assert proto.subscriptions == {}
+
+
 def test_a_refused_resume_falls_back_to_a_live_subscribe_and_nothing_else_does() -> None:
     plan = Resubscription(["a"], {}, None, ("e1", {"a": 4}))
     refused = ProtocolError(protocol.ErrorCode.INVALID_RESUME, "seq too old")
@@ -434,6 +468,17 @@ def test_too_many_held_events_or_a_lost_connection_release_them_and_report_the_h
     assert [n.message["missed"] for n in released.items if isinstance(n, Notice)] == [2]
     assert seqs(released.items) == [6]
     assert proto.disconnected() is None
+
+
+def test_an_overflow_gap_read_right_after_the_subscribe_reply_is_recovered() -> None:
+    # The reply, the events and the gap come in one read, before whoever awaits the
+    # subscribe resumes: the subscription must already be known when the gap is read.
+    proto = connected(RECOVERING)
+    sub = proto.subscribe(["a"])
+    proto.receive_data(frame({"type": "subscription_confirmed", "id": sub.request_id}))
+    proto.receive_data(frame(event("a", 1)))
+    action = asked(proto.receive_data(frame(gap("a", 2, 9, 8))))
+    assert (action["action"], action["from_seq"], action["to_seq"]) == ("recover", 2, 9)
 
 
 def test_gaps_pass_unchanged_when_recovery_is_off_unannounced_or_not_an_overflow() -> None:
