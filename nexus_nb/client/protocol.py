@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Final
 
 from nexus_nb import protocol
@@ -102,10 +103,6 @@ Received = EventFrame | Answer | Notice | Steps
 """What one frame asks of the caller; see :meth:`ClientProtocol.receive_data`."""
 
 
-# A subscribe's (channels, filters, batch), or an unsubscribe's channels.
-_Change = tuple[list[str], Mapping[str, Any] | None, protocol.Batch | None] | list[str]
-
-
 @dataclass(slots=True)
 class _Hole:
     """A range the server skipped (its ``gap``), and what came back of it so far."""
@@ -157,9 +154,9 @@ class ClientProtocol:
         self.seq = SeqTracker()
         self.registry = Registry()
         self.replies = Replies()
-        #: request id -> the (un)subscription it asks for, recorded when confirmed;
+        #: request id -> what records its (un)subscription, called when confirmed;
         #: bounded as ``replies`` is: dropped with the connection.
-        self._changes: dict[int, _Change] = {}
+        self._changes: dict[int, Callable[[], None]] = {}
         self.client_id: str | None = None
 
     @property
@@ -218,7 +215,9 @@ class ClientProtocol:
         subscription.
         """
         outgoing = self._subscribe_action(channels, filters, batch, resume)
-        self._changes[outgoing.request_id] = (list(channels), filters, batch)
+        self._changes[outgoing.request_id] = partial(
+            self.subscribed, list(channels), filters, batch
+        )
         return outgoing
 
     def _subscribe_action(
@@ -237,7 +236,7 @@ class ClientProtocol:
     def unsubscribe(self, channels: Sequence[str]) -> Outgoing:
         """An ``unsubscribe`` action, recorded (:meth:`unsubscribed`) when its reply confirms it."""
         request_id = self.replies.register()
-        self._changes[request_id] = list(channels)
+        self._changes[request_id] = partial(self.unsubscribed, list(channels))
         return Outgoing(request_id, protocol.unsubscribe(channels, request_id=request_id))
 
     def ping(self) -> Outgoing:
@@ -347,7 +346,9 @@ class ClientProtocol:
         if isinstance(message, Reply):
             request_id = self.replies.match(message)
             if request_id is not None and self._changes:
-                self._confirm(request_id, message)
+                record = self._changes.pop(request_id, None)
+                if record is not None and message.error is None:
+                    record()
             if self._recovering and request_id is not None:
                 for channel, recovery in self._recovering.items():
                     if recovery.request_id == request_id:
@@ -365,16 +366,6 @@ class ClientProtocol:
             if steps is not None:
                 return steps
         return message
-
-    def _confirm(self, request_id: int, reply: Reply) -> None:
-        """Record the (un)subscription that ``reply`` confirms, if it answers one."""
-        change = self._changes.pop(request_id, None)
-        if change is None or reply.error is not None:
-            return
-        if isinstance(change, tuple):
-            self.subscribed(*change)
-        else:
-            self.unsubscribed(change)
 
     def _accept(self, frame: EventFrame) -> EventFrame | None:
         """The frame's events not seen before (counted), or ``None`` if there are none."""
