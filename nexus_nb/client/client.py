@@ -20,7 +20,7 @@ from nexus_nb.client.queue import EventStream
 from nexus_nb.client.reader import MAX_HANDOFF, ReaderSink, Relay
 from nexus_nb.client.state import ClientStats, State
 from nexus_nb.exceptions import NexusError, ProtocolError, SubscriptionError, TransportError
-from nexus_nb.plain import LoopThread
+from nexus_nb.thread import LoopThread
 
 __all__ = ["Client", "Reader"]
 

@@ -4,7 +4,7 @@ While a notebook cell runs, the kernel's event loop does not: a client on that
 loop stops reading its socket, and the server, whose queue per client is
 bounded, skips events. With ``Client(..., reader="thread")`` the whole
 :class:`~nexus_nb.client.link.Link` (socket, :class:`~nexus_nb.client.protocol.ClientProtocol`,
-heartbeat, reconnect) runs on a :class:`~nexus_nb.plain.LoopThread`'s own event loop instead,
+heartbeat, reconnect) runs on a :class:`~nexus_nb.thread.LoopThread`'s own event loop instead,
 and a :class:`Relay` stands between it and the kernel:
 
 * reader sinks (:meth:`Relay.add_sink`, what :class:`~nexus_nb.session.Stream`
@@ -20,7 +20,7 @@ and a :class:`Relay` stands between it and the kernel:
   state, and come at the rate of requests and reconnects.
 
 Replies to requests need no relay: the request runs on the reader's loop
-(:meth:`LoopThread.run <nexus_nb.plain.LoopThread.run>`) and its result comes back through a
+(:meth:`LoopThread.run <nexus_nb.thread.LoopThread.run>`) and its result comes back through a
 :class:`concurrent.futures.Future`, which asyncio settles on the caller's loop.
 """
 

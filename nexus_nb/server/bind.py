@@ -4,7 +4,7 @@
 ``server = await serve(...)`` runs the server on the caller's loop, ``async
 with serve(...) as server:`` where one block should own the server. A plain
 call at the top of a notebook cell, ``server = serve(...)``, starts it on a
-:class:`~nexus_nb.plain.LoopThread` of its own, so it keeps serving while a
+:class:`~nexus_nb.thread.LoopThread` of its own, so it keeps serving while a
 cell runs, and returns the started :class:`Server`.
 """
 
@@ -23,7 +23,7 @@ from typing import Any, ParamSpec, cast
 from websockets.asyncio.server import serve as ws_serve
 
 from nexus_nb import protocol
-from nexus_nb.plain import LoopThread, awaited
+from nexus_nb.thread import LoopThread, awaited
 from nexus_nb.server.auth import Authenticator
 from nexus_nb.server.demo import DemoSource
 from nexus_nb.server.eventlog import EventLog, MemoryEventLog

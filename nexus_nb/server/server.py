@@ -26,7 +26,7 @@ from websockets.frames import CloseCode
 
 from nexus_nb import protocol
 from nexus_nb.exceptions import AuthError, TransportError
-from nexus_nb.plain import LoopThread, awaited
+from nexus_nb.thread import LoopThread, awaited
 from nexus_nb.server.auth import ApiKeyAuth, Authenticator
 from nexus_nb.server.demo import DemoSource, Incident
 from nexus_nb.server.endpoint import Admission, query_token

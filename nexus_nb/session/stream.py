@@ -48,7 +48,7 @@ from nexus_nb.client import Client, Events, State
 from nexus_nb.client.credential import api_key_from_env
 from nexus_nb.client.reader import MAX_HANDOFF
 from nexus_nb.columnar import Block, flattened
-from nexus_nb.plain import awaited, plain_or_awaitable
+from nexus_nb.thread import awaited, plain_or_awaitable
 from nexus_nb.protocol import EventColumns
 from nexus_nb.session.recording import Recording
 from nexus_nb.widgets import ChannelStatus, StatusSnapshot

@@ -18,7 +18,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.asyncio.server import serve as websockets_serve
 
 import nexus_nb as nnb
-from nexus_nb.plain import LoopThread
+from nexus_nb.thread import LoopThread
 from nexus_nb.server import Server, ServerState
 from nexus_nb.session import Stream
 from tests.helpers.keys import KEY

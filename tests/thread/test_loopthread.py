@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from nexus_nb.plain import LoopThread
+from nexus_nb.thread import LoopThread
 
 
 async def where() -> int:

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-from nexus_nb.plain import awaited, plain_or_awaitable
+from nexus_nb.thread import awaited, plain_or_awaitable
 
 
 class Probe:

@@ -6,7 +6,7 @@ never on the kernel's loop, which the blocked cell holds. :func:`awaited` tells
 the two kinds of call apart; nothing here patches an event loop.
 """
 
-from nexus_nb.plain.awaited import awaited, plain_or_awaitable
-from nexus_nb.plain.loopthread import LoopThread
+from nexus_nb.thread.awaited import awaited, plain_or_awaitable
+from nexus_nb.thread.loopthread import LoopThread
 
 __all__ = ["LoopThread", "awaited", "plain_or_awaitable"]
