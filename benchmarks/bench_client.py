@@ -14,12 +14,12 @@ messages, ``/columns`` the same 100 events as one columnar ``event_batch``
 * ``client``: :class:`nexus_nb.client.Client` decoding every frame with orjson,
   checking ``seq`` and handing each frame's events to one sink (a column sink
   for ``/columns``, which gets the decoded lists);
-* ``buffers``: the same client wired by :class:`nexus_nb.session.Stream` into a
-  :class:`~nexus_nb.buffer.RingBuffer` (flattened, typed columns): the
-  end-to-end ingest from socket into buffers;
-* ``thread``: the same with the client reading on a thread of its own
-  (``reader="thread"``, what a plain ``nnb.connect()`` in a cell makes), against
-  ``buffers`` (the loop reader, the awaited default) from the same run.
+* ``loop``: the same client, on this loop, with a sink that extends a
+  :class:`~nexus_nb.buffer.RingBuffer` (flattened, typed columns) per frame:
+  the ingest with no thread at all, the baseline of the next one;
+* ``buffers``: a stream (:func:`nexus_nb.aconnect`, the same as a plain
+  ``nnb.connect()``): the socket read, decoded and stored in its buffers on the
+  stream's own reader thread, end to end from the greeting to the last row.
 
 Rates are events per second from the greeting to the last event; the figure that
 matters is ``client / raw`` from the same run (absolute rates drift with load).
@@ -42,10 +42,10 @@ import orjson
 from figures import figure
 from websockets.asyncio.client import connect as ws_connect
 
-from nexus_nb.client import Client, Events, connect
-from nexus_nb.client.client import Reader
+from nexus_nb.buffer import RingBuffer
+from nexus_nb.client import Events, connect
 from nexus_nb.protocol import event_columns
-from nexus_nb.session import Stream
+from nexus_nb.session import aconnect
 
 BATCH = 100
 
@@ -153,12 +153,31 @@ async def client_rate(url: str, events: int) -> float:
     return events / (finished - start)
 
 
-async def buffer_rate(url: str, events: int, reader: Reader = "loop") -> float:
-    """Events per second from the socket into a ring buffer's typed columns."""
-    client = Client(url, heartbeat=None, reconnect=False, reader=reader)
-    stream = Stream(client, maxlen=events)  # before the first frame, as nnb.connect does
+async def loop_rate(url: str, events: int) -> float:
+    """Events per second into a ring buffer by a client on this loop (no thread)."""
+    buffer = RingBuffer("telemetry.metrics", maxlen=events)
+    done = asyncio.Event()
+
+    def sink(channel: str, batch: Events) -> None:
+        buffer.extend(batch)
+        if buffer.appended >= events:
+            done.set()
+
     start = time.perf_counter()
-    await client.start()
+    client = await connect(url, heartbeat=None, reconnect=False)
+    client.add_column_sink(sink)
+    await done.wait()
+    rows = len(buffer)  # the last staged rows are stored by this read
+    finished = time.perf_counter()
+    await client.aclose()
+    assert rows == events
+    return events / (finished - start)
+
+
+async def buffer_rate(url: str, events: int) -> float:
+    """Events per second from the socket into a stream's buffer, on its reader thread."""
+    start = time.perf_counter()
+    stream = await aconnect(url, heartbeat=None, reconnect=False, maxlen=events)
     await stream.wait_for("telemetry.metrics", rows=events, timeout=120)
     finished = time.perf_counter()
     await stream.aclose()
@@ -188,30 +207,30 @@ async def main() -> None:
         for mode in MODES:
             url = f"ws://127.0.0.1:{port}/{mode}"
             count = args.events if mode == "single" else args.events // BATCH
-            raws, clients, buffers, threads = [], [], [], []
+            raws, clients, loops, buffers = [], [], [], []
             for _ in range(args.rounds):
                 raws.append(await raw_rate(url, count))
                 clients.append(await client_rate(url, args.events))
+                loops.append(await loop_rate(url, args.events))
                 buffers.append(await buffer_rate(url, args.events))
-                threads.append(await buffer_rate(url, args.events, reader="thread"))
             raw, ours = statistics.median(raws), statistics.median(clients)
-            buffered, threaded = statistics.median(buffers), statistics.median(threads)
+            looped, buffered = statistics.median(loops), statistics.median(buffers)
             if args.verbose:
-                rounds = (raws, clients, buffers, threads)
+                rounds = (raws, clients, loops, buffers)
                 print(mode, *([f"{r:,.0f}" for r in rates] for rates in rounds))
             print(
                 f"{mode:7}  raw {raw:>10,.0f} ev/s   client {ours:>10,.0f} ev/s ({ours / raw:.2f})"
-                f"   into buffers {buffered:>10,.0f} ev/s ({buffered / raw:.2f})"
-                f"   on a reader thread {threaded:>10,.0f} ev/s ({threaded / buffered:.2f}"
-                f" of the loop reader)   (median of {args.rounds}, {args.events:,} events)"
+                f"   into buffers by a stream {buffered:>10,.0f} ev/s ({buffered / raw:.2f},"
+                f" {buffered / looped:.2f} of a client on the loop filling a buffer at"
+                f" {looped:,.0f})   (median of {args.rounds}, {args.events:,} events)"
             )
             figure(
                 f"{mode}_buffers_thread",
-                threaded,
+                buffered,
                 "events/s",
-                what=f"{LABELS[mode]}, into buffers from a reader thread",
-                baseline=buffered,
-                against="the loop reader into buffers (today's default)",
+                what=f"{LABELS[mode]}, into a stream's buffers on its reader thread",
+                baseline=looped,
+                against="a client on the caller's loop extending a buffer (no thread)",
                 better="higher",
             )
             for key, value, what in (

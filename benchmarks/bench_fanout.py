@@ -113,9 +113,9 @@ def stamped(i: int, rate: float) -> dict[str, Any]:
 
 async def role_ours() -> None:
     sys.path.insert(0, str(ROOT))
-    from nexus_nb.server import serve
+    from nexus_nb.server import aserve
 
-    server = await serve(api_key=KEY, demo=False, ping_interval=None, max_queue_bytes=8 << 20)
+    server = await aserve(api_key=KEY, demo=False, ping_interval=None, max_queue_bytes=8 << 20)
     print(f"PORT {server.port}", flush=True)
     async for words in _go_lines():
         count, burst, rate = _plan(words)

@@ -188,11 +188,11 @@ async def paced(server: Any, rate: float, count: int) -> None:
 
 async def role_server(redis: str | None) -> None:
     """A server instance process: ``PORT n``, then ``flood N`` / ``paced R N`` from stdin."""
-    from nexus_nb.server import serve
+    from nexus_nb.server import aserve
 
     # Every instance's per-client bound is raised so no run drops an event: the
     # publisher only sees its own instance's queues.
-    server = await serve(
+    server = await aserve(
         redis=redis, api_key=KEY, demo=False, ping_interval=None, max_queue_bytes=256 << 20
     )
     print(f"PORT {server.port}", flush=True)

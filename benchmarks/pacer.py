@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from nexus_nb.server import serve
+from nexus_nb.server import aserve
 
 CHANNEL = "telemetry.metrics"
 NOTE = "x" * 200
@@ -23,7 +23,7 @@ NOTE = "x" * 200
 async def main(key: str, retention: int = 10_000, slow_timeout: float = 10.0) -> None:
     """Serve until stdin ends, publishing one paced run per ``go`` line."""
     loop = asyncio.get_running_loop()
-    async with await serve(
+    async with aserve(
         api_key=key, demo=False, retention=retention, slow_timeout=slow_timeout
     ) as server:
         print(server.url, flush=True)

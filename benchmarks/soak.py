@@ -78,10 +78,10 @@ def event(n: int, timestamp: str) -> dict[str, Any]:
 async def role_server(rate: float, seconds: float) -> None:
     """Serve; on ``go`` publish ``rate`` events/s for ``seconds``; on ``quit`` close."""
     sys.path.insert(0, str(ROOT))
-    import nexus_nb
     from nexus_nb import protocol
+    from nexus_nb.server import aserve
 
-    server = await nexus_nb.serve(demo=False, api_key=KEY)
+    server = await aserve(demo=False, api_key=KEY)
     print(f"PORT {server.port}", flush=True)
     await asyncio.to_thread(sys.stdin.readline)  # "go"
     loop = asyncio.get_running_loop()

@@ -1,25 +1,26 @@
 """nexus_nb: watch, capture and export live Nexus event streams from a Jupyter notebook.
 
-Write ``import nexus_nb as nnb``; then, in a notebook cell::
+Write ``import nexus_nb as nnb``; then, in notebook cells, plain calls (no
+``await``, no patched event loop)::
 
-    server = await nnb.serve()                       # in-kernel demo server
-    stream = await nnb.connect(server.url, api_key=server.api_key)
-    await stream.subscribe(["telemetry.metrics"])
+    server = nnb.serve()                              # in-kernel demo server
+    stream = nnb.connect(server.url, api_key=server.api_key)
+    stream.subscribe(["telemetry.metrics"])
     nnb.LivePlot(stream["telemetry.metrics"], y="value", color="source")
 
-Layers (dependencies point down; see ``pyproject.toml``'s import-linter contracts)::
+Async code uses the same objects' async forms: ``await nnb.aconnect(...)`` (an
+:class:`AsyncStream`) and ``await nnb.aserve(...)``.
 
-    cli        nexus-nb command line
-    session    Stream (client + buffers), Dashboard
-    client | server | widgets | buffer
-    capture    files and DataFrames of events, replay sources
-    protocol   the Nexus JSON messages; no I/O
-    exceptions the NexusError tree
+Threads: a stream reads its socket and fills its buffers on a thread it owns;
+views draw on the frame clock's thread; a server made by ``serve`` runs on a
+thread of its own. Work crosses threads only by being handed to the owner's
+event loop (see the docs' thread model page).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from nexus_nb.exceptions import (
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
     from nexus_nb.client import Client, ClientStats
     from nexus_nb.client import State as ClientState
     from nexus_nb.protocol import CHANNELS, ErrorCode
-    from nexus_nb.server import Server, ServerState, serve
-    from nexus_nb.session import Dashboard, Recording, Stream, connect
+    from nexus_nb.server import Server, ServerState, aserve, serve
+    from nexus_nb.session import AsyncStream, Dashboard, Recording, Stream, aconnect, connect
     from nexus_nb.widgets import ChannelControls, FrameClock, LivePlot, LiveTable, StatusBar
 
 # Imported on first use (PEP 562): `nexus-nb tail` should not pay for pandas,
@@ -59,10 +60,13 @@ _LAZY = {
     "Server": "nexus_nb.server",
     "ServerState": "nexus_nb.server",
     "serve": "nexus_nb.server",
+    "aserve": "nexus_nb.server",
     "Dashboard": "nexus_nb.session",
     "Recording": "nexus_nb.session",
     "Stream": "nexus_nb.session",
+    "AsyncStream": "nexus_nb.session",
     "connect": "nexus_nb.session",
+    "aconnect": "nexus_nb.session",
     "ChannelControls": "nexus_nb.widgets",
     "FrameClock": "nexus_nb.widgets",
     "LivePlot": "nexus_nb.widgets",
@@ -70,10 +74,16 @@ _LAZY = {
     "StatusBar": "nexus_nb.widgets",
 }
 
+# A library configures no logging (the CLI does, in nexus_nb.server.logs.configure):
+# without this, a warning logged on a reader or server thread would go to Python's
+# last-resort stderr, which a kernel shows under whichever cell ran last.
+logging.getLogger("nexus_nb").addHandler(logging.NullHandler())
+
 __version__ = "0.1.0"
 
 __all__ = [
     "CHANNELS",
+    "AsyncStream",
     "AuthError",
     "CaptureError",
     "ChannelControls",
@@ -100,6 +110,8 @@ __all__ = [
     "Stream",
     "SubscriptionError",
     "TransportError",
+    "aconnect",
+    "aserve",
     "connect",
     "read_capture",
     "serve",

@@ -96,7 +96,7 @@ async def _client(args: argparse.Namespace) -> Client:
 
 async def cmd_serve(args: argparse.Namespace) -> int:
     """Run a server until SIGTERM/SIGINT; print its URL first."""
-    from nexus_nb.server import serve
+    from nexus_nb.server import aserve
     from nexus_nb.server.bind import resolve_api_key
     from nexus_nb.server.logs import LogFormat, configure
     from nexus_nb.server.tls import tls_context
@@ -108,7 +108,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         print(f"api key: {api_key}", file=sys.stderr, flush=True)
     configure(LogFormat(args.log_format), args.log_level)
     ssl = tls_context(args.certfile, args.keyfile) if args.certfile else None
-    server = await serve(
+    server = await aserve(
         host=args.host,
         port=args.port,
         api_key=api_key,

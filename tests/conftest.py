@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from nexus_nb.server import Server, serve
+from nexus_nb.server import Server, aserve
 from tests.helpers.keys import KEY
 from tests.helpers.proxy import Proxy
 
@@ -30,7 +30,7 @@ def server_key() -> str:
 @pytest.fixture
 async def server(server_key: str) -> AsyncIterator[Server]:
     """A server with no demo traffic that accepts ``server_key``."""
-    async with await serve(api_key=server_key, demo=False) as srv:
+    async with aserve(api_key=server_key, demo=False) as srv:
         yield srv
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from nexus_nb.capture import Recorder, read_capture
 from nexus_nb.client import Client, connect
-from nexus_nb.server import Server, serve
+from nexus_nb.server import Server, aserve
 from tests.helpers.keys import KEY
 from tests.helpers.net import free_port
 from tests.helpers.paths import ROOT
@@ -254,7 +254,7 @@ async def test_tail_rides_through_a_server_restart(server: Server) -> None:
     server.publish("tasks.updates", {"n": 1})
     await until(lambda: server.metrics()["channels"]["tasks.updates"]["delivered"] == 1)
     await server.aclose()
-    second = await serve(port=port, api_key=KEY, demo=False)
+    second = await aserve(port=port, api_key=KEY, demo=False)
     try:
         await until(lambda: second.metrics()["messagesReceived"] >= 1, limit=20)
         second.publish("tasks.updates", {"n": 2})
@@ -383,7 +383,7 @@ async def test_record_stalled_past_the_servers_bound_recovers_every_event_from_r
     # skipped by the server past its 64 KB bound; retention holds all 20,000, so the
     # client asks for them back and the capture ends whole, with no gap said.
     total = 20_000
-    server = await serve(api_key=KEY, demo=False, max_queue_bytes=64 * 1024, retention=total)
+    server = await aserve(api_key=KEY, demo=False, max_queue_bytes=64 * 1024, retention=total)
     out = tmp_path / "capture.parquet"
     try:
         async with started(
@@ -404,7 +404,7 @@ async def test_record_stalled_past_the_servers_bound_recovers_every_event_from_r
 
 
 async def test_tail_says_on_stderr_how_many_events_a_gap_lost() -> None:
-    server = await serve(api_key=KEY, demo=False, max_queue_bytes=64 * 1024)
+    server = await aserve(api_key=KEY, demo=False, max_queue_bytes=64 * 1024)
     try:
         async with started(
             "tail", server.url, "--api-key", KEY, "--channel", "tasks.updates",

@@ -9,6 +9,7 @@ aggregates, is not imported back by them (no import circle, not even for types).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -16,6 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
+from nexus_nb.buffer.guard import locked
 from nexus_nb.columnar.export import frame_to_arrow, frame_to_polars
 
 __all__ = ["Aggregate", "Rows"]
@@ -25,6 +27,9 @@ class Rows(Protocol):
     """What an aggregate reads of its buffer (a :class:`~nexus_nb.buffer.RingBuffer`)."""
 
     channel: str
+
+    @property
+    def lock(self) -> threading.RLock: ...
 
     @property
     def columns(self) -> list[str]: ...
@@ -58,24 +63,33 @@ class Aggregate:
         self._version = 0
 
     @property
+    def lock(self) -> threading.RLock:
+        """The buffer's lock: the aggregate is folded and read under it."""
+        return self._buffer.lock
+
+    @property
+    @locked
     def ungrouped(self) -> int:
         """Rows whose group value is missing: not folded."""
         self._sync()
         return self._ungrouped
 
     @property
+    @locked
     def missed(self) -> int:
         """Rows the buffer evicted before this aggregate saw them."""
         self._sync()
         return self._missed
 
     @property
+    @locked
     def version(self) -> int:
         """Increases on every change."""
         self._sync()
         return self._version
 
     @property
+    @locked
     def appended(self) -> int:
         """Rows issued so far: every change re-issues all held rows (see ``read``)."""
         self._sync()

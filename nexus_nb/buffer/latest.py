@@ -11,6 +11,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from nexus_nb.buffer.aggregate import Aggregate, Rows
+from nexus_nb.buffer.guard import locked
 
 __all__ = ["Latest"]
 
@@ -68,24 +69,29 @@ class Latest(Aggregate):
         self._issued += len(self._rows)
 
     @property
+    @locked
     def columns(self) -> list[str]:
         """The buffer's columns, ``timestamp`` first."""
         self._sync()
         return list(self._columns)
 
     @property
+    @locked
     def evicted(self) -> int:
         """Groups dropped to stay within ``max_groups``."""
         self._sync()
         return self._evicted
 
+    @locked
     def __len__(self) -> int:
         self._sync()
         return len(self._rows)
 
+    @locked
     def __repr__(self) -> str:
         return f"Latest(by={self.by}, groups={len(self)}, evicted={self._evicted})"
 
+    @locked
     def read(
         self, columns: Sequence[str], *, start: int = 0
     ) -> tuple[int, dict[str, npt.NDArray[Any]]]:
@@ -109,6 +115,7 @@ class Latest(Aggregate):
                 out[name] = np.array(values, dtype=np.float64)
         return first, out
 
+    @locked
     def to_dataframe(self, *, last: int | str | None = None) -> pd.DataFrame:
         """Return the held rows, least recently updated first; ``last`` keeps the last N."""
         _, data = self.read(self._columns)

@@ -10,6 +10,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from nexus_nb.buffer.aggregate import Aggregate, Rows
+from nexus_nb.buffer.guard import locked
 
 __all__ = ["FUNCTIONS", "Resample"]
 
@@ -210,6 +211,7 @@ class Resample(Aggregate):
     # -- reading ------------------------------------------------------------------------
 
     @property
+    @locked
     def columns(self) -> list[str]:
         """Column names: ``timestamp``, the group columns, ``<column>_<fn>``..., ``count``."""
         names = ["timestamp", *self.by]
@@ -218,27 +220,32 @@ class Resample(Aggregate):
         return [*names, "count"] if "count" not in names else names
 
     @property
+    @locked
     def late(self) -> int:
         """Events older than every held bucket (after an eviction): not folded."""
         self._sync()
         return self._late
 
     @property
+    @locked
     def evicted(self) -> int:
         """Buckets dropped to stay within ``max_buckets``."""
         self._sync()
         return self._evicted
 
     @property
+    @locked
     def overflow(self) -> int:
         """Events of groups beyond ``max_groups``: not folded."""
         self._sync()
         return self._overflow
 
+    @locked
     def __len__(self) -> int:
         self._sync()
         return len(self._cells)
 
+    @locked
     def __repr__(self) -> str:
         return (
             f"Resample(every={pd.Timedelta(self._every)}, by={self.by}, rows={len(self)}, "
@@ -248,6 +255,7 @@ class Resample(Aggregate):
     def _sorted_keys(self) -> list[Key]:
         return sorted(self._cells, key=lambda k: (k[0], tuple(map(str, k[1]))))
 
+    @locked
     def read(
         self, columns: Sequence[str], *, start: int = 0
     ) -> tuple[int, dict[str, npt.NDArray[Any]]]:
@@ -283,6 +291,7 @@ class Resample(Aggregate):
                     return np.array([self._cells[k][1][column].value(fn) for k in keys])
         return np.full(len(keys), np.nan)
 
+    @locked
     def to_dataframe(self, *, last: int | str | None = None) -> pd.DataFrame:
         """Return the held rows sorted by bucket then group; ``last`` keeps the last N rows."""
         _, data = self.read(self.columns)

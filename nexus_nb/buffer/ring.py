@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -13,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from nexus_nb.buffer.gap import GapLog
+from nexus_nb.buffer.guard import locked
 from nexus_nb.buffer.latest import Latest
 from nexus_nb.buffer.resample import Resample
 from nexus_nb.columnar.column import Segments
@@ -43,7 +45,8 @@ class RingBuffer:
     the columns a batch at a time; every read, counters included, moves them
     first. Memory: ~32 B per metric-shaped row (capacity doubles up to
     ``maxlen``), plus the text dictionary, kept under ``2 * maxlen + 1024``
-    labels per column. Not thread-safe: use it from the event loop's thread.
+    labels per column. Safe to share between threads: every public method holds
+    :attr:`lock` (one writer, such as a stream's reader thread, and any readers).
 
     Args:
         channel: Channel name, used for rows whose message carries none.
@@ -90,14 +93,17 @@ class RingBuffer:
         self._pending_batches = 0  # columnar batches among the staged entries
         self._flush_at = _PENDING_ROWS  # staged entries that make a flush (fewer with batches)
         self._views: list[Resample | Latest] = []  # live aggregates, folded as rows are stored
-        self._feed: Callable[[], None] | None = None
+        self.lock = threading.RLock()
+        """Held by every public method (see :mod:`nexus_nb.buffer.guard`)."""
         self.version = 0
         """Increases on every change (rows added or evicted, gap marked)."""
 
+    @locked
     def __len__(self) -> int:
         self._flush()
         return self._size
 
+    @locked
     def __repr__(self) -> str:
         self._flush()
         return (
@@ -116,57 +122,67 @@ class RingBuffer:
         return self._window
 
     @property
+    @locked
     def appended(self) -> int:
         """Events ever stored; also the arrival index the next row will get."""
         self._flush()
         return self._appended
 
     @property
+    @locked
     def evicted(self) -> int:
         """Rows pushed out by ``maxlen`` or ``window``."""
         self._flush()
         return self._evicted
 
     @property
+    @locked
     def rejected(self) -> int:
         """Messages that could not be stored at all (see :attr:`rejected_reasons`)."""
         self._flush()
         return sum(self._rejected.values())
 
     @property
+    @locked
     def rejected_reasons(self) -> dict[str, int]:
         """Rejected messages by reason (:class:`nexus_nb.columnar.flatten.Rejection` values)."""
         self._flush()
         return dict(self._rejected)
 
     @property
+    @locked
     def type_changes(self) -> int:
         """Field values stored under another type than they arrived with."""
         self._flush()
         return self._table.type_changes
 
     @property
+    @locked
     def columns(self) -> list[str]:
         """Column names in frame order, ``timestamp`` first."""
         self._flush()
         return ["timestamp", *self._table.order]
 
     @property
+    @locked
     def nbytes(self) -> int:
         """Bytes allocated for the columns (capacity grows by doubling up to ``maxlen``)."""
         self._flush()
         return self._table.nbytes
 
     @property
+    @locked
     def gaps(self) -> pd.DataFrame:
         """The last 1000 gaps: ``start``, ``end``, ``duration``, ``missed``, ``reason``."""
         return self._gaps.frame()
 
     @property
+    @locked
     def gaps_dropped(self) -> int:
         """Gaps marked but no longer kept (beyond the last 1000)."""
         return self._gaps.dropped
 
+    @locked
     def append(self, message: Mapping[str, Any]) -> None:
         """Store one event message; a message that cannot be stored is counted, not raised.
 
@@ -181,6 +197,7 @@ class RingBuffer:
         if len(pending) >= self._flush_at:
             self._flush()
 
+    @locked
     def extend(self, messages: Iterable[Mapping[str, Any]] | EventColumns | Block) -> None:
         """Store many event messages; the result is that of appending each in turn.
 
@@ -207,19 +224,8 @@ class RingBuffer:
             if len(self._pending) >= self._flush_at:
                 self._flush()
 
-    def feed_from(self, pull: Callable[[], None] | None) -> None:
-        """Call ``pull()`` first on every read (and flush), so it can :meth:`extend` this buffer.
-
-        A producer that cannot write here itself (a thread other than the one that
-        reads) stages events and lets each read take them in, on the reading
-        thread: the buffer stays single-threaded. ``None`` removes it.
-        """
-        self._feed = pull
-
     def _flush(self) -> None:
         """Flatten the staged events into the columns, one conversion per column."""
-        if self._feed is not None:
-            self._feed()
         staged, self._pending = self._pending, []
         if not staged:
             return
@@ -335,6 +341,7 @@ class RingBuffer:
             return [(lo, lo + count)]
         return [(lo, capacity), (0, lo + count - capacity)]
 
+    @locked
     def to_dataframe(
         self,
         *,
@@ -377,6 +384,7 @@ class RingBuffer:
                 mask &= times > times.max() - span.value
         return segments, mask
 
+    @locked
     def resample(
         self,
         every: str | pd.Timedelta,
@@ -404,6 +412,7 @@ class RingBuffer:
         )
         return self._attach(view)
 
+    @locked
     def latest(self, by: str | Sequence[str], *, max_groups: int = 10_000) -> Latest:
         """Return a live view of the newest row per ``by`` group (see :class:`Latest`).
 
@@ -422,6 +431,7 @@ class RingBuffer:
         for view in self._views:
             view.catch_up(self)
 
+    @locked
     def read(
         self, columns: Sequence[str], *, start: int = 0, stop: int | None = None
     ) -> tuple[int, dict[str, npt.NDArray[Any]]]:
@@ -444,6 +454,7 @@ class RingBuffer:
         segments = self._segments(first - oldest, count) if count else []
         return first, self._table.read(columns, segments)
 
+    @locked
     def locate(self, start: int, end: int) -> tuple[int, int] | None:
         """Find the held rows with ``start <= timestamp <= end`` (int ns), by binary search.
 
@@ -468,6 +479,7 @@ class RingBuffer:
             hi += int(np.searchsorted(times, last, side="right"))
         return oldest + lo, oldest + hi
 
+    @locked
     def mark_gap(self, start: int, end: int, *, missed: int | None = None, reason: str) -> None:
         """Record that events between ``start`` and ``end`` (int ns, UTC) were not received.
 
@@ -479,6 +491,7 @@ class RingBuffer:
         self._gaps.add(start, end, missed=missed, reason=reason)
         self.version += 1
 
+    @locked
     def to_arrow(
         self,
         *,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import ssl as ssl_module
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -239,6 +241,25 @@ class Client:
             raise RuntimeError('add_reader_sink needs a client made with reader="thread"')
         return self._relay.add_sink(fn)
 
+    def add_reader_handler(
+        self, message_type: str, fn: Callable[[dict[str, Any]], object]
+    ) -> Callable[[], None]:
+        """Call ``fn(message)`` on the reader thread for every message of ``message_type``.
+
+        For ``reader="thread"`` clients only, with the types of :meth:`on`. It runs
+        before the loop's handlers see the message, in wire order with the frames
+        that reader sinks get, so a ``gap`` lands between the events around it.
+
+        Returns:
+            A callable that removes the handler.
+
+        Raises:
+            RuntimeError: The client reads on its caller's loop (``reader="loop"``).
+        """
+        if self._relay is None:
+            raise RuntimeError('add_reader_handler needs a client made with reader="thread"')
+        return self._relay.add_handler(message_type, fn)
+
     def __aiter__(self) -> EventStream:
         """A new iterator over event messages from now on.
 
@@ -378,14 +399,14 @@ class Client:
 
         For ``reader="thread"`` clients only: the connection opens on the reader
         thread while the caller waits. Handlers and iterators still run on the
-        caller's event loop (the kernel's), once the cell returns.
+        caller's event loop (the kernel's), once the cell returns; opened where
+        no loop runs (a script), only reader sinks and reader handlers are called.
 
         Raises:
             AuthError: The server refused the credentials.
             TransportError: Refused, unreachable or timed out.
             RuntimeError: A ``reader="loop"`` client (it would wait for the very
-                loop the caller blocks), no running loop to hand messages to,
-                or already started.
+                loop the caller blocks), or already started.
         """
         if self._relay is None:
             raise RuntimeError(
@@ -405,12 +426,29 @@ class Client:
         try:
             self._relay.loop = asyncio.get_running_loop()
         except RuntimeError:
-            raise RuntimeError(
-                "plain calls hand messages to the caller's running event loop (a Jupyter "
-                "kernel has one); in a script, write async code and await the calls"
-            ) from None
+            # A script with no loop: reader sinks and handlers work; on() handlers,
+            # sinks and iterators, which run on a loop, get nothing (documented on open()).
+            self._relay.loop = None
         self._thread = LoopThread(f"nexus_nb reader {self.url}")
         return self._thread
+
+    def submit(self, work: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start ``work`` (one of this client's coroutines) on the reader thread; return at once.
+
+        For a ``reader="thread"`` client, from any thread: the future settles with
+        the work's result or error. A client not reading (never started or
+        closed) gives a future that already failed with :class:`TransportError`.
+        """
+        thread = self._thread
+        if thread is not None and not thread.stopped:
+            try:
+                return asyncio.run_coroutine_threadsafe(work, thread.loop)
+            except RuntimeError:
+                pass  # The loop closed between the check and the call.
+        work.close()
+        failed: concurrent.futures.Future[T] = concurrent.futures.Future()
+        failed.set_exception(TransportError("the client is not connected"))
+        return failed
 
     def block_on(self, work: Coroutine[Any, Any, T]) -> T:
         """Run ``work`` (one of this client's coroutines) from plain code; return its result.
@@ -471,6 +509,30 @@ class Client:
         finally:
             thread.shutdown()
             self._relay.dispatch()
+
+    def close_soon(self, wait: float = 0.0) -> None:
+        """Close a ``reader="thread"`` client from any thread, waiting at most ``wait`` s.
+
+        What a finalizer calls: the link closes and the reader thread ends on
+        their own, on the reader's loop. It never waits when called on the
+        reader thread itself (a garbage collection may run there).
+        """
+        thread = self._thread
+        if thread is None or thread.stopped:
+            return
+        link = self._link
+
+        async def close_and_stop() -> None:
+            try:
+                await link.aclose()
+            finally:
+                asyncio.get_running_loop().stop()
+
+        # RuntimeError: the loop closed meanwhile, and nothing is left to stop.
+        with contextlib.suppress(RuntimeError):
+            done = asyncio.run_coroutine_threadsafe(close_and_stop(), thread.loop)
+            if wait > 0 and not thread.is_current():
+                concurrent.futures.wait([done], timeout=wait)
 
     async def __aenter__(self) -> Client:
         """Connect (unless already connected by :func:`connect` or :meth:`start`).

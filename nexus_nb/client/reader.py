@@ -69,6 +69,7 @@ class Relay:
         self.max_size = max_size
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sinks: list[ReaderSink] = []
+        self.handlers: dict[str, list[Callable[[dict[str, Any]], object]]] = {}
         self.errors = 0
         self._lock = threading.Lock()
         self._items: list[_Item] = []
@@ -82,6 +83,18 @@ class Relay:
 
         def remove() -> None:
             self.sinks = [sink for sink in self.sinks if sink is not fn]
+
+        return remove
+
+    def add_handler(
+        self, message_type: str, fn: Callable[[dict[str, Any]], object]
+    ) -> Callable[[], None]:
+        """Call ``fn(message)`` on the reader thread for ``message_type``; return the remover."""
+        self.handlers = {**self.handlers, message_type: [*self.handlers.get(message_type, ()), fn]}
+
+        def remove() -> None:
+            kept = [h for h in self.handlers.get(message_type, ()) if h is not fn]
+            self.handlers = {**self.handlers, message_type: kept}
 
         return remove
 
@@ -110,7 +123,13 @@ class Relay:
             self._put(("event", channel, events), size)
 
     def notify(self, message_type: str, message: dict[str, Any]) -> None:
-        """Hand a message to the kernel's handlers of ``message_type``."""
+        """Call the reader-thread handlers of ``message_type``, then hand it to the loop's."""
+        for handler in self.handlers.get(message_type, ()):
+            try:
+                handler(message)
+            except Exception:
+                self.errors += 1
+                log.exception("nexus_nb client reader handler %r raised", handler)
         self._put(("notify", message_type, message), 0)
 
     def end(self, error: BaseException | None) -> None:
@@ -118,6 +137,8 @@ class Relay:
         self._put(("end", error, None), 0)
 
     def _put(self, item: _Item, size: int) -> None:
+        if self.loop is None:
+            return  # Opened with no running loop: no listener lives on one.
         with self._lock:
             items = self._items
             if size and self._bytes + size > self.max_size:
@@ -131,7 +152,7 @@ class Relay:
             else:
                 items.append(item)
                 self._bytes += size
-            if self._scheduled or self.loop is None:
+            if self._scheduled:
                 return
             self._scheduled = True
         try:

@@ -21,6 +21,10 @@ class Registry:
     Unlike the reference client, which remembers only its last ``subscribe``
     call, every call is kept; ``unsubscribe`` removes a channel under every filter
     (as the reference server does).
+
+    Copy on write: :meth:`add` and :meth:`remove` (on the reader's thread) build
+    new groups and swap them in, so :meth:`view` may run on any thread and sees
+    one state or the next, never a dict being changed.
     """
 
     def __init__(self) -> None:
@@ -34,23 +38,26 @@ class Registry:
     ) -> None:
         """Record a confirmed subscription."""
         key: _Key = (orjson.dumps(dict(filters or {})), batch)
-        self._groups.setdefault(key, {}).update(dict.fromkeys(channels))
+        groups = dict(self._groups)
+        groups[key] = {**groups.get(key, {}), **dict.fromkeys(channels)}
+        self._groups = groups
 
     def remove(self, channels: Sequence[str]) -> None:
         """Forget ``channels`` under every filter."""
-        for key in list(self._groups):
-            kept = self._groups[key]
-            for name in channels:
-                kept.pop(name, None)
-            if not kept:
-                del self._groups[key]
+        gone = set(channels)
+        groups = {}
+        for key, names in self._groups.items():
+            kept = {name: None for name in names if name not in gone}
+            if kept:
+                groups[key] = kept
+        self._groups = groups
 
     def view(self) -> dict[str, list[dict[str, Any] | None]]:
         """Channel -> the filters subscribed on it (``None`` for no filter)."""
         out: dict[str, list[dict[str, Any] | None]] = {}
-        # Over snapshots (one C-level copy each): a reader thread may be changing them.
-        for (filters, _), channels in list(self._groups.items()):
-            for channel in list(channels):
+        groups = self._groups  # one snapshot: writers swap, never change, a dict
+        for (filters, _), channels in groups.items():
+            for channel in channels:
                 out.setdefault(channel, []).append(orjson.loads(filters) or None)
         return out
 

@@ -1,9 +1,10 @@
-"""The Nexus WebSocket server: ``await serve()`` and the pieces behind it."""
+"""The Nexus WebSocket server: ``serve()`` or ``await aserve()``, and the pieces behind it."""
 
 from __future__ import annotations
 
-from nexus_nb.server.bind import serve
+from nexus_nb.server.bind import ServerStart, aserve, serve
 from nexus_nb.server.eventlog import Entry, EventLog, MemoryEventLog, Missed
+from nexus_nb.server.handle import ServerHandle
 from nexus_nb.server.server import EXTENSIONS, Server, ServerState
 
 __all__ = [
@@ -13,6 +14,9 @@ __all__ = [
     "MemoryEventLog",
     "Missed",
     "Server",
+    "ServerHandle",
+    "ServerStart",
     "ServerState",
+    "aserve",
     "serve",
 ]

@@ -1,42 +1,45 @@
-"""Starting a server: ``serve()`` binds a :class:`Server`.
+"""Starting a server: ``serve()`` from plain code, ``aserve()`` from async code.
 
-``serve(...)`` returns a :class:`ServerStart`, as websockets' ``serve`` does:
-``server = await serve(...)`` runs the server on the caller's loop, ``async
-with serve(...) as server:`` where one block should own the server. A plain
-call at the top of a notebook cell, ``server = serve(...)``, starts it on a
-:class:`~nexus_nb.thread.LoopThread` of its own, so it keeps serving while a
-cell runs, and returns the started :class:`Server`.
+The name decides, never the caller's code: ``server = serve(...)`` (a notebook
+cell, a script) starts the server on a :class:`~nexus_nb.thread.LoopThread` of
+its own and returns it once it listens; ``server = await aserve(...)`` or
+``async with aserve(...) as server:`` runs it on the caller's event loop. Both
+take the same options (:func:`_start`'s) and give the same :class:`Server`.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import ipaddress
 import logging
 import os
 import secrets
 import ssl as ssl_module
+import threading
 from collections.abc import Callable, Collection, Coroutine, Generator, Sequence
 from types import TracebackType
-from typing import Any, ParamSpec, cast
+from typing import Any, ParamSpec, TypeVar
 
 from websockets.asyncio.server import serve as ws_serve
 
 from nexus_nb import protocol
-from nexus_nb.thread import LoopThread, awaited
 from nexus_nb.server.auth import Authenticator
 from nexus_nb.server.demo import DemoSource
 from nexus_nb.server.eventlog import EventLog, MemoryEventLog
+from nexus_nb.server.handle import ServerHandle
 from nexus_nb.server.redact import RedactTokens
 from nexus_nb.server.server import Server, logger
+from nexus_nb.thread import LoopThread
 
-__all__ = ["ServerStart", "make_logger", "resolve_api_key", "serve"]
+__all__ = ["ServerStart", "aserve", "make_logger", "resolve_api_key", "serve"]
 
 P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class ServerStart:
-    """What :func:`serve` returns: await it for the :class:`Server`, or ``async with`` it.
+    """What :func:`aserve` returns: await it for the :class:`Server`, or ``async with`` it.
 
     Nothing starts until it is awaited or entered, once; ``async with`` closes
     the server (``await server.aclose()``) when the block ends.
@@ -65,27 +68,39 @@ class ServerStart:
         await self._server.aclose()
 
 
-def _deferred(start: Callable[P, Coroutine[Any, Any, Server]]) -> Callable[P, ServerStart]:
-    """Make ``start(...)`` return a :class:`ServerStart` that runs it when awaited.
+class _ServerThread(threading.local):
+    """Marks a thread that ``serve()`` started for a server (per thread, never shared)."""
 
-    Called plainly (not awaited, outside async code), it runs ``start`` on a
-    :class:`LoopThread` instead and returns the started :class:`Server`.
+    hosts_server = False
+
+
+_this_thread = _ServerThread()
+
+
+def _options_of(
+    start: Callable[P, Coroutine[Any, Any, Server]],
+) -> Callable[[Callable[..., R]], Callable[P, R]]:
+    """Give the decorated surface ``start``'s keyword options: one signature for both.
+
+    The surface keeps its own name, return type and description; ``start``'s
+    docstring but its summary line (the shared notes, the options and what they
+    raise) is appended to it, and ``help()`` shows the options.
     """
 
-    @functools.wraps(start)
-    def deferred(*args: P.args, **kwargs: P.kwargs) -> ServerStart:
-        if awaited():
-            return ServerStart(functools.partial(start, *args, **kwargs))
-        thread = LoopThread("nexus_nb server")
-        try:
-            server = thread.call(start(*args, **kwargs))
-        except BaseException:
-            thread.shutdown()
-            raise
-        server.hosted_on(thread)
-        return cast("ServerStart", server)
+    def surface(body: Callable[..., R]) -> Callable[P, R]:
+        @functools.wraps(body)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            return body(*args, **kwargs)
 
-    return deferred
+        shape = inspect.signature(start)
+        call.__signature__ = shape.replace(  # type: ignore[attr-defined]
+            return_annotation=inspect.signature(body).return_annotation
+        )
+        shared = inspect.cleandoc(start.__doc__ or "").partition("\n")[2].strip()
+        call.__doc__ = f"{inspect.cleandoc(body.__doc__ or '')}\n\n{shared}"
+        return call
+
+    return surface
 
 
 def resolve_api_key(api_key: str | None, host: str, auth: Authenticator | None) -> str:
@@ -119,8 +134,7 @@ def make_logger() -> logging.Logger:
     return logger
 
 
-@_deferred
-async def serve(
+async def _start(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
@@ -153,10 +167,8 @@ async def serve(
 ) -> Server:
     """Start a Nexus server on the running loop; return once it accepts connections.
 
-    ``await serve(...)`` gives the :class:`Server`; ``async with serve(...) as
-    server:`` also closes it when the block ends (see :class:`ServerStart`).
-    Installs no signal handlers (it runs inside notebook kernels); the CLI calls
-    :meth:`Server.serve_forever` for that.
+    Either way the server installs no signal handlers (it runs inside notebook
+    kernels); the CLI calls :meth:`Server.serve_forever` for that.
 
     Args:
         host: Interface to bind; anything but loopback needs an explicit key.
@@ -269,4 +281,54 @@ async def serve(
     if sampler is not None:
         server._spawn(sampler.run(server.publish))  # owned: cancelled by aclose()
     logger.info("serving on %s", server.url)
+    return server
+
+
+@_options_of(_start)
+def aserve(**options: Any) -> ServerStart:
+    """Start a Nexus server on the caller's event loop, for async code.
+
+    ``server = await aserve(...)`` returns the :class:`Server` once it accepts
+    connections (close it with ``await server.aclose()``); ``async with
+    aserve(...) as server:`` also closes it when the block ends (see
+    :class:`ServerStart`). Nothing starts before the await. The server belongs
+    to that loop: calls from other threads are handed to it.
+    """
+    return ServerStart(functools.partial(_start, **options))
+
+
+@_options_of(_start)
+def serve(**options: Any) -> ServerHandle:
+    """Start a Nexus server on a thread of its own, for plain code; return it once it listens.
+
+    For a notebook cell or a script, with or without a running event loop:
+    ``server = serve(...)`` blocks until the server accepts connections. The
+    server runs on a :class:`~nexus_nb.thread.LoopThread` it owns (so it keeps
+    serving while a cell runs), which ``server.close()`` (or ``await
+    server.aclose()``) stops. Async code that wants the server on its own loop
+    uses :func:`aserve`. The :class:`ServerHandle` returned acts as the server;
+    once the notebook no longer references it (a re-run cell), the server is
+    closed and its thread ended. Called on a server's own thread (code that a server
+    started by ``serve()`` runs), which blocking would stall, it raises
+    ``RuntimeError`` and says to ``await aserve(...)`` there.
+    """
+    if _this_thread.hosts_server:
+        raise RuntimeError(
+            "serve() blocks its caller, here the thread of a running server: "
+            "await aserve(...) on this thread instead"
+        )
+    thread = LoopThread("nexus_nb server")
+    try:
+        return ServerHandle(thread.call(_start_on(thread, options)), thread)
+    except BaseException:
+        thread.shutdown()
+        raise
+
+
+async def _start_on(thread: LoopThread, options: dict[str, Any]) -> Server:
+    """:func:`_start` on ``thread``, recorded as the server's owner (stopped by its close)."""
+    _this_thread.hosts_server = True
+    server = await _start(**options)
+    # Here, on the owner thread, before any other thread holds the server.
+    server._owner.host = thread
     return server

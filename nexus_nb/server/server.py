@@ -1,4 +1,4 @@
-"""The Nexus server: ``serve()`` starts one and returns it.
+"""The Nexus server: ``serve()`` or ``await aserve()`` starts one and returns it.
 
 The publish path is two steps with a seam between them (see :mod:`.eventlog`):
 ``EventLog.submit`` assigns ``seq`` and encodes the event once, then the log
@@ -17,7 +17,7 @@ import time
 from collections.abc import Collection, Coroutine, Mapping, Sequence
 from enum import Enum
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final
 
 from websockets.asyncio.server import Server as WebSocketServer
 from websockets.asyncio.server import ServerConnection
@@ -26,7 +26,6 @@ from websockets.frames import CloseCode
 
 from nexus_nb import protocol
 from nexus_nb.exceptions import AuthError, TransportError
-from nexus_nb.thread import LoopThread, awaited
 from nexus_nb.server.auth import ApiKeyAuth, Authenticator
 from nexus_nb.server.demo import DemoSource, Incident
 from nexus_nb.server.endpoint import Admission, query_token
@@ -34,6 +33,7 @@ from nexus_nb.server.eventlog import Entry, EventLog, Missed
 from nexus_nb.server.fanout import Fanout
 from nexus_nb.server.frame import text_frame
 from nexus_nb.server.metrics import Counters
+from nexus_nb.server.owner import Owner
 from nexus_nb.server.peer import Peer, TokenBucket
 from nexus_nb.server.playback import replay
 from nexus_nb.server.publisher import Publisher
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["EXTENSIONS", "Server", "ServerState"]
 
 logger: Final = logging.getLogger("nexus_nb.server")
-T = TypeVar("T")
 
 #: Protocol extensions announced in ``connection_established``.
 EXTENSIONS: Final = ("id", "seq", "resume", "batch", "columns", "publish", "gap", "recover")
@@ -62,17 +61,19 @@ class ServerState(Enum):
 
 
 class Server:
-    """A running Nexus server; build it with :func:`nexus_nb.server.serve`.
+    """A running Nexus server; build it with :func:`~nexus_nb.server.serve` or ``aserve``.
 
-    Already serving when ``serve`` returns it; ``async with server:`` (or
-    ``async with serve(...) as server:``) closes it on exit, otherwise
-    ``await server.aclose()``. It owns the demo task, the slow-consumer close
-    tasks and the shutdown task, and cancels and awaits them on close.
+    Already serving when returned. It owns the demo task, the slow-consumer
+    close tasks and the shutdown task, and cancels and awaits them on close.
 
-    A server started by a plain ``serve()`` call runs on a thread of its own
-    (:meth:`hosted_on`): :meth:`publish`, :meth:`incident` and :meth:`replay`
-    then hand their work to that thread, and :meth:`close` (plain) or
-    :meth:`aclose` (awaited) stop the server and the thread.
+    It belongs to one thread and event loop, recorded when it starts: a thread
+    of its own for ``serve()`` (a :class:`~nexus_nb.thread.LoopThread`, which
+    closing the server stops), the caller's for ``await aserve()``. Its peers,
+    log, counters and tasks are touched only there: every public method called
+    on another thread hands its work to that loop, a plain method blocking
+    until it is done, a coroutine method awaiting it from the caller's loop.
+    Close it with ``server.close()`` from plain code on another thread (a cell,
+    a script), ``await server.aclose()`` from async code, or ``async with``.
     """
 
     def __init__(
@@ -119,14 +120,15 @@ class Server:
             limits=limits,
             max_subscriptions=max_subscriptions,
         )
+        # websockets calls it on this server's loop: it reads the state directly.
         self.admission = Admission(
             self._auth,
-            self.metrics,
+            self._metrics,
             lambda: len(self._fanout.peers),
             max_connections=max_connections,
             origins=origins,
             on_reject=self._count_reject,
-            health=self.health,
+            health=self._health,
         )
         self._rate_limit = rate_limit
         self._rate_burst = rate_burst
@@ -143,9 +145,11 @@ class Server:
         self.host = ""
         self.port = 0
         self.url = ""
-        self._thread: LoopThread | None = None
+        self._owner = Owner()
 
     def __repr__(self) -> str:
+        # From any thread, without a hand-off (a repr must not block): len() of
+        # the peers dict is one atomic read.
         return f"<Server {self.url} {self.state.name} clients={len(self._fanout.peers)}>"
 
     @property
@@ -166,17 +170,6 @@ class Server:
         shown = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"{'wss' if tls else 'ws'}://{shown}:{self.port}"
 
-    def hosted_on(self, thread: LoopThread) -> None:
-        """Say that this server runs on ``thread``'s loop, which its close stops too."""
-        self._thread = thread
-
-    def _elsewhere(self) -> LoopThread | None:
-        """The server's own thread while it runs and the caller is on another one, else ``None``."""
-        thread = self._thread
-        if thread is None or thread.stopped or thread.is_current():
-            return None
-        return thread
-
     async def start_log(self) -> None:
         """Open the event log with this server's hooks (called once by ``serve``).
 
@@ -191,6 +184,9 @@ class Server:
         Each event waits for its write, so with a shared log the demo pauses while
         Redis is away instead of filling the log's write queue.
         """
+        self._owner.call(self._start_demo, source)
+
+    def _start_demo(self, source: DemoSource) -> None:
         self.demo = source
         self._demo = asyncio.create_task(source.run(self._publish_waiting), name="nexus-demo")
         self._demo.add_done_callback(self._demo_done)
@@ -202,19 +198,18 @@ class Server:
             RuntimeError: This server runs no demo traffic.
             ValueError: As :meth:`DemoSource.incident`.
         """
+        return self._owner.call(self._incident, kind, options)
+
+    def _incident(self, kind: str, options: dict[str, Any]) -> Incident:
         if self.demo is None:
             raise RuntimeError("this server runs no demo traffic (serve it with demo=True)")
-        demo = self.demo
-        thread = self._elsewhere()
-        if thread is not None:
-            return thread.call_sync(lambda: demo.incident(kind, **options))
-        return demo.incident(kind, **options)
+        return self.demo.incident(kind, **options)
 
     async def _publish_waiting(self, channel: str, data: Mapping[str, Any]) -> None:
         if self.state is not ServerState.SERVING:
             return  # closing: the demo is cancelled next, this event is not wanted
         try:
-            await self.submit(channel, [data])
+            await self._publisher.submit(channel, (data,))
         except TransportError as exc:
             if self.state is not ServerState.SERVING:
                 return
@@ -240,12 +235,7 @@ class Server:
             The event's ``seq`` on its channel (0 with a shared log, which assigns
             it later).
         """
-        thread = self._elsewhere()
-        if thread is not None:
-            return thread.call_sync(
-                lambda: self._publisher.publish(channel, data, timestamp=timestamp)
-            )
-        return self._publisher.publish(channel, data, timestamp=timestamp)
+        return self._owner.call(self._publisher.publish, channel, data, timestamp=timestamp)
 
     async def submit(
         self,
@@ -258,7 +248,7 @@ class Server:
 
         See :meth:`Publisher.submit <nexus_nb.server.publisher.Publisher.submit>`.
         """
-        return await self._publisher.submit(channel, events, timestamp=timestamp)
+        return await self._owner.run(self._publisher.submit(channel, events, timestamp=timestamp))
 
     def deliver(self, entry: Entry) -> int:
         """Queue an already logged event for local subscribers (what the log calls).
@@ -266,10 +256,13 @@ class Server:
         Returns:
             How many local peers it was queued for.
         """
-        return self._fanout.deliver(entry)
+        return self._owner.call(self._fanout.deliver, entry)
 
     def log_gap(self, channel: str, missed: Missed) -> None:
         """Tell local subscribers of events the shared log lost before this instance read them."""
+        self._owner.call(self._log_gap, channel, missed)
+
+    def _log_gap(self, channel: str, missed: Missed) -> None:
         logger.warning(
             "event log: %d events on %s (seq %d..%d) trimmed before they were read",
             missed.count,
@@ -281,6 +274,9 @@ class Server:
 
     def epoch_changed(self, epoch: str) -> None:
         """Close every client with 1012 so it reconnects into the new ``epoch`` (log hook)."""
+        self._owner.call(self._epoch_changed, epoch)
+
+    def _epoch_changed(self, epoch: str) -> None:
         logger.warning("event log epoch changed to %s: closing clients", epoch)
         for peer in list(self._fanout.peers):
             self._spawn(peer.ws.close(CloseCode.SERVICE_RESTART, "epoch changed"))
@@ -291,41 +287,58 @@ class Server:
         *,
         speed: float | None = 1.0,
         channel: str | None = None,
-    ) -> Coroutine[Any, Any, int]:
+    ) -> int:
+        """Publish a capture's events again, paced by their original times; block until done.
+
+        The plain form of :meth:`areplay`, for a cell or a script on another
+        thread than the server's (a server started by ``serve()``, or one on a
+        loop another thread runs).
+
+        Returns:
+            The number of events published.
+
+        Raises:
+            RuntimeError: Called on the server's own thread (a server started by
+                ``await aserve()`` on this thread's loop), which a blocking call
+                would stall: ``await server.areplay(...)`` there.
+        """
+        work = replay(self._store_one, source, speed=speed, channel=channel)
+        return self._owner.block(work, "await server.areplay(...)")
+
+    async def areplay(
+        self,
+        source: pd.DataFrame | str | os.PathLike[str],
+        *,
+        speed: float | None = 1.0,
+        channel: str | None = None,
+    ) -> int:
         """Publish a capture's events again, paced by their original times.
 
         See :func:`nexus_nb.server.playback.replay` for the arguments, limits and
-        errors; each event keeps its original envelope timestamp. ``await`` it,
-        or call it plainly on a server started by a plain ``serve()`` (then it
-        blocks until the last event is published).
+        errors; each event keeps its original envelope timestamp. The events are
+        published on the server's loop, whichever loop awaits this.
 
         Returns:
             The number of events published.
         """
         work = replay(self._store_one, source, speed=speed, channel=channel)
-        thread = self._elsewhere()
-        if awaited():
-            return work if thread is None else thread.run(work)
-        return cast("Coroutine[Any, Any, int]", self._block(work, "server.replay(...)"))
-
-    def _block(self, work: Coroutine[Any, Any, T], call: str) -> T:
-        """Run ``work`` for a plain call: on the server's thread, blocking until done."""
-        thread = self._elsewhere()
-        if thread is None:
-            work.close()
-            raise RuntimeError(
-                f"this server runs on the caller's loop (started with await serve()): await {call}"
-            )
-        return thread.call(work)
+        return await self._owner.run(work)
 
     async def _store_one(self, channel: str, data: Mapping[str, Any], timestamp: str) -> int:
         return await self._publisher.submit(channel, (data,), timestamp=timestamp)
 
     def metrics(self) -> dict[str, Any]:
-        """Counters as served on ``/metrics``, plus the epoch and the demo's state."""
+        """Counters as served on ``/metrics``, plus the epoch and the demo's state.
+
+        Read on the server's thread (handed there from any other), so the
+        figures are one consistent snapshot.
+        """
+        return self._owner.call(self._metrics)
+
+    def _metrics(self) -> dict[str, Any]:
         snapshot = self._counters.snapshot()
         snapshot["epoch"] = self.epoch
-        snapshot["maxQueuedBytes"] = self.max_queued_bytes()
+        snapshot["maxQueuedBytes"] = self._max_queued_bytes()
         snapshot["demo"] = self._demo_status()
         snapshot["log"] = self._log.metrics()
         return snapshot
@@ -336,6 +349,9 @@ class Server:
         Unhealthy while the log says so (a shared log whose Redis is unreachable:
         events published elsewhere do not arrive meanwhile).
         """
+        return self._owner.call(self._health)
+
+    def _health(self) -> tuple[bool, dict[str, Any]]:
         if self.state is not ServerState.SERVING:
             return False, {"status": self.state.value}
         healthy, detail = self._log.health()
@@ -343,6 +359,9 @@ class Server:
 
     def max_queued_bytes(self) -> int:
         """Bytes held for the slowest client: its outbox plus its transport's buffer."""
+        return self._owner.call(self._max_queued_bytes)
+
+    def _max_queued_bytes(self) -> int:
         return max(
             (p.outbox_bytes + p.ws.transport.get_write_buffer_size() for p in self._fanout.peers),
             default=0,
@@ -452,30 +471,38 @@ class Server:
         ``serve``), after which websockets aborts its connection. Calling it
         again, or from several tasks, waits for the same shutdown; a caller
         cancelled meanwhile does not stop the shutdown (see :meth:`wait_closed`).
-        A server on a thread of its own stops that thread too.
-        """
-        thread = self._thread
-        if thread is None or thread.is_current():
-            await self._shut_down_once()
-        elif not thread.stopped:
-            await thread.run(self._shut_down_once())
-            await thread.stop()
-
-    def close(self) -> None:
-        """:meth:`aclose` as a plain call, for a server started by a plain ``serve()``.
+        Awaited on another loop than the server's, the shutdown runs on the
+        server's. A server started by ``serve()`` also stops its thread, unless
+        this runs on that thread itself (a task there cannot join its own thread:
+        a later ``close()`` elsewhere does).
 
         Raises:
-            RuntimeError: The server runs on the caller's loop: ``await server.aclose()``.
+            RuntimeError: The server's loop has ended before the server was closed.
         """
-        thread = self._thread
-        if thread is None or thread.is_current():
-            raise RuntimeError(
-                "this server runs on the caller's loop (started with await serve()): "
-                "await server.aclose()"
-            )
-        if not thread.stopped:
-            thread.call(self._shut_down_once())
-            thread.shutdown()
+        if self.state is not ServerState.CLOSED:
+            await self._owner.run(self._shut_down_once())
+        host = self._owner.host
+        if host is not None and not host.is_current():
+            await host.stop()
+
+    def close(self) -> None:
+        """Close the server from plain code, as :meth:`aclose` does; block until it is closed.
+
+        For a cell or a script: it works from any thread but the server's own,
+        whose loop the blocked caller would keep from closing the server. A
+        server started by ``serve()`` also stops its thread.
+
+        Raises:
+            RuntimeError: Called on the server's own thread (for a server started
+                by ``await aserve()``, the thread running that loop): ``await
+                server.aclose()`` there instead. Or the server's loop has ended
+                before the server was closed.
+        """
+        if self.state is not ServerState.CLOSED:
+            self._owner.block(self._shut_down_once(), "await server.aclose()")
+        host = self._owner.host
+        if host is not None and not host.is_current():
+            host.shutdown()
 
     async def _shut_down_once(self) -> None:
         if self._shutdown is None:
@@ -488,12 +515,13 @@ class Server:
         await asyncio.shield(self._shutdown)
 
     async def wait_closed(self) -> None:
-        """Wait until the server is closed (by :meth:`aclose`, from any task)."""
-        thread = self._elsewhere()
-        if thread is None:
-            await self._closed.wait()
-        elif not thread.stopped:
-            await thread.run(self._closed.wait())
+        """Wait until the server is closed (by :meth:`aclose`, from any task, on any loop).
+
+        Raises:
+            RuntimeError: The server's loop has ended before the server was closed.
+        """
+        if self.state is not ServerState.CLOSED:
+            await self._owner.run(self._closed.wait())
 
     async def _close(self) -> None:
         try:

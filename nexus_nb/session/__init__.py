@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+from nexus_nb.session.asyncstream import AsyncStream, aconnect
+from nexus_nb.session.base import BaseStream
 from nexus_nb.session.dashboard import Dashboard
+from nexus_nb.session.feed import StreamStats
 from nexus_nb.session.recording import Recording
-from nexus_nb.session.stream import Stream, StreamStats, connect
+from nexus_nb.session.stream import Stream, connect
 
-__all__ = ["Dashboard", "Recording", "Stream", "StreamStats", "connect"]
+__all__ = [
+    "AsyncStream",
+    "BaseStream",
+    "Dashboard",
+    "Recording",
+    "Stream",
+    "StreamStats",
+    "aconnect",
+    "connect",
+]

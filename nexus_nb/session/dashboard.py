@@ -9,9 +9,10 @@ from typing import Any
 import ipywidgets
 
 from nexus_nb.protocol import CHANNELS
-from nexus_nb.session.stream import Stream
-from nexus_nb.widgets import ChannelControls, LivePlot, LiveTable, StatusBar
+from nexus_nb.session.base import BaseStream
+from nexus_nb.widgets import ChannelControls, FrameClock, LivePlot, LiveTable, StatusBar
 from nexus_nb.widgets.display import Displayable
+from nexus_nb.widgets.owner import owned
 from nexus_nb.widgets.view import LiveView
 
 __all__ = ["PLOTS", "TABLES", "Dashboard"]
@@ -32,7 +33,8 @@ class Dashboard(Displayable):
     :class:`~nexus_nb.widgets.LivePlot` for each channel in :data:`PLOTS`, a
     :class:`~nexus_nb.widgets.LiveTable` for each in :data:`TABLES`. Ticking a
     channel in the controls re-subscribes on the live connection at once
-    (:meth:`Stream.resubscribe`), a filter when Enter is pressed; the controls
+    (:meth:`Stream.resubscribe`, started on the stream's reader thread so the
+    views never wait on the network), a filter when Enter is pressed; the controls
     follow the live subscriptions (a ``resubscribe`` from code shows there within
     a frame). Views of channels subscribed later appear when the dashboard is
     built again.
@@ -42,39 +44,45 @@ class Dashboard(Displayable):
         window: Time window of the plots (``"5min"``, or seconds).
         rows: Rows per table.
         fps: Frame-rate cap of each plot and table. The page's cost is paid per
-            frame (about 90 ms of a core per plot frame with software rendering:
-            see the README's performance table), so the default keeps a
+            frame (tens of milliseconds of a core per plot frame with software
+            rendering: see the docs' performance page), so the default keeps a
             dashboard light on a laptop without a GPU; raise it for smoother
             scrolling. ``None`` uses the frame clock's.
         channels: Channels offered in the controls (default: the seven reference
             channels plus any the stream buffers).
+        clock: The frame clock of every view (default: the shared one in a kernel).
     """
 
     def __init__(
         self,
-        stream: Stream,
+        stream: BaseStream,
         *,
         window: str | float = "5min",
         rows: int = 12,
         fps: float | None = 1.0,
         channels: Sequence[str] | None = None,
+        clock: FrameClock | None = None,
     ) -> None:
+        self.clock = clock
         self.stream = stream
         offered = list(channels or dict.fromkeys([*CHANNELS, *stream.channels]))
-        self.status = StatusBar(stream)
+        self.status = StatusBar(stream, clock=clock)
         self.controls = ChannelControls(
             offered,
             selected=_selection(stream),
-            on_change=self._resubscribe,
+            on_change=stream.submit_resubscribe,
             live=True,
+            clock=clock,
         )
-        self._follow = _Follow(stream, self.controls)
+        self._follow = _Follow(stream, self.controls, clock)
         self.plots = [
-            LivePlot(stream[ch], window=window, title=ch, fps=fps, **options)
+            LivePlot(stream[ch], window=window, title=ch, fps=fps, clock=clock, **options)
             for ch, options in PLOTS.items()
             if ch in stream
         ]
-        self.tables = [LiveTable(stream[ch], rows=rows, fps=fps) for ch in TABLES if ch in stream]
+        self.tables = [
+            LiveTable(stream[ch], rows=rows, fps=fps, clock=clock) for ch in TABLES if ch in stream
+        ]
         self.widget = ipywidgets.VBox(
             [
                 self.status.widget,
@@ -84,10 +92,7 @@ class Dashboard(Displayable):
             ]
         )
 
-    async def _resubscribe(self, selection: dict[str, dict[str, Any] | None]) -> None:
-        # A coroutine, so the stream's call is awaited whatever the stream's reader.
-        await self.stream.resubscribe(selection)
-
+    @owned
     def close(self) -> None:
         """Stop every view, leave the last frame in the page, close the widgets.
 
@@ -111,6 +116,7 @@ class Dashboard(Displayable):
         for view in views:
             view._displayed()
 
+    @owned
     def to_html(self) -> str:
         """The dashboard as self-contained HTML: the status line, each plot and each table."""
         parts = [self.status.to_html()]
@@ -128,8 +134,10 @@ class Dashboard(Displayable):
 class _Follow(LiveView):
     """Keeps the controls showing the client's live subscriptions, on the frame clock."""
 
-    def __init__(self, stream: Stream, controls: ChannelControls) -> None:
-        super().__init__(fps=2.0, clock=None)
+    def __init__(
+        self, stream: BaseStream, controls: ChannelControls, clock: FrameClock | None
+    ) -> None:
+        super().__init__(fps=2.0, clock=clock)
         self.stream = stream
         self.controls = controls
         self._shown = _selection(stream)
@@ -150,8 +158,8 @@ class _Follow(LiveView):
         self._leave_clock()
 
 
-def _selection(stream: Stream) -> dict[str, Mapping[str, Any] | None]:
-    return {ch: _last(filters) for ch, filters in stream.client.subscriptions.items()}
+def _selection(stream: BaseStream) -> dict[str, Mapping[str, Any] | None]:
+    return {ch: _last(filters) for ch, filters in stream.subscriptions.items()}
 
 
 def _last(filters: Sequence[Mapping[str, Any] | None]) -> Mapping[str, Any] | None:

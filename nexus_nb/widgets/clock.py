@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
+import logging
+import threading
 import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
+from nexus_nb.thread import LoopThread
 from nexus_nb.widgets.meter import Rate
 
 __all__ = ["ClockState", "FrameClock", "View"]
+
+T = TypeVar("T")
 
 
 class View(Protocol):
@@ -59,20 +63,30 @@ class _Entry:
     error: BaseException | None = None
 
 
-# One clock per loop, so re-running a cell reuses it instead of starting another.
-# Weak keys: a closed loop (each test has its own) takes its clock with it.
-_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, FrameClock] = (
-    weakref.WeakKeyDictionary()
-)
+# The one clock that ticks on a thread of its own (FrameClock.shared), made on first use.
+_SHARED: FrameClock | None = None
+_SHARED_LOCK = threading.Lock()
+
+log = logging.getLogger("nexus_nb.widgets")
 
 
 class FrameClock:
     """Paces live views: at most ``fps`` frames a second, at most ``budget`` messages.
 
-    One asyncio task on the running loop ticks the clock; each tick renders the
-    registered views that are due, displayed and have new data. The task starts
-    when the first view registers (if a loop is running) and ends when the last
-    view is gone. Views are held weakly and drop out when garbage or closed.
+    Each tick renders the registered views that are due, displayed and have new
+    data. Views are held weakly and drop out when garbage or closed.
+
+    **The owner of the views' widgets.** The shared clock (:meth:`shared`, what
+    views use by default in a kernel) ticks on a thread of its own, ``nexus_nb
+    frames``, so views keep drawing while a cell computes on the kernel's main
+    thread. Every widget of a view is built, changed and read on that thread
+    only: a view's public methods hand their work to it (:meth:`call`, which
+    blocks the caller until done), and a message from the page, whatever thread
+    the kernel delivers it on (the main shell, or a JupyterLab 4.4+ subshell),
+    is handed to it before ipywidgets sees it (:meth:`post`). The thread starts
+    with the first view and runs until :meth:`close` or the interpreter's exit.
+    A clock made directly has no thread: drive it with :meth:`tick` (tests,
+    scripts); its views are then owned by whoever calls them.
 
     Message budget: every message any view's widgets send (rendering, plotly's
     own bookkeeping, replies to browser echoes) spends a token; tokens refill at
@@ -93,6 +107,8 @@ class FrameClock:
             positive. Far below the Jupyter server's IOPub limit of ~1000/s.
         view_budget: Widget messages per second per view, at most; positive.
         timer: Monotonic seconds; replace it in tests.
+        thread: Tick on a thread of its own (started with the first view) instead
+            of by hand.
 
     Raises:
         ValueError: If ``fps`` or ``budget`` is not positive.
@@ -105,6 +121,7 @@ class FrameClock:
         budget: float = 200.0,
         view_budget: float = 45.0,
         timer: Callable[[], float] = time.monotonic,
+        thread: bool = False,
     ) -> None:
         if not fps > 0 or not budget > 0 or not view_budget > 0:
             raise ValueError("fps, budget and view_budget must be positive")
@@ -118,6 +135,10 @@ class FrameClock:
         self._entries: list[_Entry] = []
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._threaded = thread
+        self._thread: LoopThread | None = None
+        self.routed: weakref.WeakSet[Any] = weakref.WeakSet()
+        """The comms whose page messages come to this clock (see :mod:`nexus_nb.widgets.owner`)."""
         self._burst = max(budget / fps, 1.0)
         self._view_burst = max(view_budget / fps, 1.0)
         self._tokens = self._burst
@@ -128,17 +149,56 @@ class FrameClock:
 
     @classmethod
     def shared(cls) -> FrameClock:
-        """Return the clock of the running loop, creating it on first use.
+        """Return the process's clock that ticks on its own thread, creating it on first use.
 
-        Raises:
-            RuntimeError: If no event loop is running.
+        A closed one is replaced, so re-running a cell that makes views reuses
+        the one thread instead of starting another.
         """
-        loop = asyncio.get_running_loop()
-        clock = _SHARED.get(loop)
-        if clock is None or clock.state is ClockState.CLOSED:
-            clock = cls()
-            _SHARED[loop] = clock
-        return clock
+        global _SHARED
+        with _SHARED_LOCK:
+            if _SHARED is None or _SHARED.state is ClockState.CLOSED:
+                _SHARED = cls(thread=True)
+            return _SHARED
+
+    def owns(self) -> bool:
+        """Whether the calling thread may touch this clock's views now.
+
+        True on the clock's thread, and anywhere for a clock without a running
+        thread (driven by hand, or closed).
+        """
+        thread = self._thread
+        return thread is None or thread.stopped or thread.is_current()
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the clock's thread, block until it returns, return its result.
+
+        The one way a caller on another thread (a cell) acts on a view. Runs
+        ``fn`` at once where :meth:`owns` is true.
+        """
+        thread = self._thread
+        if thread is None or thread.stopped or thread.is_current():
+            return fn()
+        try:
+            return thread.call_sync(fn)
+        except RuntimeError:
+            if thread.stopped:  # closed while handing over: nobody else owns the views now
+                return fn()
+            raise
+
+    def post(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on the clock's thread soon, in order of posting; return at once.
+
+        The one way a message from the page reaches a view: from whatever thread
+        the kernel delivered it on. Runs ``fn`` at once where :meth:`owns` is true.
+        """
+        thread = self._thread
+        if thread is None or thread.stopped or thread.is_current():
+            _run_logged(fn)
+            return
+        try:
+            thread.loop.call_soon_threadsafe(_run_logged, fn)
+        except RuntimeError:
+            _run_logged(fn)  # the loop closed meanwhile: the views have no other owner
 
     @property
     def state(self) -> ClockState:
@@ -183,14 +243,22 @@ class FrameClock:
         self._entries = [e for e in self._entries if e.ref() not in (None, view)]
 
     def start(self) -> None:
-        """Start the ticking task on the running loop, if any and not yet started."""
-        if self._closed or self.state is ClockState.RUNNING:
+        """Start ticking on the clock's thread (a threaded clock; else nothing to start)."""
+        if self._closed or not self._threaded or self.state is ClockState.RUNNING:
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # No loop (plain Python, tests): views render on demand.
-        self._task = loop.create_task(self._run(), name="nexus_nb.FrameClock")
+        if self._thread is None or self._thread.stopped:
+            self._thread = LoopThread("nexus_nb frames")
+        thread = self._thread
+        if thread.is_current():
+            self._begin()
+        else:
+            thread.loop.call_soon_threadsafe(self._begin)
+
+    def _begin(self) -> None:
+        # On the clock's thread.
+        if self._closed or (self._task is not None and not self._task.done()):
+            return
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="nexus_nb.FrameClock")
         self._task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -266,14 +334,20 @@ class FrameClock:
                 view.show_error(None)
 
     def close(self) -> None:
-        """Stop ticking for good (cancels the task; use :meth:`aclose` to await it)."""
+        """Stop ticking for good and end the clock's thread (joined, unless called on it)."""
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
+        thread = self._thread
+        if thread is None:
+            return
+        if thread.is_current():
+            thread.loop.stop()
+        else:
+            thread.shutdown()
 
-    async def aclose(self) -> None:
-        """Stop ticking for good and wait for the task to finish."""
-        self.close()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+
+def _run_logged(fn: Callable[[], object]) -> None:
+    try:
+        fn()
+    except Exception:
+        # A page message whose handling failed: ipywidgets would have logged it too.
+        log.exception("nexus_nb: handling a message from the page failed")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
+import concurrent.futures
 import html
-import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -12,7 +11,9 @@ from typing import Any
 import ipywidgets
 
 from nexus_nb.protocol import filter_text, filter_value
+from nexus_nb.widgets.clock import FrameClock
 from nexus_nb.widgets.display import Displayable
+from nexus_nb.widgets.owner import owned
 
 __all__ = ["ChannelControls", "format_filters", "parse_filters"]
 
@@ -70,10 +71,10 @@ class ChannelControls(Displayable):
 
     Apply validates every checked channel's filter text; errors are shown next
     to the field and nothing is applied. Otherwise ``on_change`` gets
-    ``{channel: filters or None}`` for the checked channels. If it returns an
-    awaitable, that runs as a task on the running loop, owned here: Apply is
-    disabled until it ends, its error (if any) is shown, and :meth:`close` /
-    :meth:`aclose` cancel it.
+    ``{channel: filters or None}`` for the checked channels. If it returns a
+    :class:`concurrent.futures.Future` (work started elsewhere, such as a
+    stream's resubscribe on its reader thread), Apply is disabled until it
+    settles, its error (if any) is shown, and :meth:`close` cancels it.
 
     With ``live``, ticking or unticking a channel applies at once and so does a
     filter field when Enter is pressed or it loses focus; a change made while the
@@ -83,8 +84,12 @@ class ChannelControls(Displayable):
     Args:
         channels: The channels offered, in display order.
         selected: Channels checked at first, with their filters (or ``None``).
-        on_change: Called on Apply with the new selection.
+        on_change: Called on Apply with the new selection, on the controls' owner
+            thread; it must not block: return a :class:`concurrent.futures.Future`
+            for work that takes time (its outcome is shown when it settles).
         live: Apply on every toggle and submitted filter, not only on Apply.
+        clock: The frame clock whose thread owns the widgets (default: the shared
+            one in a kernel; see :mod:`nexus_nb.widgets.owner`).
     """
 
     def __init__(
@@ -94,11 +99,13 @@ class ChannelControls(Displayable):
         selected: Mapping[str, Mapping[str, Any] | None],
         on_change: Callable[[dict[str, dict[str, Any] | None]], object],
         live: bool = False,
+        clock: FrameClock | None = None,
     ) -> None:
+        self.clock = clock
         self.channels = list(channels)
         self.on_change = on_change
         self.live = live
-        self.task: asyncio.Future[Any] | None = None
+        self.task: concurrent.futures.Future[Any] | None = None
         self._closed = False
         self._syncing = False
         self._again = False
@@ -132,6 +139,7 @@ class ChannelControls(Displayable):
         ]
         self.widget = ipywidgets.VBox([hint, *rows, ipywidgets.HBox([self.button, self.message])])
 
+    @owned
     def sync(self, selected: Mapping[str, Mapping[str, Any] | None]) -> None:
         """Show ``selected`` (channels with their filters) without applying it."""
         self._syncing = True
@@ -147,6 +155,7 @@ class ChannelControls(Displayable):
         if not self._syncing and not self._closed:
             self.apply()
 
+    @owned
     def selection(self) -> dict[str, dict[str, Any] | None]:
         """Validate the form and return ``{channel: filters}`` for checked channels.
 
@@ -170,6 +179,7 @@ class ChannelControls(Displayable):
             raise ValueError(f"invalid filters for {', '.join(bad)}")
         return chosen
 
+    @owned
     def apply(self) -> None:
         """Do what the Apply button does: validate, then call ``on_change``."""
         if self.task is not None and not self.task.done():
@@ -186,25 +196,26 @@ class ChannelControls(Displayable):
         except Exception as exc:
             self._show_failure(exc)
             return
-        if inspect.isawaitable(result):
+        if isinstance(result, concurrent.futures.Future):
             self._start(result)
         else:
             self.message.value = "applied"
 
-    def _start(self, awaitable: Any) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            if inspect.iscoroutine(awaitable):
-                awaitable.close()  # Never awaited otherwise: avoid the warning.
-            self.message.value = _red("no running event loop")
-            return
-        self.task = asyncio.ensure_future(awaitable, loop=loop)
+    def _start(self, future: concurrent.futures.Future[Any]) -> None:
+        self.task = future
         self.button.disabled = True
         self.message.value = "applying..."
-        self.task.add_done_callback(self._finished)
+        # Settles on the thread that did the work: the result is shown on the owner's.
+        future.add_done_callback(self._settled)
 
-    def _finished(self, task: asyncio.Future[Any]) -> None:
+    def _settled(self, future: concurrent.futures.Future[Any]) -> None:
+        clock = self.clock
+        if clock is None:
+            self._finished(future)
+        else:
+            clock.post(lambda: self._finished(future))
+
+    def _finished(self, task: concurrent.futures.Future[Any]) -> None:
         self.button.disabled = False
         if task.cancelled():
             self.message.value = "cancelled"
@@ -222,6 +233,7 @@ class ChannelControls(Displayable):
     def _clicked(self, _button: Any) -> None:
         self.apply()
 
+    @owned
     def close(self) -> None:
         """Cancel a pending apply and close the widgets."""
         if self.task is not None:
@@ -234,13 +246,7 @@ class ChannelControls(Displayable):
         for w in (self.button, self.message, self.widget):
             w.close()
 
-    async def aclose(self) -> None:
-        """Cancel a pending apply, wait for it, and close the widgets."""
-        task = self.task
-        self.close()
-        if task is not None:
-            await asyncio.wait([task])
-
+    @owned
     def to_html(self) -> str:
         """The ticked channels and their filters, as an HTML list."""
         checked = [ch for ch in self.channels if self.checks[ch].value]

@@ -11,11 +11,14 @@ last frame: a closed view never leaves an empty output behind.
 from __future__ import annotations
 
 import weakref
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections import deque
 from typing import Any
 
 from IPython.display import display
+
+from nexus_nb.widgets.clock import FrameClock
+from nexus_nb.widgets.owner import Owned, owned
 
 __all__ = ["Displayable", "close_displayed"]
 
@@ -38,7 +41,7 @@ def close_displayed() -> int:
     return len(views)
 
 
-class Displayable(ABC):
+class Displayable(metaclass=Owned):
     """Base of the displayable nexus_nb objects (views, controls, the dashboard).
 
     Subclasses provide ``widget`` (the ipywidgets widget that shows them live),
@@ -47,6 +50,8 @@ class Displayable(ABC):
     """
 
     widget: Any
+    #: The clock whose thread owns the widgets (``None``: whoever calls).
+    clock: FrameClock | None = None
 
     _closed: bool = False
     _handles: deque[Any] | None = None
@@ -61,6 +66,7 @@ class Displayable(ABC):
     def to_html(self) -> str:
         """The current frame as self-contained HTML (no scripts, no network)."""
 
+    @owned
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle: dict[str, Any] = {"text/plain": repr(self)}
         if not self._closed:
@@ -68,12 +74,17 @@ class Displayable(ABC):
         bundle["text/html"] = self.to_html()
         return bundle
 
-    def _displayed(self) -> None:  # noqa: B027 (an optional hook)
+    def _displayed(self) -> None:
         """Hook: the object is being displayed in an output (default: nothing)."""
 
-    def _ipython_display_(self) -> None:
+    @owned
+    def _display_bundle(self) -> dict[str, Any]:
         self._displayed()
-        handle = display(self._repr_mimebundle_(), raw=True, display_id=True)  # type: ignore[no-untyped-call]
+        return self._repr_mimebundle_()
+
+    def _ipython_display_(self) -> None:
+        # Built on the owner's thread, shown from the caller's: the output goes to its cell.
+        handle = display(self._display_bundle(), raw=True, display_id=True)  # type: ignore[no-untyped-call]
         if handle is None:
             return
         if self._handles is None:

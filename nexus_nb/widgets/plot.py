@@ -20,6 +20,7 @@ from nexus_nb.widgets.clock import FrameClock
 from nexus_nb.widgets.display import Displayable
 from nexus_nb.widgets.histogram import HistogramChart
 from nexus_nb.widgets.meter import MeteredBox, MeteredFigure, MeteredHTML
+from nexus_nb.widgets.owner import owned
 from nexus_nb.widgets.snapshot import SnapshotTrace, plot_svg
 from nexus_nb.widgets.source import Source
 from nexus_nb.widgets.traces import TraceKey, TraceSet
@@ -311,6 +312,7 @@ class LivePlot(LiveView, Displayable):
         return pixel if cap is None else min(cap, pixel)
 
     @property
+    @owned
     def view_mode(self) -> str:
         """``"following"``, ``"zoomed"`` or ``"paused"``."""
         if self._paused:
@@ -337,16 +339,19 @@ class LivePlot(LiveView, Displayable):
         hint = " (double-click the plot to follow)" if mode == "zoomed" else ""
         self._status.value = "" if following else f"<span style='color:#888'>{mode}{hint}</span>"
 
+    @owned
     def pause(self) -> None:
         """Stop drawing frames until :meth:`resume`."""
         super().pause()
         self._show_mode()
 
+    @owned
     def resume(self) -> None:
         """Draw frames again; the next frame catches up with what was buffered."""
         super().resume()
         self._show_mode()
 
+    @owned
     def zoom(self, start: float | pd.Timestamp | str, end: float | pd.Timestamp | str) -> None:
         """Show exactly ``[start, end]`` at full resolution and stop following.
 
@@ -367,6 +372,7 @@ class LivePlot(LiveView, Displayable):
         self._draw_zoom()
         self._show_mode()
 
+    @owned
     def follow(self) -> None:
         """Follow the newest data again (as a double-click on the plot does)."""
         if self._zoom is None:
@@ -430,6 +436,7 @@ class LivePlot(LiveView, Displayable):
 
     # -- frames ---------------------------------------------------------------
 
+    @owned
     def render(self) -> None:
         """Draw one frame now, whatever the clock, pause or display state.
 
@@ -641,6 +648,7 @@ class LivePlot(LiveView, Displayable):
         """The displayable ipywidgets box (figure and status line), for layouts."""
         return self._box
 
+    @owned
     def close(self) -> None:
         """Stop rendering, leave the clock, leave the last frame in the page, close the widgets."""
         if self._closed:
@@ -650,6 +658,7 @@ class LivePlot(LiveView, Displayable):
         for widget in (self._box, self._mode_button, self._status, self.figure):
             widget.close()
 
+    @owned
     def to_svg(self) -> str:
         """The chart as it stands now, drawn up to date, as self-contained SVG.
 
@@ -688,6 +697,7 @@ class LivePlot(LiveView, Displayable):
             note=note,
         )
 
+    @owned
     def to_html(self) -> str:
         """The chart as self-contained HTML (its :meth:`to_svg` in a div)."""
         return f"<div class='nnb-plot'>{self.to_svg()}</div>"

@@ -11,6 +11,7 @@ from typing import Protocol
 from nexus_nb.widgets.clock import FrameClock
 from nexus_nb.widgets.display import Displayable
 from nexus_nb.widgets.meter import MeteredHTML
+from nexus_nb.widgets.owner import owned
 from nexus_nb.widgets.view import LiveView, ViewCount
 
 __all__ = [
@@ -171,6 +172,7 @@ class StatusBar(LiveView, Displayable):
             self.close()  # The widget was closed directly.
         return not (self._closed or self._paused) and self._views.shown
 
+    @owned
     def render(self) -> None:
         """Redraw from a fresh snapshot now; exceptions from ``snapshot`` propagate."""
         clock = self.clock
@@ -185,12 +187,14 @@ class StatusBar(LiveView, Displayable):
             text = html.escape(f"{type(error).__name__}: {error}")
             self.widget.value = f"<span style='color:#b00020'>status failed: {text}</span>"
 
+    @owned
     def close(self) -> None:
         """Stop redrawing, leave the clock and close the widget."""
         self._freeze()
         self._leave_clock()
         self.widget.close()
 
+    @owned
     def to_html(self) -> str:
         """The status line's last frame as HTML (drawn now if none was yet)."""
         if not self.widget.value:

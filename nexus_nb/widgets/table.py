@@ -10,6 +10,7 @@ import numpy as np
 from nexus_nb.widgets.clock import FrameClock
 from nexus_nb.widgets.display import Displayable
 from nexus_nb.widgets.meter import MeteredHTML
+from nexus_nb.widgets.owner import owned
 from nexus_nb.widgets.source import Source
 from nexus_nb.widgets.view import LiveView, ViewCount
 
@@ -135,6 +136,7 @@ class LiveTable(LiveView, Displayable):
         shown = self._views.shown
         return not (self._closed or self._paused) and shown and self.source.version != self._version
 
+    @owned
     def render(self) -> None:
         """Redraw the table now from the newest rows; nothing is sent if unchanged."""
         version = self.source.version
@@ -153,12 +155,14 @@ class LiveTable(LiveView, Displayable):
             text = html.escape(f"{type(error).__name__}: {error}")
             self.widget.value = f"<pre style='color:#b00020'>frame failed: {text}</pre>"
 
+    @owned
     def close(self) -> None:
         """Stop rendering, leave the clock and close the widget."""
         self._freeze()
         self._leave_clock()
         self.widget.close()
 
+    @owned
     def to_html(self) -> str:
         """The table as HTML, drawn up to date first while the table is open."""
         self._catch_up()

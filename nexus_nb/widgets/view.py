@@ -8,6 +8,7 @@ from typing import Any
 
 from nexus_nb.widgets.clock import FrameClock
 from nexus_nb.widgets.meter import MessageMeter
+from nexus_nb.widgets.owner import default_clock, owned
 
 __all__ = ["LiveView", "ViewCount"]
 
@@ -61,8 +62,9 @@ class LiveView(ABC):
 
     Args:
         fps: This view's own frame-rate cap, or ``None`` for the clock's.
-        clock: The frame clock; default the running loop's shared one, and none
-            without a running loop (then call ``render()`` yourself).
+        clock: The frame clock; default the shared one in a kernel (its thread
+            owns the view's widgets), and none elsewhere (then call ``render()``
+            yourself).
     """
 
     #: How a subclass with a widget counts the pages showing it (``None``: no widget).
@@ -77,10 +79,9 @@ class LiveView(ABC):
 
     def _join_clock(self) -> None:
         if self.clock is None:
-            try:
-                self.clock = FrameClock.shared()
-            except RuntimeError:
-                return  # No running loop: render on demand only.
+            self.clock = default_clock()
+        if self.clock is None:
+            return  # Not in a kernel: render on demand only.
         self.clock.register(self)
 
     def _leave_clock(self) -> None:
@@ -103,10 +104,12 @@ class LiveView(ABC):
         """Whether frames are suspended (the source keeps buffering)."""
         return self._paused
 
+    @owned
     def pause(self) -> None:
         """Stop drawing frames until :meth:`resume`."""
         self._paused = True
 
+    @owned
     def resume(self) -> None:
         """Draw frames again; the next frame catches up with what was buffered."""
         self._paused = False

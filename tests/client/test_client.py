@@ -14,7 +14,7 @@ from nexus_nb.client import Client, State, connect
 from nexus_nb.client.transport import MAX_SIZE
 from nexus_nb.exceptions import AuthError, SubscriptionError, TransportError
 from nexus_nb.protocol import EventColumns
-from nexus_nb.server import Server, serve
+from nexus_nb.server import Server, aserve
 from tests.helpers.keys import KEY
 from tests.helpers.net import free_port
 from tests.helpers.waiting import until
@@ -301,7 +301,7 @@ async def test_reconnects_after_a_server_restart_and_restores_every_subscription
     old_epoch = c.epoch
     await server.aclose()
     await until(lambda: c.state is State.RECONNECTING)
-    second = await serve(port=port, api_key=KEY, demo=False)
+    second = await aserve(port=port, api_key=KEY, demo=False)
     try:
         await until(lambda: bool(reconnected))
         assert c.state is State.OPEN
@@ -358,7 +358,7 @@ async def test_a_wss_server_is_reached_with_the_given_tls_context() -> None:
     ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
     client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ca.configure_trust(client_ctx)
-    srv = await serve(api_key=KEY, demo=False, ssl=server_ctx)
+    srv = await aserve(api_key=KEY, demo=False, ssl=server_ctx)
     try:
         assert srv.url.startswith("wss://")
         async with await connect(srv.url, api_key=KEY, ssl=client_ctx) as c:

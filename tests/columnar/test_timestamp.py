@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nexus_nb.columnar import timestamp
 from nexus_nb.columnar.timestamp import format_timestamp, parse_timestamp, parse_timestamps
 
 TS = "2025-11-03T01:54:00.000Z"
@@ -173,3 +175,56 @@ def test_parse_timestamps_of_random_text_is_none_or_agrees(texts: list[str]) -> 
     parsed = parse_timestamps(texts)
     if parsed is not None:
         assert parsed.tolist() == _one_by_one(texts)
+
+
+def test_a_memo_of_seconds_a_thread_holds_is_never_changed_by_another_threads_parse() -> None:
+    # The memo is read without a lock by every parsing thread (a client's reader,
+    # the kernel's): one that another thread changed in place could be read mid-change.
+    assert parse_timestamp(TS) == TS_NS
+    held = timestamp._SECONDS  # what a parse running now on this thread reads
+    seen = dict(held)
+    # Other seconds, past the memo's bound, parsed on another thread meanwhile.
+    others = [format_timestamp(TS_NS + s * 1_000_000_000) for s in range(1, 100)]
+    writer = threading.Thread(target=lambda: [parse_timestamp(text) for text in others])
+    writer.start()
+    writer.join()
+
+    assert dict(held) == seen
+    assert parse_timestamp(others[-1]) == TS_NS + 99 * 1_000_000_000
+
+
+def test_two_threads_missing_the_memo_at_once_each_get_their_own_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Both threads stop inside their parse of a new second until the other is
+    # there too, so their memo updates race; each still gets its own time.
+    both_inside = threading.Barrier(2, timeout=10)
+    parse_slow = timestamp._parse_slow
+
+    def meeting(text: str) -> int | None:
+        if threading.current_thread().name.startswith("parser"):
+            both_inside.wait()
+        return parse_slow(text)
+
+    monkeypatch.setattr(timestamp, "_parse_slow", meeting)
+    texts = {
+        name: format_timestamp(TS_NS + offset * 1_000_000_000 + 7_000_000)
+        for name, offset in (("parser-a", 1001), ("parser-b", 2002))
+    }
+    got: dict[str, int | None] = {}
+    threads = [
+        threading.Thread(
+            target=lambda n=name: got.update({n: parse_timestamp(texts[n])}), name=name
+        )
+        for name in texts
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert got == {
+        "parser-a": TS_NS + 1001 * 1_000_000_000 + 7_000_000,
+        "parser-b": TS_NS + 2002 * 1_000_000_000 + 7_000_000,
+    }
+    assert {name: parse_timestamp(text) for name, text in texts.items()} == got

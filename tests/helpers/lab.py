@@ -101,6 +101,8 @@ class Lab:
             JupyterLab front-end: the same settings, ``window.jupyterapp`` and commands).
         windowing: JupyterLab's notebook ``windowingMode`` (``"none"`` keeps cells
             scrolled out of view in the page; ``"full"``, ``"contentVisibility"``).
+        comms: JupyterLab's ``commsOverSubshells`` (``"disabled"``, ``"perComm"``,
+            ``"perCommTarget"``); ``None`` leaves the front-end's default.
     """
 
     def __init__(
@@ -110,8 +112,10 @@ class Lab:
         python: str = sys.executable,
         app: str = "jupyterlab",
         windowing: str = "none",
+        comms: str | None = None,
     ) -> None:
         self.root = root
+        self.comms = comms
         self.python = python
         self.app = app
         self.windowing = windowing
@@ -138,7 +142,7 @@ class Lab:
 
     def _write_settings(self) -> Path:
         settings = self.work / "settings"
-        files = {
+        files: dict[str, dict[str, Any]] = {
             # No news / update-check toast over screenshots.
             "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
                 "fetchNews": "false",
@@ -149,6 +153,10 @@ class Lab:
                 "windowingMode": self.windowing
             },
         }
+        if self.comms is not None:
+            files["@jupyterlab/apputils-extension/kernels-settings.jupyterlab-settings"] = {
+                "commsOverSubshells": self.comms
+            }
         for rel, value in files.items():
             path = settings / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -249,10 +257,10 @@ class Lab:
 
 
 @contextmanager
-def running_lab(root: Path, *, python: str = sys.executable, **options: str) -> Iterator[Lab]:
+def running_lab(root: Path, *, python: str = sys.executable, **options: Any) -> Iterator[Lab]:
     """Start a :class:`Lab` for ``root``; always stop it and remove its temp dir.
 
-    ``options`` are :class:`Lab`'s keyword arguments ``app`` and ``windowing``.
+    ``options`` are :class:`Lab`'s keyword arguments ``app``, ``windowing`` and ``comms``.
     """
     lab = Lab(root, python=python, **options)
     try:

@@ -23,11 +23,13 @@ KERNEL_NOTICE = re.compile(
     r"^\[IPKernelApp\] WARNING \| Kernel is running over TCP.*$", re.MULTILINE
 )
 # Run after the notebook's own cells: lists asyncio tasks still running nexus_nb code
-# (coroutines defined in a nexus_nb file) and the threads nexus_nb started that still
-# run (a plain call's server or reader).
+# (coroutines defined in a nexus_nb file), the threads nexus_nb started that still
+# run (a plain call's server or reader), and the views the frame clock still draws
+# (its thread, one per kernel, stays for the next views).
 PROBE = """\
 import asyncio as _asyncio
 import threading as _threading
+from nexus_nb.widgets import FrameClock as _FrameClock
 
 
 def _left():
@@ -36,7 +38,10 @@ def _left():
         for t in _asyncio.all_tasks()
         if not t.done()
         and "nexus_nb" in getattr(getattr(t.get_coro(), "cr_code", None), "co_filename", "")
-    ) + sorted(t.name for t in _threading.enumerate() if t.name.startswith("nexus_nb"))
+    ) + sorted(
+        t.name for t in _threading.enumerate()
+        if t.name.startswith("nexus_nb") and t.name != "nexus_nb frames"
+    ) + [f"views:{n}" for n in [_FrameClock.shared().views] if n]
 
 
 # Tasks may end on their own at their next tick (a frame clock ticks at 10 Hz):

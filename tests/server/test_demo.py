@@ -13,7 +13,7 @@ import pytest
 
 from nexus_nb.columnar import parse_timestamp
 from nexus_nb.protocol import CHANNELS, isotime
-from nexus_nb.server import ServerState, serve
+from nexus_nb.server import ServerState, aserve
 from nexus_nb.server.demo import CATCH_UP, TICK, DemoSource
 from nexus_nb.server.pace import FakeClock
 
@@ -337,7 +337,7 @@ async def test_closing_a_demo_server_at_any_moment_stops_the_demo_cleanly() -> N
     # The demo's next step may already be scheduled when aclose() is called; it
     # must not run into the closing server (that used to fail the shutdown).
     for delay in [0.0, 0.0005, 0.001, 0.002, 0.003] * 4:
-        srv = await serve(api_key="k", demo=True, rate=5_000, seed=1)
+        srv = await aserve(api_key="k", demo=True, rate=5_000, seed=1)
         await asyncio.sleep(delay)
         await srv.aclose()
         assert srv.state is ServerState.CLOSED

@@ -10,7 +10,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from nexus_nb import protocol
-from nexus_nb.server import MemoryEventLog, Missed, Server, serve
+from nexus_nb.server import MemoryEventLog, Missed, Server, aserve
 from tests.helpers.keys import HEADERS, KEY
 from tests.helpers.net import recv
 
@@ -83,7 +83,7 @@ async def resume(
 
 async def test_resume_with_publishes_racing_gets_every_match_once_in_order() -> None:
     total = 3000
-    async with await serve(api_key=KEY, demo=False, ping_interval=None) as srv:
+    async with aserve(api_key=KEY, demo=False, ping_interval=None) as srv:
         for n in range(1, 501):
             srv.publish("tasks.updates", {"n": n, "even": n % 2 == 0})
         done = asyncio.Event()
@@ -113,7 +113,7 @@ async def test_resume_with_publishes_racing_gets_every_match_once_in_order() -> 
 
 
 async def test_resume_after_eviction_starts_with_a_retention_gap() -> None:
-    async with await serve(api_key=KEY, demo=False, ping_interval=None, retention=10) as srv:
+    async with aserve(api_key=KEY, demo=False, ping_interval=None, retention=10) as srv:
         for n in range(1, 26):
             srv.publish("system.alerts", {"n": n})
         async with await resume(srv, "system.alerts", srv.epoch, 5) as ws:
@@ -131,7 +131,7 @@ async def test_resume_after_eviction_starts_with_a_retention_gap() -> None:
 
 
 async def test_resume_with_another_epoch_replays_nothing() -> None:
-    async with await serve(api_key=KEY, demo=False, ping_interval=None) as srv:
+    async with aserve(api_key=KEY, demo=False, ping_interval=None) as srv:
         for n in range(1, 4):
             srv.publish("system.alerts", {"n": n})
         async with await resume(srv, "system.alerts", "old-epoch", 1) as ws:

@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from nexus_nb import protocol
 from nexus_nb.client import connect as connect_client
-from nexus_nb.server import Server, serve
+from nexus_nb.server import Server, aserve
 from tests.helpers.keys import HEADERS, KEY
 from tests.helpers.waiting import until
 
@@ -199,7 +199,7 @@ def check_reply(raw: str | bytes, seen: Counter[str]) -> dict[str, Any]:
 
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
-    srv = await serve(
+    srv = await aserve(
         api_key=KEY,
         demo=False,
         ping_interval=None,

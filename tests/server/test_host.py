@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 
 import nexus_nb as nnb
+from nexus_nb.server import aserve
 from nexus_nb.server.host import HOST_METRICS, HostMetrics
 from tests.helpers.keys import KEY
 
 
 async def test_serve_with_host_metrics_streams_cpu_memory_disk_and_network() -> None:
-    async with await nnb.serve(
-        api_key=KEY, demo=False, host_metrics=True, host_interval=0.1
-    ) as server:
-        stream = await nnb.connect(server.url, api_key=KEY)
+    async with aserve(api_key=KEY, demo=False, host_metrics=True, host_interval=0.1) as server:
+        stream = await nnb.aconnect(server.url, api_key=KEY)
         try:
             await stream.subscribe(["telemetry.metrics"], filters={"metric_name": "cpu_usage"})
             await stream.wait_for("telemetry.metrics", rows=3, timeout=10)

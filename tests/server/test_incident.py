@@ -8,7 +8,7 @@ import time
 import pytest
 
 import nexus_nb as nnb
-from nexus_nb.server import serve
+from nexus_nb.server import aserve
 from nexus_nb.server.demo import DemoSource
 from tests.helpers.keys import KEY
 from tests.helpers.waiting import until
@@ -54,9 +54,9 @@ def test_a_bad_incident_is_refused(kind: str, options: dict[str, object], match:
 
 
 async def test_an_alert_storm_on_a_real_server_floods_one_source() -> None:
-    server = await serve(api_key=KEY, demo=True, rate=400, seed=2)
+    server = await aserve(api_key=KEY, demo=True, rate=400, seed=2)
     try:
-        async with await nnb.connect(server.url, api_key=KEY) as stream:
+        async with await nnb.aconnect(server.url, api_key=KEY) as stream:
             await stream.subscribe("system.alerts")
             raised = server.incident("alerts", source="server-03", duration=60, share=0.5)
             assert raised.start <= time.time()
@@ -74,7 +74,7 @@ async def test_an_alert_storm_on_a_real_server_floods_one_source() -> None:
 
 
 async def test_a_server_without_demo_traffic_says_so() -> None:
-    server = await serve(api_key=KEY, demo=False)
+    server = await aserve(api_key=KEY, demo=False)
     try:
         with pytest.raises(RuntimeError, match="runs no demo traffic"):
             server.incident("latency", model="gpt-4o-mini")

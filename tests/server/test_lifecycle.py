@@ -1,4 +1,4 @@
-"""Starting and closing a server: ``await``/``async with serve()``, and an ``aclose`` that waits."""
+"""Starting and closing a server: ``await``/``async with aserve()``; an ``aclose`` that waits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from nexus_nb import protocol
-from nexus_nb.server import Server, ServerState, serve
+from nexus_nb.server import Server, ServerState, aserve
 from nexus_nb.server.demo import DemoSource
 from tests.helpers.keys import HEADERS, KEY
 from tests.helpers.net import recv
@@ -36,7 +36,7 @@ async def assert_closed_going_away(ws: ClientConnection) -> None:
 
 
 async def test_async_with_serve_serves_in_the_block_and_is_closed_after_it() -> None:
-    async with serve(api_key=KEY, demo=False, ping_interval=None) as srv:
+    async with aserve(api_key=KEY, demo=False, ping_interval=None) as srv:
         assert srv.state is ServerState.SERVING
         ws = await subscribed(srv)
         srv.publish("system.alerts", {"n": 1})
@@ -47,14 +47,14 @@ async def test_async_with_serve_serves_in_the_block_and_is_closed_after_it() -> 
 
 async def test_async_with_serve_closes_the_server_when_the_block_raises() -> None:
     with pytest.raises(KeyError):
-        async with serve(api_key=KEY, demo=True, rate=500.0, ping_interval=None) as srv:
+        async with aserve(api_key=KEY, demo=True, rate=500.0, ping_interval=None) as srv:
             raise KeyError("boom")
     assert srv.state is ServerState.CLOSED
     assert srv.metrics()["demo"] == "done"
 
 
 async def test_aclose_returns_once_every_client_is_closed_and_the_port_is_free() -> None:
-    srv = await serve(api_key=KEY, demo=True, rate=500.0, ping_interval=None)
+    srv = await aserve(api_key=KEY, demo=True, rate=500.0, ping_interval=None)
     clients = [await subscribed(srv) for _ in range(3)]
     await srv.aclose()
     assert srv.state is ServerState.CLOSED
@@ -67,7 +67,7 @@ async def test_aclose_returns_once_every_client_is_closed_and_the_port_is_free()
 
 
 async def test_aclose_from_two_tasks_and_again_waits_for_the_one_shutdown() -> None:
-    srv = await serve(api_key=KEY, demo=False, ping_interval=None)
+    srv = await aserve(api_key=KEY, demo=False, ping_interval=None)
     ws = await subscribed(srv)
     await asyncio.gather(srv.aclose(), srv.aclose())
     assert srv.state is ServerState.CLOSED
@@ -76,7 +76,7 @@ async def test_aclose_from_two_tasks_and_again_waits_for_the_one_shutdown() -> N
 
 
 async def test_wait_closed_waits_for_an_aclose_in_another_task() -> None:
-    srv = await serve(api_key=KEY, demo=False, ping_interval=None)
+    srv = await aserve(api_key=KEY, demo=False, ping_interval=None)
     waiter = asyncio.create_task(srv.wait_closed())
     await asyncio.sleep(0.01)
     assert not waiter.done()
@@ -87,7 +87,7 @@ async def test_wait_closed_waits_for_an_aclose_in_another_task() -> None:
 
 
 async def test_a_cancelled_aclose_still_finishes_the_shutdown() -> None:
-    srv = await serve(api_key=KEY, demo=False, ping_interval=None)
+    srv = await aserve(api_key=KEY, demo=False, ping_interval=None)
     ws = await subscribed(srv)
     closing = asyncio.create_task(srv.aclose())
     await asyncio.sleep(0)
@@ -106,7 +106,7 @@ class BrokenDemo(DemoSource):
 
 
 async def test_aclose_closes_a_server_whose_demo_failed(caplog: pytest.LogCaptureFixture) -> None:
-    srv = await serve(api_key=KEY, demo=False, ping_interval=None)
+    srv = await aserve(api_key=KEY, demo=False, ping_interval=None)
     srv.start_demo(BrokenDemo())
     await until(lambda: (srv.metrics()["demo"] or "").startswith("failed"))
     await srv.aclose()
@@ -117,7 +117,7 @@ async def test_aclose_closes_a_server_whose_demo_failed(caplog: pytest.LogCaptur
 async def test_a_plain_close_of_a_server_on_the_callers_loop_refuses_and_it_keeps_serving() -> None:
     # Its close needs the loop the caller holds, so a plain close() would hang: it
     # says to await aclose() instead (close() returns only once closed, elsewhere).
-    async with serve(api_key=KEY, demo=False, ping_interval=None) as srv:
+    async with aserve(api_key=KEY, demo=False, ping_interval=None) as srv:
         with pytest.raises(RuntimeError, match=r"await server.aclose"):
             srv.close()
         assert srv.state is ServerState.SERVING

@@ -12,7 +12,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 from nexus_nb import protocol
-from nexus_nb.server import Server, serve
+from nexus_nb.server import Server, aserve
 from tests.helpers.keys import HEADERS, KEY
 from tests.helpers.net import recv
 from tests.helpers.waiting import until
@@ -29,7 +29,7 @@ async def client(srv: Server, channel: str, **subscribe: Any) -> ClientConnectio
 
 
 async def test_batch_subscription_gets_event_batch_frames_of_maxlen() -> None:
-    async with await serve(api_key=KEY, demo=False, ping_interval=None) as srv:
+    async with aserve(api_key=KEY, demo=False, ping_interval=None) as srv:
         batch = protocol.Batch(maxlen=5, interval=0.05)
         async with await client(srv, "tasks.created", batch=batch) as ws:
             for n in range(12):
@@ -44,7 +44,7 @@ async def test_batch_subscription_gets_event_batch_frames_of_maxlen() -> None:
 
 
 async def test_batch_flushes_on_interval_before_maxlen() -> None:
-    async with await serve(api_key=KEY, demo=False, ping_interval=None) as srv:
+    async with aserve(api_key=KEY, demo=False, ping_interval=None) as srv:
         batch = protocol.Batch(maxlen=100, interval=0.02)
         async with await client(srv, "tasks.created", batch=batch) as ws:
             srv.publish("tasks.created", {"n": 1})
@@ -70,7 +70,7 @@ async def events_of(ws: ClientConnection, count: int) -> tuple[list[dict[str, An
 
 async def test_columnar_batches_carry_what_row_batches_carry_under_a_filter() -> None:
     wanted = {"kind": ["a"]}
-    async with await serve(api_key=KEY, demo=False, ping_interval=None) as srv:
+    async with aserve(api_key=KEY, demo=False, ping_interval=None) as srv:
         rows = await client(srv, "tasks.created", filters=wanted, batch=protocol.Batch(4, 0.05))
         cols = await client(
             srv, "tasks.created", filters=wanted, batch=protocol.Batch(4, 0.05, columns=True)
@@ -91,7 +91,7 @@ async def test_columnar_batches_carry_what_row_batches_carry_under_a_filter() ->
 
 
 async def test_a_resumed_columnar_subscription_replays_the_missed_events_as_columns() -> None:
-    async with await serve(api_key=KEY, demo=False, ping_interval=None) as srv:
+    async with aserve(api_key=KEY, demo=False, ping_interval=None) as srv:
         for n in range(1, 6):
             srv.publish("tasks.created", {"n": n})
         batch = protocol.Batch(10, 0.01, columns=True)
@@ -130,7 +130,7 @@ async def flood(
 
 async def test_paused_reader_skips_events_then_gets_an_overflow_gap() -> None:
     limit = 256 * 1024
-    async with await serve(
+    async with aserve(
         api_key=KEY, demo=False, ping_interval=None, max_queue_bytes=limit, slow_timeout=30
     ) as srv:
         healthy = await client(srv, "ai.requests")
@@ -201,7 +201,7 @@ async def stalled_client(srv: Server, channel: str) -> socket.socket:
 
 async def test_stalled_consumer_stays_bounded_and_is_closed_1013_while_others_get_all() -> None:
     limit = 256 * 1024
-    async with await serve(
+    async with aserve(
         api_key=KEY,
         demo=False,
         ping_interval=None,
@@ -252,7 +252,7 @@ async def test_stalled_consumer_stays_bounded_and_is_closed_1013_while_others_ge
 async def test_a_slow_consumer_is_cut_within_close_timeout_even_without_pings() -> None:
     # websockets drains before it starts the close deadline; a client that never
     # reads never drains, so the server must abort it itself.
-    async with await serve(
+    async with aserve(
         api_key=KEY,
         demo=False,
         ping_interval=None,
@@ -275,7 +275,7 @@ async def test_a_slow_consumer_is_cut_within_close_timeout_even_without_pings() 
 
 
 async def test_shutdown_finishes_with_a_client_that_stopped_reading() -> None:
-    srv = await serve(
+    srv = await aserve(
         api_key=KEY, demo=False, ping_interval=None, slow_timeout=60, close_timeout=0.3
     )
     sock = await stalled_client(srv, "commands.status")

@@ -10,7 +10,7 @@ from websockets.asyncio.client import connect
 
 from nexus_nb import protocol
 from nexus_nb.exceptions import ProtocolError
-from nexus_nb.server import serve
+from nexus_nb.server import aserve
 from tests.helpers.keys import KEY
 from tests.helpers.net import recv
 
@@ -29,13 +29,13 @@ def capture(offsets_ms: list[int], channel: str = "telemetry.metrics") -> pd.Dat
 async def test_replay_as_fast_as_possible_keeps_order_and_original_timestamps() -> None:
     frame = capture(list(range(0, 1000, 2)))
     async with (
-        await serve(api_key=KEY, demo=False, ping_interval=None) as srv,
+        await aserve(api_key=KEY, demo=False, ping_interval=None) as srv,
         connect(srv.url, additional_headers={"Authorization": f"Bearer {KEY}"}) as ws,
     ):
         await recv(ws)
         await ws.send(protocol.subscribe(["telemetry.metrics"]).decode())
         await recv(ws)
-        count = await srv.replay(frame, speed=None)
+        count = await srv.areplay(frame, speed=None)
         events = [await recv(ws) for _ in range(count)]
     assert count == 500
     assert [e["data"]["value"] for e in events] == [float(i) for i in range(500)]
@@ -45,23 +45,23 @@ async def test_replay_as_fast_as_possible_keeps_order_and_original_timestamps() 
 
 async def test_replay_paces_events_by_offset_over_speed() -> None:
     frame = capture([0, 100, 200])
-    async with await serve(api_key=KEY, demo=False, ping_interval=None) as srv:
+    async with aserve(api_key=KEY, demo=False, ping_interval=None) as srv:
         loop = asyncio.get_running_loop()
         start = loop.time()
-        count = await srv.replay(frame, speed=2.0)
+        count = await srv.areplay(frame, speed=2.0)
         elapsed = loop.time() - start
     assert count == 3
     assert 0.1 <= elapsed < 1.0
 
 
 async def test_replay_of_an_unserved_channel_raises_invalid_channel() -> None:
-    async with await serve(api_key=KEY, demo=False, ping_interval=None, channels=["a"]) as srv:
+    async with aserve(api_key=KEY, demo=False, ping_interval=None, channels=["a"]) as srv:
         with pytest.raises(ProtocolError) as info:
-            await srv.replay(capture([0], channel="b"), speed=None)
+            await srv.areplay(capture([0], channel="b"), speed=None)
     assert info.value.code == "INVALID_CHANNEL"
 
 
 async def test_replay_with_non_positive_speed_is_refused() -> None:
-    async with await serve(api_key=KEY, demo=False, ping_interval=None) as srv:
+    async with aserve(api_key=KEY, demo=False, ping_interval=None) as srv:
         with pytest.raises(ValueError, match="speed"):
-            await srv.replay(capture([0]), speed=0)
+            await srv.areplay(capture([0]), speed=0)

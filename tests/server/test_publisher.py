@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from nexus_nb import protocol
 from nexus_nb.exceptions import TransportError
-from nexus_nb.server import Entry, MemoryEventLog, Missed, serve
+from nexus_nb.server import Entry, MemoryEventLog, Missed, aserve
 from tests.helpers.keys import HEADERS, KEY
 from tests.helpers.net import recv
 from tests.helpers.waiting import until
@@ -97,7 +97,7 @@ async def client(url: str) -> ClientConnection:
 
 async def test_shared_log_publishes_come_back_through_deliver_with_its_seq() -> None:
     log = FakeSharedLog()
-    srv = await serve(api_key=KEY, demo=False, ping_interval=None, log=log)
+    srv = await aserve(api_key=KEY, demo=False, ping_interval=None, log=log)
     async with srv, await client(srv.url) as ws:
         assert srv.epoch == "shared-epoch"
         assert srv.publish("system.alerts", {"n": 1}) == 0
@@ -113,7 +113,7 @@ async def test_shared_log_publishes_come_back_through_deliver_with_its_seq() -> 
 
 async def test_publish_action_on_a_shared_log_acks_after_storing() -> None:
     log = FakeSharedLog()
-    srv = await serve(api_key=KEY, demo=False, ping_interval=None, log=log)
+    srv = await aserve(api_key=KEY, demo=False, ping_interval=None, log=log)
     async with srv, await client(srv.url) as ws:
         await ws.send(protocol.publish("system.alerts", [{"n": 1}], request_id=5).decode())
         messages = [await recv(ws) for _ in range(2)]
@@ -132,7 +132,7 @@ async def test_publish_action_on_a_shared_log_acks_after_storing() -> None:
 
 async def test_a_failed_write_of_a_publish_call_is_counted() -> None:
     log = FakeSharedLog()
-    async with serve(api_key=KEY, demo=False, ping_interval=None, log=log) as srv:
+    async with aserve(api_key=KEY, demo=False, ping_interval=None, log=log) as srv:
         log.failing = True
         assert srv.publish("system.alerts", {"n": 1}) == 0
         await until(lambda: srv.metrics()["publishFailures"] == 1)
@@ -141,7 +141,7 @@ async def test_a_failed_write_of_a_publish_call_is_counted() -> None:
 
 async def test_an_epoch_change_closes_clients_with_1012() -> None:
     log = FakeSharedLog()
-    srv = await serve(api_key=KEY, demo=False, ping_interval=None, log=log)
+    srv = await aserve(api_key=KEY, demo=False, ping_interval=None, log=log)
     async with srv, await client(srv.url) as ws:
         log.on_epoch("new-epoch")
         with pytest.raises(ConnectionClosed):

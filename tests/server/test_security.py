@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from nexus_nb import protocol
 from nexus_nb.client import connect as connect_client
 from nexus_nb.exceptions import AuthError, TransportError
-from nexus_nb.server import Server, serve
+from nexus_nb.server import Server, aserve
 from nexus_nb.server.auth import ApiKeyAuth, ChainAuth, Scopes
 from nexus_nb.server.jwtauth import JWTAuth
 from nexus_nb.server.tls import tls_context
@@ -56,7 +56,7 @@ def chain() -> ChainAuth:
 
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
-    srv = await serve(
+    srv = await aserve(
         api_key=OWNER_KEY, auth=chain(), origins=[ALLOWED_ORIGIN], demo=False, ping_interval=None
     )
     try:
@@ -228,7 +228,7 @@ async def test_a_wss_server_accepts_a_client_trusting_its_ca_and_refuses_one_tha
     ca, server_context = authority
     trusting = ssl.create_default_context()
     ca.configure_trust(trusting)
-    async with await serve(
+    async with aserve(
         api_key=OWNER_KEY, auth=chain(), ssl=server_context, demo=False, ping_interval=None
     ) as srv:
         client = await connect_client(srv.url, api_key=READER_KEY, ssl=trusting, heartbeat=None)

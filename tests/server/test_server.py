@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from nexus_nb import protocol
 from nexus_nb.exceptions import ProtocolError
-from nexus_nb.server import Server, ServerState, serve
+from nexus_nb.server import Server, ServerState, aserve
 from nexus_nb.server.auth import ApiKeyAuth, Scopes
 from tests.helpers.keys import HEADERS, KEY
 from tests.helpers.net import recv
@@ -27,7 +27,7 @@ from tests.helpers.waiting import until
 
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
-    srv = await serve(api_key=KEY, demo=False, ping_interval=None)
+    srv = await aserve(api_key=KEY, demo=False, ping_interval=None)
     yield srv
     await srv.aclose()
 
@@ -135,7 +135,7 @@ async def test_bad_frames_get_an_error_with_its_code_and_the_connection_survives
 ) -> None:
     limits = protocol.Limits(max_publish_events=2)
     async with (
-        await serve(api_key=KEY, demo=False, ping_interval=None, limits=limits) as srv,
+        await aserve(api_key=KEY, demo=False, ping_interval=None, limits=limits) as srv,
         await client(srv) as ws,
     ):
         await ws.send(frame)
@@ -264,7 +264,7 @@ async def test_publish_action_stores_fans_out_and_acks(server: Server) -> None:
 async def test_publish_without_publish_scope_is_forbidden() -> None:
     auth = ApiKeyAuth({KEY: Scopes(subscribe=frozenset({"tasks.*"}))})
     async with (
-        await serve(api_key=KEY, auth=auth, demo=False, ping_interval=None) as srv,
+        await aserve(api_key=KEY, auth=auth, demo=False, ping_interval=None) as srv,
         await client(srv) as ws,
     ):
         await ws.send(protocol.publish("tasks.updates", [{"n": 1}]).decode())
@@ -301,7 +301,7 @@ async def test_metrics_without_credentials_is_401_and_healthz_is_open(server: Se
 
 
 async def test_graceful_shutdown_closes_every_client_with_1001() -> None:
-    srv = await serve(api_key=KEY, demo=False, ping_interval=None)
+    srv = await aserve(api_key=KEY, demo=False, ping_interval=None)
     a, b = await client(srv), await client(srv)
     await srv.aclose()
     for ws in (a, b):
@@ -313,7 +313,7 @@ async def test_graceful_shutdown_closes_every_client_with_1001() -> None:
 
 async def test_oversized_frame_closes_1009() -> None:
     async with (
-        await serve(api_key=KEY, demo=False, ping_interval=None, max_size=1024) as srv,
+        await aserve(api_key=KEY, demo=False, ping_interval=None, max_size=1024) as srv,
         await client(srv) as ws,
     ):
         await ws.send("x" * 2048)
@@ -324,7 +324,7 @@ async def test_oversized_frame_closes_1009() -> None:
 
 async def test_message_flood_is_rate_limited_then_closed_1008() -> None:
     async with (
-        await serve(
+        await aserve(
             api_key=KEY, demo=False, ping_interval=None, rate_limit=1.0, rate_burst=3
         ) as srv,
         await client(srv) as ws,
@@ -343,7 +343,7 @@ async def test_message_flood_is_rate_limited_then_closed_1008() -> None:
 
 async def test_subscriptions_past_the_limit_get_too_many_subscriptions() -> None:
     async with (
-        await serve(api_key=KEY, demo=False, ping_interval=None, max_subscriptions=2) as srv,
+        await aserve(api_key=KEY, demo=False, ping_interval=None, max_subscriptions=2) as srv,
         await client(srv) as ws,
     ):
         first = await subscribe(ws, ["tasks.updates", "system.alerts"])
@@ -354,7 +354,7 @@ async def test_subscriptions_past_the_limit_get_too_many_subscriptions() -> None
 
 
 async def test_connections_past_the_limit_are_refused_with_503() -> None:
-    async with await serve(api_key=KEY, demo=False, ping_interval=None, max_connections=1) as srv:
+    async with aserve(api_key=KEY, demo=False, ping_interval=None, max_connections=1) as srv:
         async with await client(srv):
             with pytest.raises(InvalidStatus) as info:
                 await connect(srv.url, additional_headers=HEADERS)
@@ -363,7 +363,7 @@ async def test_connections_past_the_limit_are_refused_with_503() -> None:
 
 
 async def test_origin_outside_the_allow_list_is_refused_with_403() -> None:
-    async with await serve(
+    async with aserve(
         api_key=KEY, demo=False, ping_interval=None, origins=["https://ok.example"]
     ) as srv:
         with pytest.raises(InvalidStatus) as info:
@@ -375,7 +375,7 @@ async def test_origin_outside_the_allow_list_is_refused_with_403() -> None:
 
 async def test_tokens_never_appear_in_server_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="nexus_nb.server")
-    async with await serve(api_key=KEY, demo=False, ping_interval=None) as srv:
+    async with aserve(api_key=KEY, demo=False, ping_interval=None) as srv:
         async with connect(f"{srv.url}/?token={KEY}") as ws:
             await recv(ws)
         async with connect(f"{srv.url}/?token=guess-secret") as ws:
@@ -388,7 +388,7 @@ async def test_tokens_never_appear_in_server_logs(caplog: pytest.LogCaptureFixtu
 
 
 async def test_dead_peer_is_dropped_by_server_pings() -> None:
-    async with await serve(
+    async with aserve(
         api_key=KEY, demo=False, ping_interval=0.1, ping_timeout=0.1, close_timeout=0.2
     ) as srv:
         ws = await client(srv)
@@ -401,7 +401,7 @@ async def test_dead_peer_is_dropped_by_server_pings() -> None:
 
 async def test_demo_mode_publishes_until_closed() -> None:
     async with (
-        await serve(api_key=KEY, demo=True, rate=200.0, seed=1, ping_interval=None) as srv,
+        await aserve(api_key=KEY, demo=True, rate=200.0, seed=1, ping_interval=None) as srv,
         await client(srv) as ws,
     ):
         await subscribe(ws, list(protocol.CHANNELS))
@@ -415,7 +415,7 @@ def test_non_loopback_host_without_key_is_refused(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("NEXUS_API_KEY", raising=False)
 
     async def start() -> None:
-        await serve(host="0.0.0.0", demo=False)
+        await aserve(host="0.0.0.0", demo=False)
 
     with pytest.raises(ValueError, match="explicit"):
         asyncio.run(start())
@@ -429,7 +429,7 @@ async def test_tls_context_serves_wss() -> None:
     client_context = ssl.create_default_context()
     authority.configure_trust(client_context)
     async with (
-        await serve(api_key=KEY, demo=False, ping_interval=None, ssl=context) as srv,
+        await aserve(api_key=KEY, demo=False, ping_interval=None, ssl=context) as srv,
         connect(srv.url, additional_headers=HEADERS, ssl=client_context) as ws,
     ):
         hello = await recv(ws)
@@ -438,7 +438,7 @@ async def test_tls_context_serves_wss() -> None:
 
 
 async def test_serve_forever_shuts_down_gracefully_on_sigterm() -> None:
-    srv = await serve(api_key=KEY, demo=False, ping_interval=None)
+    srv = await aserve(api_key=KEY, demo=False, ping_interval=None)
     ws = await client(srv)
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(srv.serve_forever())
@@ -532,7 +532,7 @@ async def test_recover_sends_the_matching_retained_events_of_the_range_then_reco
 async def test_a_recover_stops_at_max_recover_and_says_where_and_evicted_events_are_absent() -> (
     None
 ):
-    srv = await serve(
+    srv = await aserve(
         api_key=KEY,
         demo=False,
         ping_interval=None,

@@ -12,14 +12,14 @@ import pytest
 import nexus_nb as nnb
 from nexus_nb.exceptions import SubscriptionError
 from nexus_nb.server import Server
-from nexus_nb.session import Stream
+from nexus_nb.session import AsyncStream
 from tests.helpers.keys import KEY
 from tests.helpers.waiting import until
 
 
 @pytest.fixture
-async def stream(server: Server) -> AsyncIterator[Stream]:
-    s = await nnb.connect(server.url, api_key=KEY, backoff=(0.01, 0.05), maxlen=500)
+async def stream(server: Server) -> AsyncIterator[AsyncStream]:
+    s = await nnb.aconnect(server.url, api_key=KEY, backoff=(0.01, 0.05), maxlen=500)
     try:
         yield s
     finally:
@@ -37,7 +37,7 @@ def metric(i: int, source: str = "server-01") -> dict[str, object]:
 
 
 async def test_subscribed_events_land_in_the_channels_buffer_as_a_typed_frame(
-    server: Server, stream: Stream
+    server: Server, stream: AsyncStream
 ) -> None:
     await stream.subscribe(["telemetry.metrics"], filters={"source": "server-01"})
     for i in range(20):
@@ -51,7 +51,7 @@ async def test_subscribed_events_land_in_the_channels_buffer_as_a_typed_frame(
 
 
 async def test_buffers_are_bounded_by_maxlen_and_count_evictions(
-    server: Server, stream: Stream
+    server: Server, stream: AsyncStream
 ) -> None:
     await stream.subscribe("ai.requests")
     for i in range(800):
@@ -64,35 +64,25 @@ async def test_buffers_are_bounded_by_maxlen_and_count_evictions(
     assert stream["ai.requests"].to_dataframe()["latency_ms"].iloc[0] == 300.0
 
 
-async def test_a_small_pending_queue_drains_inline_and_loses_nothing(server: Server) -> None:
-    async with await nnb.connect(server.url, api_key=KEY, max_pending=7) as stream:
-        await stream.subscribe("tasks.updates")
-        for i in range(100):
-            server.publish("tasks.updates", {"task_id": f"t{i}", "status": "running"})
-        await stream.wait_for("tasks.updates", rows=100, timeout=5)
-        assert stream.stats.inline_drains > 0
-        assert list(stream["tasks.updates"].to_dataframe()["task_id"]) == [
-            f"t{i}" for i in range(100)
-        ]
-
-
-async def test_wait_for_times_out_with_a_clear_message(stream: Stream) -> None:
+async def test_wait_for_times_out_with_a_clear_message(stream: AsyncStream) -> None:
     await stream.subscribe("system.alerts")
     with pytest.raises(TimeoutError, match=r"system.alerts: 0 of 5 rows"):
         await stream.wait_for("system.alerts", rows=5, timeout=0.05)
 
 
 async def test_an_unknown_channel_is_refused_and_indexing_it_says_how_to_subscribe(
-    stream: Stream,
+    stream: AsyncStream,
 ) -> None:
     with pytest.raises(SubscriptionError) as info:
         await stream.subscribe(["nope.channel"])
     assert info.value.code == "INVALID_CHANNEL"
-    with pytest.raises(KeyError, match=r"await stream\.subscribe"):
+    with pytest.raises(KeyError, match=r"subscribe to it first: stream\.subscribe"):
         stream["commands.status"]
 
 
-async def test_batched_delivery_lands_every_event_in_order(server: Server, stream: Stream) -> None:
+async def test_batched_delivery_lands_every_event_in_order(
+    server: Server, stream: AsyncStream
+) -> None:
     await stream.subscribe("telemetry.metrics", batch=50)
     for i in range(300):
         server.publish("telemetry.metrics", metric(i))
@@ -114,9 +104,9 @@ def varied(i: int) -> dict[str, object]:
 
 
 async def test_columnar_batches_buffer_the_same_frame_as_single_events(
-    server: Server, stream: Stream
+    server: Server, stream: AsyncStream
 ) -> None:
-    single = await nnb.connect(server.url, api_key=KEY, maxlen=500)
+    single = await nnb.aconnect(server.url, api_key=KEY, maxlen=500)
     try:
         await single.subscribe("telemetry.metrics")
         await stream.subscribe("telemetry.metrics", batch=64)
@@ -131,27 +121,8 @@ async def test_columnar_batches_buffer_the_same_frame_as_single_events(
         await single.aclose()
 
 
-async def test_a_reader_thread_buffers_the_same_frame_as_the_kernels_loop(
-    server: Server, stream: Stream
-) -> None:
-    # Past 256 rows the reader thread stages flattened blocks; type changes take their row path.
-    threaded = await nnb.connect(server.url, api_key=KEY, maxlen=500, reader="thread")
-    try:
-        await threaded.subscribe("telemetry.metrics")
-        await stream.subscribe("telemetry.metrics")
-        for i in range(700):
-            server.publish("telemetry.metrics", varied(i))
-        on_loop, off_loop = stream["telemetry.metrics"], threaded["telemetry.metrics"]
-        await until(lambda: on_loop.appended == off_loop.appended == 700)
-        pd.testing.assert_frame_equal(off_loop.to_dataframe(), on_loop.to_dataframe())
-        assert off_loop.type_changes == on_loop.type_changes > 0
-        assert (off_loop.appended, off_loop.evicted) == (on_loop.appended, on_loop.evicted)
-    finally:
-        await threaded.aclose()
-
-
 async def test_resubscribe_applies_new_filters_and_drops_unselected_channels(
-    server: Server, stream: Stream
+    server: Server, stream: AsyncStream
 ) -> None:
     await stream.subscribe(["telemetry.metrics", "system.alerts"])
     await stream.resubscribe({"telemetry.metrics": {"source": ["server-02"]}})
@@ -161,13 +132,12 @@ async def test_resubscribe_applies_new_filters_and_drops_unselected_channels(
     server.publish("system.alerts", {"severity": "critical", "message": "x"})
     buffer = await stream.wait_for("telemetry.metrics", rows=1, timeout=5)
     await stream.client.ping()  # everything published before the pong has arrived
-    stream.flush()
     assert list(buffer.to_dataframe()["source"]) == ["server-02"]
     assert len(stream["system.alerts"]) == 0
 
 
 async def test_resubscribe_sends_one_request_and_leaves_unchanged_channels_subscribed(
-    server: Server, stream: Stream
+    server: Server, stream: AsyncStream
 ) -> None:
     await stream.subscribe("telemetry.metrics", {"source": "server-01"})
     before = stream.client.stats.messages_received
@@ -183,7 +153,7 @@ async def test_resubscribe_sends_one_request_and_leaves_unchanged_channels_subsc
 
 @pytest.mark.parametrize("batch", [None, 8], ids=["events", "columnar-batches"])
 async def test_a_recording_writes_every_event_received_and_reads_back(
-    server: Server, stream: Stream, tmp_path: Path, batch: int | None
+    server: Server, stream: AsyncStream, tmp_path: Path, batch: int | None
 ) -> None:
     await stream.subscribe("telemetry.metrics", batch=batch)
     recording = stream.record(tmp_path / "capture.parquet", row_group_size=16)
@@ -202,14 +172,14 @@ async def test_a_recording_writes_every_event_received_and_reads_back(
 
 
 async def test_a_server_restart_leaves_a_gap_marker_in_every_buffer(
-    server: Server, stream: Stream
+    server: Server, stream: AsyncStream
 ) -> None:
     await stream.subscribe("telemetry.metrics")
     server.publish("telemetry.metrics", metric(1))
     await stream.wait_for("telemetry.metrics", rows=1, timeout=5)
     port = server.port
     await server.aclose()
-    restarted = await nnb.serve(api_key=KEY, demo=False, port=port)
+    restarted = await nnb.aserve(api_key=KEY, demo=False, port=port)
     try:
         # The marker is made on "reconnected", once every subscription is restored.
         await until(lambda: len(stream["telemetry.metrics"].gaps) == 1, limit=10)
@@ -224,7 +194,7 @@ async def test_a_server_restart_leaves_a_gap_marker_in_every_buffer(
 
 
 async def test_status_reports_state_rows_and_rates_for_the_status_bar(
-    server: Server, stream: Stream
+    server: Server, stream: AsyncStream
 ) -> None:
     await stream.subscribe("telemetry.metrics")
     for i in range(10):
@@ -240,7 +210,7 @@ async def test_status_reports_state_rows_and_rates_for_the_status_bar(
 
 
 async def test_a_dashboard_lays_out_status_controls_plots_and_tables(
-    server: Server, stream: Stream
+    server: Server, stream: AsyncStream
 ) -> None:
     await stream.subscribe(list(nnb.CHANNELS))
     dashboard = nnb.Dashboard(stream)
@@ -259,8 +229,8 @@ async def test_a_live_capture_read_back_and_replayed_gives_the_same_frames(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "capture.parquet"
-    async with await nnb.serve(api_key=KEY, rate=2_000, seed=7) as source:
-        original = await nnb.connect(source.url, api_key=KEY, maxlen=50_000)
+    async with nnb.aserve(api_key=KEY, rate=2_000, seed=7) as source:
+        original = await nnb.aconnect(source.url, api_key=KEY, maxlen=50_000)
         recording = original.record(path)
         await original.subscribe(list(nnb.CHANNELS))
         await original.wait_for("telemetry.metrics", rows=600, timeout=10)
@@ -272,14 +242,13 @@ async def test_a_live_capture_read_back_and_replayed_gives_the_same_frames(
     rows = {ch: len(original[ch]) for ch in nnb.CHANNELS}
     assert len(captured) == recording.rows_written == sum(rows.values())
 
-    async with await nnb.serve(api_key=KEY, demo=False) as target:
-        replayed = await nnb.connect(target.url, api_key=KEY, maxlen=50_000)
+    async with nnb.aserve(api_key=KEY, demo=False) as target:
+        replayed = await nnb.aconnect(target.url, api_key=KEY, maxlen=50_000)
         await replayed.subscribe(list(nnb.CHANNELS))
-        assert await target.replay(path, speed=None) == len(captured)
+        assert await target.areplay(path, speed=None) == len(captured)
         for channel, count in rows.items():
             await replayed.wait_for(channel, rows=count, timeout=10)
         await replayed.client.ping()
-        replayed.flush()
         for channel in nnb.CHANNELS:
             # Column order included: the capture keeps each channel's own.
             pd.testing.assert_frame_equal(

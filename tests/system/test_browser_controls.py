@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 CELLS = [
     "import nexus_nb as nnb\n"
-    "server = await nnb.serve(rate=200)\n"
+    "server = await nnb.aserve(rate=200)\n"
     "stream = await nnb.connect(server.url, api_key=server.api_key)\n"
     'await stream.subscribe(["telemetry.metrics"])\n'
     "dashboard = nnb.Dashboard(stream, window='30s')\n"
@@ -61,7 +61,7 @@ def test_clicking_a_channel_and_typing_a_filter_change_the_subscriptions_within_
 
 PLOT_CELLS = [
     "import nexus_nb as nnb\n"
-    "server = await nnb.serve(rate=200)\n"
+    "server = await nnb.aserve(rate=200)\n"
     "stream = await nnb.connect(server.url, api_key=server.api_key)\n"
     'await stream.subscribe(["telemetry.metrics"])\n'
     "plot = nnb.LivePlot(stream['telemetry.metrics'], color='source', window='20s')\n"
@@ -104,7 +104,7 @@ def test_pause_freezes_the_plot_and_follow_resumes_it_within_a_second(
 # the live view is an envelope, a zoom into 10% of it (~120 events) is every event.
 ZOOM_CELLS = [
     "import nexus_nb as nnb\n"
-    "server = await nnb.serve(rate=200)\n"
+    "server = await nnb.aserve(rate=200)\n"
     "stream = await nnb.connect(server.url, api_key=server.api_key)\n"
     'await stream.subscribe(["telemetry.metrics"])\n'
     "plot = nnb.LivePlot(stream['telemetry.metrics'], window='10s', max_points=300)\n"

@@ -129,7 +129,7 @@ def test_dashboard_in_voila_is_live_and_its_time_axes_show_times(voila: str, pag
 # scroll it out of view.
 WEBGL_CELLS = [
     "import nexus_nb as nnb\n"
-    "server = await nnb.serve(rate=200)\n"
+    "server = await nnb.aserve(rate=200)\n"
     "stream = await nnb.connect(server.url, api_key=server.api_key)\n"
     'await stream.subscribe(["telemetry.metrics"], filters={"metric_name": "cpu_usage"})\n'
     'await stream.wait_for("telemetry.metrics", rows=100, timeout=10)',

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 CELLS = [
     "import nexus_nb as nnb\n"
     "from IPython.display import display\n"
-    "server = await nnb.serve(rate=200)\n"
+    "server = await nnb.aserve(rate=200)\n"
     "stream = await nnb.connect(server.url, api_key=server.api_key)\n"
     'await stream.subscribe(["telemetry.metrics", "ai.requests"])\n'
     "bars = nnb.LivePlot(stream['telemetry.metrics'].latest(by='source'),\n"

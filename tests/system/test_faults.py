@@ -19,7 +19,7 @@ import nexus_nb as nnb
 from nexus_nb import protocol
 from nexus_nb.client import State
 from nexus_nb.client import connect as connect_client
-from nexus_nb.server import Server
+from nexus_nb.server import Server, aserve
 from tests.helpers.keys import KEY
 from tests.helpers.paths import ROOT
 from tests.helpers.proxy import Proxy
@@ -61,7 +61,7 @@ async def test_a_sigkilled_server_restarted_on_its_port_leaves_every_event_once_
     first, url = await start_server_process(0)
     processes = [first]
     port = int(url.rsplit(":", 1)[1])
-    stream = await nnb.connect(url, api_key=KEY, backoff=(0.05, 0.2), heartbeat=None)
+    stream = await nnb.aconnect(url, api_key=KEY, backoff=(0.05, 0.2), heartbeat=None)
     publisher = await connect_client(url, api_key=KEY, backoff=(0.05, 0.2), heartbeat=None)
     try:
         await stream.subscribe(CHANNEL)
@@ -81,7 +81,6 @@ async def test_a_sigkilled_server_restarted_on_its_port_leaves_every_event_once_
         await stream.wait_for(CHANNEL, rows=before + after, timeout=10)
         # A pong is queued behind every event already sent: after it, nothing is in flight.
         await stream.client.ping()
-        stream.flush()
 
         frame = stream[CHANNEL].to_dataframe()
         gaps = stream[CHANNEL].gaps
@@ -102,7 +101,7 @@ async def test_a_sigkilled_server_restarted_on_its_port_leaves_every_event_once_
 async def test_a_stream_cut_off_mid_publish_resumes_with_every_event_exactly_once(
     server: Server, proxy: Proxy, batch: int | None
 ) -> None:
-    stream = await nnb.connect(proxy.url, api_key=KEY, backoff=(0.02, 0.1), heartbeat=None)
+    stream = await nnb.aconnect(proxy.url, api_key=KEY, backoff=(0.02, 0.1), heartbeat=None)
     await stream.subscribe(CHANNEL, batch=batch)
     total = 400
     published = 0
@@ -128,7 +127,6 @@ async def test_a_stream_cut_off_mid_publish_resumes_with_every_event_exactly_onc
         await stream.wait_for(CHANNEL, rows=total, timeout=10)
         # A pong is queued behind every event already sent: after it, nothing is in flight.
         await stream.client.ping()
-        stream.flush()
         values = list(stream[CHANNEL].to_dataframe()["n"])
         gaps = stream[CHANNEL].gaps
         assert values == list(range(total))
@@ -160,7 +158,7 @@ async def test_a_client_that_stops_reading_is_dropped_with_1013_while_others_get
 ):
     total, burst, pace = 20_000, 32, 256
     padding = "x" * 1000
-    async with await nnb.serve(
+    async with aserve(
         api_key=KEY,
         demo=False,
         ping_interval=None,

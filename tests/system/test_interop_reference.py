@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+import nexus_nb as nnb
 from nexus_nb.client import Client, State, connect
 from nexus_nb.exceptions import AuthError, ProtocolError, SubscriptionError
-from nexus_nb.session import Stream
 from tests.helpers.keys import KEY
 from tests.helpers.net import free_port
 from tests.helpers.waiting import until
@@ -163,14 +163,14 @@ async def test_every_subscription_is_restored_after_the_reference_restarts(
 
 
 async def test_a_stream_asking_for_columnar_batches_still_buffers_the_reference_events(
-    client: Client,
+    reference: Reference,
 ) -> None:
     # The reference ignores the batch request and keeps sending single events.
-    stream = Stream(client, maxlen=1000)
-    reply = await stream.subscribe("telemetry.metrics", batch=100)
-    assert reply["type"] == "subscription_confirmed"
-    buffer = await stream.wait_for("telemetry.metrics", rows=3, timeout=10)
-    frame = buffer.to_dataframe()
-    assert {"source", "metric_name", "value"} <= set(frame.columns)
-    assert str(frame["timestamp"].dtype) == "datetime64[ns, UTC]"
-    assert stream.stats.frames == stream.stats.events  # one event per frame
+    async with nnb.aconnect(reference.url, api_key=KEY, maxlen=1000) as stream:
+        reply = await stream.subscribe("telemetry.metrics", batch=100)
+        assert reply["type"] == "subscription_confirmed"
+        buffer = await stream.wait_for("telemetry.metrics", rows=3, timeout=10)
+        frame = buffer.to_dataframe()
+        assert {"source", "metric_name", "value"} <= set(frame.columns)
+        assert str(frame["timestamp"].dtype) == "datetime64[ns, UTC]"
+        assert stream.stats.frames == stream.stats.events  # one event per frame

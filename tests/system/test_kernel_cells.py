@@ -1,4 +1,4 @@
-"""Plain calls in a real kernel: a busy cell sees its buffer grow, and widgets stay on its thread.
+"""The thread model in a real kernel: views draw while a cell computes, on their own thread.
 
 The server runs in another process (``python -m nexus_nb serve``), so the GIL
 of the busy cell does not slow its traffic; the kernel is a real ipykernel
@@ -21,38 +21,63 @@ from tests.helpers.keys import KEY
 from tests.helpers.paths import ROOT
 
 CELLS = [
-    # Every comm message is recorded with the thread that sent it.
+    # Every comm send and every widget trait change is recorded with its thread.
     """
-import threading, time
+import collections, threading, time
+import ipywidgets, traitlets
 import nexus_nb as nnb
+
+touched = collections.Counter()  # (what, thread name) -> count
+comm_class = None
+
+def note(what):
+    touched[what, threading.current_thread().name] += 1
 
 stream = nnb.connect(URL, api_key=KEY)
 stream.subscribe("telemetry.metrics")
 buf = stream["telemetry.metrics"]
 plot = nnb.LivePlot(buf, y="value", color="source", fps=10)
 display(plot)
-senders = []
 comm_class = type(plot.widget.comm)
 original = comm_class.publish_msg
 
 def recording(self, *args, **kwargs):
-    senders.append(threading.get_ident())
+    note("send")
     return original(self, *args, **kwargs)
 
 comm_class.publish_msg = recording
+
+def watch():  # on the owner's thread: observe every trait of every widget of the view
+    stack = [plot.widget]
+    while stack:
+        w = stack.pop()
+        w.observe(lambda change: note("change"), names=traitlets.All)
+        stack.extend(getattr(w, "children", ()))
+
+plot.clock.call(watch)
 """,
-    # The busy cell: the kernel's loop does not run for 5 s.
+    # The busy cell: the kernel's main thread sleeps 5 s; a page click arrives
+    # meanwhile on another thread, as a JupyterLab subshell delivers it.
     """
-for _ in range(5):
+button = plot.widget.children[1].children[0]
+click = {"content": {"data": {"method": "custom", "content": {"event": "click"}}}, "buffers": []}
+for i in range(5):
+    sent = touched["send", "nexus_nb frames"]
     time.sleep(1)
-    print("NNB_LEN", len(buf))
+    print("NNB_LEN", len(buf), "NNB_SENT", touched["send", "nexus_nb frames"] - sent)
+    if i == 3:
+        subshell = threading.Thread(target=button.comm.handle_msg, args=(click,), name="subshell-x")
+        subshell.start()
+        subshell.join()
+print("NNB_MODE", plot.view_mode)
 """,
-    "import asyncio\nawait asyncio.sleep(1.5)  # frames go out once the loop runs again",
     """
 stream.close()
-off_thread = sum(t != threading.main_thread().ident for t in senders)
-print("NNB_SENDS", len(senders), "NNB_OFF_THREAD", off_thread)
-print("NNB_THREADS", [t.name for t in threading.enumerate() if t.name.startswith("nexus_nb")])
+plot.close()
+comm_class.publish_msg = original
+print("NNB_TOUCHED", sorted({thread for (_, thread) in touched}))
+print("NNB_KINDS", sorted({what for (what, _) in touched}))
+print("NNB_THREADS", sorted(t.name for t in threading.enumerate() if t.name.startswith("nexus_nb")))
 """,
 ]
 
@@ -90,21 +115,60 @@ def server_url() -> Iterator[str]:
         proc.stdout.close()
 
 
-def test_a_cell_sleeping_5_s_sees_its_buffer_grow_and_sends_no_comm_message_off_its_thread(
+def run_cells(cells: list[str]) -> str:
+    """Run ``cells`` in a fresh kernel; return everything they printed."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=60, kernel_name="python3", store_widget_state=False).execute()
+    return "".join(o.get("text", "") for c in nb.cells for o in c.outputs)
+
+
+def test_while_a_cell_sleeps_the_buffer_grows_the_plot_draws_and_a_click_acts_all_on_one_thread(
     server_url: str,
 ) -> None:
     setup = f"URL = {server_url!r}\nKEY = {KEY!r}\n"
-    cells = [setup + CELLS[0], *CELLS[1:]]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    NotebookClient(nb, timeout=60, kernel_name="python3", store_widget_state=False).execute()
-    text = "".join(o.get("text", "") for c in nb.cells for o in c.outputs)
+    text = run_cells([setup + CELLS[0], *CELLS[1:]])
 
-    sizes = [int(n) for n in re.findall(r"NNB_LEN (\d+)", text)]
-    assert len(sizes) == 5, text
+    seconds = re.findall(r"NNB_LEN (\d+) NNB_SENT (\d+)", text)
+    assert len(seconds) == 5, text
+    sizes = [int(n) for n, _ in seconds]
     assert sizes[0] > 0, text
     assert all(b > a for a, b in itertools.pairwise(sizes)), sizes
-    sends = re.search(r"NNB_SENDS (\d+) NNB_OFF_THREAD (\d+)", text)
-    assert sends, text
-    assert int(sends.group(1)) > 0  # the plot did update
-    assert int(sends.group(2)) == 0
-    assert "NNB_THREADS []" in text
+    # The view kept drawing during the cell: frames went out every second until the
+    # click (after the fourth second) paused it.
+    assert all(int(sent) > 0 for _, sent in seconds[:4]), seconds
+    assert "NNB_MODE paused" in text  # the click from another thread acted during the cell
+    assert "NNB_TOUCHED ['nexus_nb frames']" in text, text
+    assert "NNB_KINDS ['change', 'send']" in text, text
+    assert "NNB_THREADS ['nexus_nb frames']" in text, text  # the reader is gone, the clock stays
+
+
+RERUN = """
+import nexus_nb as nnb
+server = nnb.serve(rate=200)
+stream = nnb.connect(server.url, api_key=server.api_key)
+stream.subscribe(["telemetry.metrics"])
+nnb.LivePlot(stream["telemetry.metrics"], y="value", color="source")
+"""
+COUNT = """
+import gc, os, threading, psutil
+gc.collect()
+me = psutil.Process(os.getpid())
+listening = [c for c in me.net_connections("tcp") if c.status == psutil.CONN_LISTEN]
+established = [c for c in me.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED]
+names = sorted(t.name.split(" ws://")[0] for t in threading.enumerate()
+               if t.name.startswith("nexus_nb"))
+print("NNB_COUNT", len(threading.enumerate()), len(listening), len(established), names)
+"""
+RECEIVES = """
+before = stream["telemetry.metrics"].appended
+stream.wait_for("telemetry.metrics", rows=before + 20, timeout=10)
+print("NNB_RECEIVES", stream["telemetry.metrics"].appended > before)
+"""
+
+
+def test_five_reruns_of_a_serve_connect_plot_cell_leave_what_one_run_leaves() -> None:
+    text = run_cells([RERUN, COUNT, RERUN, RERUN, RERUN, RERUN, COUNT, RECEIVES])
+    counts = re.findall(r"NNB_COUNT (.*)", text)
+    assert len(counts) == 2, text
+    assert counts[0] == counts[1], counts
+    assert "NNB_RECEIVES True" in text, text

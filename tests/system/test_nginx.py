@@ -9,7 +9,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from nexus_nb import protocol
-from nexus_nb.server import Server, serve
+from nexus_nb.server import Server, aserve
 from tests.helpers.keys import HEADERS, KEY
 from tests.helpers.net import recv
 from tests.helpers.nginx import NginxProcess
@@ -26,7 +26,7 @@ async def behind_nginx(url: str) -> AsyncIterator[tuple[NginxProcess, list[Serve
     async with AsyncExitStack() as stack:
         servers = [
             await stack.enter_async_context(
-                await serve(api_key=KEY, demo=False, redis=url, ping_interval=None)
+                await aserve(api_key=KEY, demo=False, redis=url, ping_interval=None)
             )
             for _ in range(2)
         ]

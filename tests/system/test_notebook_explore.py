@@ -15,7 +15,7 @@ NOTEBOOK = ROOT / "notebooks" / "05-explore.ipynb"
 CHECK = """
 import pandas as _pd
 _before = latency.version, tasks.version
-await stream.wait_for("ai.requests", rows=len(requests) + 50, timeout=30)
+stream.wait_for("ai.requests", rows=len(requests) + 50, timeout=30)
 _frame = latency.to_dataframe()
 _in = _frame[_frame["timestamp"] >= _pd.Timestamp(spike.start, unit="s", tz="UTC")]
 _by = _in.groupby("model")["latency_ms_p95"].median()
@@ -23,8 +23,8 @@ print("SPIKE", _by["claude-sonnet"] > 3 * _by.drop("claude-sonnet").max())
 print("LIVE", latency.version > _before[0], len(tasks) > 0)
 _storm = alerts.to_dataframe()
 print("STORM", _storm.groupby("source")["count"].sum().idxmax())
-await stream.aclose()
-await server.aclose()
+stream.close()
+server.close()
 """
 
 

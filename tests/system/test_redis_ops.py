@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from nexus_nb.server import MemoryEventLog, serve
+from nexus_nb.server import MemoryEventLog, aserve
 from nexus_nb.server.prometheus import CONTENT_TYPE, render, wants_prometheus
 from nexus_nb.server.redis_log import PUBLISH_SCRIPT
 from tests.helpers.nginx import NGINX_CONF
@@ -86,4 +86,4 @@ def test_the_deploy_guide_shows_the_nginx_block_the_tests_run() -> None:
 
 async def test_serve_refuses_both_a_log_and_a_redis_url() -> None:
     with pytest.raises(ValueError, match="either log or redis"):
-        await serve(demo=False, redis="redis://127.0.0.1:1/0", log=MemoryEventLog(["a"]))
+        await aserve(demo=False, redis="redis://127.0.0.1:1/0", log=MemoryEventLog(["a"]))

@@ -15,7 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from nexus_nb import protocol
-from nexus_nb.server import Server, serve
+from nexus_nb.server import Server, aserve
 from tests.helpers.keys import HEADERS, KEY
 from tests.helpers.net import recv
 from tests.helpers.proxy import Proxy
@@ -32,7 +32,7 @@ async def instances(url: str, count: int) -> AsyncIterator[list[Server]]:
     async with AsyncExitStack() as stack:
         servers = []
         for _ in range(count):
-            srv = await serve(api_key=KEY, demo=False, redis=url, ping_interval=None)
+            srv = await aserve(api_key=KEY, demo=False, redis=url, ping_interval=None)
             servers.append(await stack.enter_async_context(srv))
         yield servers
 
@@ -247,7 +247,7 @@ async def test_metrics_are_served_as_prometheus_text_and_json(redis_server: Redi
 
 async def test_the_demo_pauses_while_redis_is_away_and_goes_on_after() -> None:
     with RedisProcess(appendonly=True) as redis_server:
-        demo = await serve(api_key=KEY, redis=redis_server.url, rate=200.0, ping_interval=None)
+        demo = await aserve(api_key=KEY, redis=redis_server.url, rate=200.0, ping_interval=None)
         async with demo as srv:
             await until(lambda: srv.metrics()["log"]["read"] >= 20, limit=10)
             redis_server.stop()
@@ -267,8 +267,8 @@ async def test_an_instance_cut_off_from_redis_past_retention_tells_its_clients_t
     relay = Proxy(redis_server.port)
     await relay.start()
     try:
-        direct = await serve(api_key=KEY, demo=False, redis=redis_server.url, retention=20)
-        behind = await serve(
+        direct = await aserve(api_key=KEY, demo=False, redis=redis_server.url, retention=20)
+        behind = await aserve(
             api_key=KEY, demo=False, redis=f"redis://127.0.0.1:{relay.port}", retention=20
         )
         async with direct as a, behind as b:

@@ -1,9 +1,9 @@
-"""The frame clock, driven tick by tick with a fake time, and once on a real loop."""
+"""The frame clock, driven tick by tick with a fake time, and on its own thread."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
+import threading
 
 import numpy as np
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from nexus_nb.widgets import FrameClock, LivePlot
 from nexus_nb.widgets.clock import ClockState
 from nexus_nb.widgets.testing import MemorySource, record_messages
+from tests.helpers.waiting import poll
 
 T0 = 1_700_000_000_000_000_000
 
@@ -160,37 +161,60 @@ def test_without_a_running_loop_a_plot_has_no_clock_and_renders_on_demand() -> N
     assert len(plot.figure.data[0].x) == 1
 
 
-async def test_the_shared_clock_is_one_per_loop_and_ticks_on_it() -> None:
+def test_the_shared_clock_is_one_per_process_and_ticks_on_its_own_thread() -> None:
     src = MemorySource()
-    first = LivePlot(src)
-    second = LivePlot(src)  # as if the cell were run again
-    assert first.clock is second.clock is FrameClock.shared()
     clock = FrameClock.shared()
-    assert clock.state is ClockState.RUNNING
-    second.figure.set_state({"_view_count": 1})
-    drawn = asyncio.Event()
-    second.figure.observe(lambda _: drawn.set(), names=["_py2js_addTraces"])
-    _feed(src, 1)
-    await asyncio.wait_for(drawn.wait(), timeout=5)
-    assert len(second.figure.data[0].x) == 1
-    assert first.figure.data == ()  # never displayed, never drawn
-    await clock.aclose()
+    assert FrameClock.shared() is clock  # a re-run cell reuses it
+    try:
+        first = LivePlot(src, clock=clock)
+        second = LivePlot(src, clock=clock)
+        assert clock.state is ClockState.RUNNING
+        drawn = threading.Event()
+        seen: list[str] = []
+
+        def note(_change: object) -> None:
+            seen.append(threading.current_thread().name)
+            drawn.set()
+
+        clock.call(lambda: second.figure.observe(note, names=["_py2js_addTraces"]))
+        clock.call(lambda: second.figure.set_state({"_view_count": 1}))  # a page shows it
+        _feed(src, 1)
+        assert drawn.wait(timeout=5)
+        assert clock.call(lambda: len(second.figure.data[0].x)) == 1
+        assert clock.call(lambda: second.figure.data) != ()
+        assert clock.call(lambda: first.figure.data) == ()  # never displayed, never drawn
+        assert set(seen) == {"nexus_nb frames"}
+    finally:
+        clock.close()
     assert clock.state is ClockState.CLOSED
+    assert "nexus_nb frames" not in {t.name for t in threading.enumerate()}
     assert FrameClock.shared() is not clock
+    FrameClock.shared().close()
 
 
-async def test_the_clock_task_ends_when_the_last_view_is_gone() -> None:
-    clock = FrameClock(fps=50)
+def test_the_clock_task_ends_when_the_last_view_is_gone_and_starts_with_the_next() -> None:
+    clock = FrameClock(fps=50, thread=True)
     view = FakeView()
     clock.register(view)
-    task = clock._task
-    assert task is not None
-    clock.unregister(view)
-    await asyncio.wait_for(task, timeout=5)
-    assert clock.state is ClockState.IDLE
+    try:
+        assert poll(lambda: view.frames > 0, timeout=5)
+        clock.unregister(view)
+        assert poll(lambda: clock.state is ClockState.IDLE, timeout=5, step=0.01)
+        frames = view.frames
+        clock.register(view)
+        assert poll(lambda: view.frames > frames, timeout=5, step=0.01)
+    finally:
+        clock.close()
+
+
+def test_a_clock_made_directly_has_no_thread_and_ticks_by_hand() -> None:
+    clock = FrameClock()
+    view = FakeView()
     clock.register(view)
-    assert clock.state is ClockState.RUNNING
-    await clock.aclose()
+    assert clock.state is ClockState.IDLE
+    assert clock.owns()
+    clock.tick(now=0.0)
+    assert view.frames == 1
 
 
 def test_rejects_non_positive_fps_and_budget() -> None:

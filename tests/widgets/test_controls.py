@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
 
 from nexus_nb.widgets import ChannelControls
 from nexus_nb.widgets.controls import format_filters, parse_filters
-from tests.helpers.waiting import until
 
 CHANNELS = ["telemetry.metrics", "tasks.updates", "system.alerts"]
 
@@ -107,38 +106,32 @@ def test_an_error_from_on_change_is_shown_escaped() -> None:
     assert "failed: RuntimeError: &lt;denied&gt;" in controls.message.value
 
 
-async def test_an_async_on_change_runs_as_an_owned_task_and_its_error_is_shown() -> None:
-    release = asyncio.Event()
+def test_a_future_from_on_change_disables_apply_until_it_settles_and_shows_its_error() -> None:
+    pending: Future[None] = Future()
     seen: list[dict[str, Any]] = []
 
-    async def change(selection: dict[str, Any]) -> None:
+    def change(selection: dict[str, Any]) -> Future[None]:
         seen.append(selection)
-        await release.wait()
-        raise LookupError("unknown channel")
+        return pending
 
     controls = ChannelControls(CHANNELS, selected={"system.alerts": None}, on_change=change)
     controls.apply()
-    assert controls.task is not None
+    assert controls.task is pending
     assert controls.button.disabled
     controls.apply()  # refused while the first one runs
     assert controls.message.value == "still applying the previous change"
-    release.set()
-    await asyncio.wait([controls.task])
+    pending.set_exception(LookupError("unknown channel"))
     assert seen == [{"system.alerts": None}]
     assert "LookupError: unknown channel" in controls.message.value
     assert not controls.button.disabled
 
 
-async def test_aclose_cancels_a_pending_apply() -> None:
-    async def forever(_: object) -> None:
-        await asyncio.Event().wait()
-
-    controls = ChannelControls(CHANNELS, selected={}, on_change=forever)
+def test_close_cancels_a_pending_apply() -> None:
+    pending: Future[None] = Future()
+    controls = ChannelControls(CHANNELS, selected={}, on_change=lambda _: pending)
     controls.apply()
-    task = controls.task
-    await controls.aclose()
-    assert task is not None
-    assert task.cancelled()
+    controls.close()
+    assert pending.cancelled()
 
 
 def test_live_controls_apply_each_toggle_and_submitted_filter_at_once() -> None:
@@ -159,17 +152,19 @@ def test_sync_shows_a_selection_without_applying_it() -> None:
     assert controls.fields["telemetry.metrics"].value == "source=server-01"
 
 
-async def test_a_live_toggle_during_a_pending_apply_is_applied_after_it() -> None:
-    release = asyncio.Event()
+def test_a_live_toggle_during_a_pending_apply_is_applied_after_it() -> None:
+    futures: list[Future[None]] = []
     seen: list[dict[str, Any]] = []
 
-    async def change(selection: dict[str, Any]) -> None:
+    def change(selection: dict[str, Any]) -> Future[None]:
         seen.append(selection)
-        await release.wait()
+        futures.append(Future())
+        return futures[-1]
 
     controls = ChannelControls(CHANNELS, selected={}, on_change=change, live=True)
     controls.checks["system.alerts"].value = True
     controls.checks["tasks.updates"].value = True  # while the first is applying
-    release.set()
-    await until(lambda: len(seen) == 2 and controls.task is not None and controls.task.done())
+    assert len(seen) == 1
+    futures[0].set_result(None)
+    assert len(seen) == 2
     assert seen[-1] == {"system.alerts": None, "tasks.updates": None}
