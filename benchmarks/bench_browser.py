@@ -145,11 +145,11 @@ def dashboard_case(key: str, options: str) -> Case:
         key,
         f"Dashboard({options or 'defaults'}), serve(rate=200), window 30s",
         f"dashboard = nnb.Dashboard({args})\ndashboard",
-        "dashboard.close()\nawait stream.aclose()\nawait server.aclose()",
-        before="server = await nnb.aserve(rate=200)\n"
-        "stream = await nnb.connect(server.url, api_key=server.api_key)\n"
-        "await stream.subscribe(nnb.CHANNELS)\n"
-        "await stream.wait_for('telemetry.metrics', rows=20, timeout=10)",
+        "dashboard.close()\nstream.close()\nserver.close()",
+        before="server = nnb.serve(rate=200)\n"
+        "stream = nnb.connect(server.url, api_key=server.api_key)\n"
+        "stream.subscribe(nnb.CHANNELS)\n"
+        "stream.wait_for('telemetry.metrics', rows=20, timeout=10)",
     )
 
 

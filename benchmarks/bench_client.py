@@ -157,10 +157,13 @@ async def loop_rate(url: str, events: int) -> float:
     """Events per second into a ring buffer by a client on this loop (no thread)."""
     buffer = RingBuffer("telemetry.metrics", maxlen=events)
     done = asyncio.Event()
+    got = 0
 
     def sink(channel: str, batch: Events) -> None:
+        nonlocal got
         buffer.extend(batch)
-        if buffer.appended >= events:
+        got += len(batch)
+        if got >= events:
             done.set()
 
     start = time.perf_counter()

@@ -91,12 +91,26 @@ class RingBuffer:
         self._gaps = GapLog()
         self._pending: list[Mapping[str, Any] | EventColumns | Block] = []
         self._pending_batches = 0  # columnar batches among the staged entries
+        self._staged = 0  # events staged (an entry may hold many)
         self._flush_at = _PENDING_ROWS  # staged entries that make a flush (fewer with batches)
         self._views: list[Resample | Latest] = []  # live aggregates, folded as rows are stored
         self.lock = threading.RLock()
         """Held by every public method (see :mod:`nexus_nb.buffer.guard`)."""
         self.version = 0
         """Increases on every change (rows added or evicted, gap marked)."""
+
+    @locked
+    def reaches(self, rows: int) -> bool:
+        """Whether the buffer holds at least ``rows`` rows, as ``len(self) >= rows``.
+
+        Cheap while it cannot: staged events are stored (one conversion per
+        column, as any read does) only once they could make up the count, so a
+        writer may ask after every frame without storing frames one by one.
+        """
+        if self._size + self._staged < rows:
+            return False
+        self._flush()
+        return self._size >= rows
 
     @locked
     def __len__(self) -> int:
@@ -193,6 +207,7 @@ class RingBuffer:
         """
         pending = self._pending
         pending.append(message)
+        self._staged += 1
         self.version += 1
         if len(pending) >= self._flush_at:
             self._flush()
@@ -212,6 +227,7 @@ class RingBuffer:
                 return
             self._pending.append(messages)
             self._pending_batches += 1
+            self._staged += len(messages)
             self._flush_at -= len(messages) - 1
             self.version += 1
             if len(self._pending) >= self._flush_at:
@@ -220,13 +236,14 @@ class RingBuffer:
         before = len(self._pending)
         self._pending.extend(messages)
         if len(self._pending) > before:
+            self._staged += len(self._pending) - before
             self.version += 1
             if len(self._pending) >= self._flush_at:
                 self._flush()
 
     def _flush(self) -> None:
         """Flatten the staged events into the columns, one conversion per column."""
-        staged, self._pending = self._pending, []
+        staged, self._pending, self._staged = self._pending, [], 0
         if not staged:
             return
         if not self._pending_batches:

@@ -8,7 +8,8 @@ naive times taken as UTC, precision microseconds).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -20,14 +21,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
-# Memo of "YYYY-MM-DDTHH:MM:SS" -> ns. Live events share their second, so a hit
-# costs one slice and one dict lookup. Every thread that parses (a client's reader,
-# the kernel's) reads it without a lock, so it is never changed in place: a miss
-# publishes a new mapping with one assignment (atomic), and a concurrent miss that
-# loses the race only costs a parse later. The small bound keeps that copy cheap
-# (about 0.3 us at 32 entries) and replays of long spans flat.
-_SECONDS: Mapping[str, int] = {}
-_SECONDS_MAX = 32
 # parse_timestamps joins its texts with "|" into 25-byte rows and maps every
 # digit to "0": the batch has the shape iff the result is this row repeated
 # (the "|" of the join can land nowhere else, so every text is 24 long).
@@ -68,21 +61,16 @@ def parse_timestamp(text: str) -> int | None:
     return _parse_slow(text)
 
 
+@functools.lru_cache(maxsize=4096)
 def _second(prefix: str) -> int | None:
-    """``YYYY-MM-DDTHH:MM:SS`` as int ns, through the memo of seconds seen."""
-    base = _SECONDS.get(prefix)
-    if base is None:
-        base = _parse_slow(prefix)
-        if base is not None:
-            _remember(prefix, base)
-    return base
+    """``YYYY-MM-DDTHH:MM:SS`` as int ns, memoised.
 
-
-def _remember(prefix: str, base: int) -> None:
-    """Publish a new memo holding ``prefix`` (a fresh one once the bound is reached)."""
-    global _SECONDS
-    seconds = _SECONDS
-    _SECONDS = {**seconds, prefix: base} if len(seconds) < _SECONDS_MAX else {prefix: base}
+    Live events share their second, so a hit costs one slice and one lookup; the
+    bound keeps replays of long spans flat. ``lru_cache`` is safe to call from
+    several threads at once (a stream's reader and the kernel's both parse): its
+    table is changed only under its own lock.
+    """
+    return _parse_slow(prefix)
 
 
 def _parse_slow(text: str) -> int | None:

@@ -97,7 +97,9 @@ class Feed:
 
     def deliver(self, channel: str, events: Events, size: int) -> None:
         """Store one frame (a reader sink: ``size`` is its bytes on the wire, unused)."""
-        buffer = self._buffers.get(channel) or self.buffer(channel)
+        buffer = self._buffers.get(channel)
+        if buffer is None:  # not `or`: a buffer's truth is its length, which stores staged rows
+            buffer = self.buffer(channel)
         buffer.extend(events)
         stats = self.stats
         stats.frames += 1
@@ -127,7 +129,7 @@ class Feed:
 
     def _ready(self, waiter: Waiter) -> bool:
         # Under self.lock; the waiter's buffer exists (made by wait_for), so no buffer() here.
-        return len(self._buffers[waiter.channel]) >= waiter.rows
+        return self._buffers[waiter.channel].reaches(waiter.rows)
 
     def on_gap(self, message: Mapping[str, Any]) -> None:
         """Mark a server's ``gap`` message in its channel's buffer (a reader handler)."""

@@ -1,12 +1,11 @@
-"""Plain calls: what lets a notebook cell call ``nnb.connect(...)`` without ``await``.
+"""Threads nexus_nb owns: an event loop on a thread of its own, and the one way in.
 
-A call made at the top of a cell and not awaited blocks until its result is
-ready, while the work runs on a :class:`LoopThread` (an event loop of its own),
-never on the kernel's loop, which the blocked cell holds. :func:`awaited` tells
-the two kinds of call apart; nothing here patches an event loop.
+A :class:`LoopThread` runs an asyncio loop for one owner (a stream's reader, a
+server started by ``serve()``, the views' frame clock). Other threads reach its
+state only by handing work to that loop (``call_soon_threadsafe``,
+``run_coroutine_threadsafe``); see ``docs/threads.md``.
 """
 
-from nexus_nb.thread.awaited import awaited, plain_or_awaitable
 from nexus_nb.thread.loopthread import LoopThread
 
-__all__ = ["LoopThread", "awaited", "plain_or_awaitable"]
+__all__ = ["LoopThread"]

@@ -537,6 +537,9 @@ class LivePlot(LiveView, Displayable):
                 trace.x = xs
                 trace.y = ys
             self.figure.layout.xaxis.range = [lo, hi]
+            # A double-click left autorange=True here; a drag in the page clears it
+            # there but not in this copy, whose stale True would read as "follow".
+            self.figure.layout.xaxis.autorange = False
             for row in range(len(self._rows)):
                 axis = "yaxis" if row == 0 else f"yaxis{row + 1}"
                 self.figure.layout[axis].autorange = True

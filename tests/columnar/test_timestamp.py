@@ -177,20 +177,26 @@ def test_parse_timestamps_of_random_text_is_none_or_agrees(texts: list[str]) -> 
         assert parsed.tolist() == _one_by_one(texts)
 
 
-def test_a_memo_of_seconds_a_thread_holds_is_never_changed_by_another_threads_parse() -> None:
-    # The memo is read without a lock by every parsing thread (a client's reader,
-    # the kernel's): one that another thread changed in place could be read mid-change.
-    assert parse_timestamp(TS) == TS_NS
-    held = timestamp._SECONDS  # what a parse running now on this thread reads
-    seen = dict(held)
-    # Other seconds, past the memo's bound, parsed on another thread meanwhile.
-    others = [format_timestamp(TS_NS + s * 1_000_000_000) for s in range(1, 100)]
-    writer = threading.Thread(target=lambda: [parse_timestamp(text) for text in others])
-    writer.start()
-    writer.join()
+def test_threads_parsing_different_seconds_at_once_each_get_their_own_times() -> None:
+    # A stream's reader thread and the kernel's parse at the same time, through one memo.
+    texts = {
+        n: [format_timestamp(TS_NS + (n * 10_000 + s) * 1_000_000_000) for s in range(5_000)]
+        for n in range(4)
+    }
+    start = threading.Barrier(4, timeout=10)
+    got: dict[int, list[int | None]] = {}
 
-    assert dict(held) == seen
-    assert parse_timestamp(others[-1]) == TS_NS + 99 * 1_000_000_000
+    def parse(n: int) -> None:
+        start.wait()
+        got[n] = [parse_timestamp(text) for text in texts[n]]
+
+    threads = [threading.Thread(target=parse, args=(n,)) for n in texts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for n in texts:
+        assert got[n] == [TS_NS + (n * 10_000 + s) * 1_000_000_000 for s in range(5_000)]
 
 
 def test_two_threads_missing_the_memo_at_once_each_get_their_own_second(
@@ -199,6 +205,7 @@ def test_two_threads_missing_the_memo_at_once_each_get_their_own_second(
     # Both threads stop inside their parse of a new second until the other is
     # there too, so their memo updates race; each still gets its own time.
     both_inside = threading.Barrier(2, timeout=10)
+    timestamp._second.cache_clear()  # both must miss
     parse_slow = timestamp._parse_slow
 
     def meeting(text: str) -> int | None:

@@ -98,7 +98,7 @@ def _zoomed(value: list[str] | None, before: float) -> list[float] | None:
 
 def _same(value: list[str] | None, box: list[float]) -> bool:
     return value is not None and all(
-        abs(float(v) - b) < 1.0 for v, b in zip(value, box, strict=True)
+        abs(_ms(v) - b) < 1.0 for v, b in zip(value, box, strict=True)
     )
 
 
@@ -181,3 +181,70 @@ def test_views_advance_during_busy_cells_and_a_zoom_made_meanwhile_sticks(
         assert nbp.widget_error_text() == ""
         assert nbp.widget_console_errors() == []
         assert "Traceback" not in "".join(nbp.output_text(i) for i in range(7))
+
+
+JS_TRACES_WHOLE = """() => { const gd = document.querySelector('.js-plotly-plot');
+  return (gd.data || []).map(tr => {
+    const x = Array.from(tr.x || []), y = Array.from(tr.y || []);
+    let sorted = true;
+    for (let i = 1; i < x.length; i++) if (x[i] < x[i - 1]) { sorted = false; break; }
+    return {n: x.length, y: y.length, sorted};
+  }); }"""
+
+
+def _drag(page: Any, start: float, end: float, steps: int = 2) -> None:
+    """A box zoom dragged with the mouse from ``start`` to ``end`` (fractions of the width)."""
+    x, y, w, h = page.evaluate(JS_DRAG_BOX)
+    page.mouse.move(x + w * start, y + h * 0.5)
+    page.mouse.down()
+    page.mouse.move(x + w * end, y + h * 0.5, steps=steps)
+    page.mouse.up()
+
+
+def test_a_storm_of_60_zooms_while_streaming_leaves_every_trace_whole_and_the_last_zoom_kept(
+    tmp_path: Path, page: Any
+) -> None:
+    write_notebook(tmp_path / "storm.ipynb", [SETUP, "plot", REPORT])
+    with running_lab(tmp_path) as lab:
+        nbp = NotebookPage(page, lab).open("storm.ipynb")
+        nbp.run_cells(0, 2, timeout=90)
+        assert poll(lambda: page.evaluate(JS_PLOT_LASTS)[0], 30)
+        page.evaluate("() => document.querySelector('.js-plotly-plot').scrollIntoView()")
+        x, y, w, h = page.evaluate(JS_DRAG_BOX)
+        for i in range(60):  # zoom in three times, back out with a double-click, and again
+            if i % 4 == 3:
+                page.mouse.dblclick(x + w * 0.5, y + h * 0.5)
+            else:
+                _drag(page, 0.1 + 0.01 * (i % 7), 0.5 + 0.05 * (i % 5))
+            time.sleep(0.08)
+        page.mouse.dblclick(x + w * 0.5, y + h * 0.5)
+        storm_end = time.monotonic()
+        traces = page.evaluate(JS_TRACES_WHOLE)
+        assert all(t["n"] == t["y"] for t in traces), traces
+        assert all(t["sorted"] for t in traces), traces
+        # The kernel answers the storm in order; once through, the last double-click
+        # has it following again (a range about the plot's 30 s window).
+        assert poll(lambda: _span(page.evaluate(JS_RANGE)) > 20_000, 30, step=0.1)
+        print(f"following again {time.monotonic() - storm_end:.1f} s after the storm")
+        before = _span(page.evaluate(JS_RANGE))
+        _drag(page, 0.2, 0.5, steps=8)
+        box = poll(lambda: _zoomed(page.evaluate(JS_RANGE), before), 5, step=0.05)
+        assert box, page.evaluate(JS_RANGE)
+        time.sleep(3)  # frames keep coming at 2,000 events/s: none may move the last zoom
+        assert _same(page.evaluate(JS_RANGE), box), (box, page.evaluate(JS_RANGE))
+        traces = page.evaluate(JS_TRACES_WHOLE)
+        assert all(t["n"] == t["y"] for t in traces), traces
+        assert all(t["sorted"] for t in traces), traces
+        assert any(t["n"] for t in traces), traces
+        # A double-click follows again: the range moves with the newest data.
+        page.mouse.dblclick(x + w * 0.5, y + h * 0.5)
+        following = poll(lambda: not _same(page.evaluate(JS_RANGE), box), 5, step=0.05)
+        assert following, "a double-click did not go back to following"
+        first = page.evaluate(JS_RANGE)
+        assert poll(lambda: page.evaluate(JS_RANGE) != first, 5, step=0.05)
+        nbp.run_cells(2, 3, timeout=30)
+        report = json.loads(nbp.output_text(2).split("NNB_REPORT ", 1)[1])
+        assert report["mode"] == "following"
+        assert nbp.widget_error_text() == ""
+        assert nbp.widget_console_errors() == []
+        assert "Traceback" not in "".join(nbp.output_text(i) for i in range(3))

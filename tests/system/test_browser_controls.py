@@ -15,13 +15,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 CELLS = [
     "import nexus_nb as nnb\n"
-    "server = await nnb.aserve(rate=200)\n"
-    "stream = await nnb.connect(server.url, api_key=server.api_key)\n"
-    'await stream.subscribe(["telemetry.metrics"])\n'
+    "server = nnb.serve(rate=200)\n"
+    "stream = nnb.connect(server.url, api_key=server.api_key)\n"
+    'stream.subscribe(["telemetry.metrics"])\n'
     "dashboard = nnb.Dashboard(stream, window='30s')\n"
     "dashboard",
     "if dashboard.controls.task is not None:\n"
-    "    await dashboard.controls.task  # the filter's apply, started by Enter\n"
+    "    dashboard.controls.task.result(timeout=10)  # the filter's apply, started by Enter\n"
     'print("SUBS=" + repr({ch: f for ch, f in stream.client.subscriptions.items()}))',
 ]
 
@@ -61,9 +61,9 @@ def test_clicking_a_channel_and_typing_a_filter_change_the_subscriptions_within_
 
 PLOT_CELLS = [
     "import nexus_nb as nnb\n"
-    "server = await nnb.aserve(rate=200)\n"
-    "stream = await nnb.connect(server.url, api_key=server.api_key)\n"
-    'await stream.subscribe(["telemetry.metrics"])\n'
+    "server = nnb.serve(rate=200)\n"
+    "stream = nnb.connect(server.url, api_key=server.api_key)\n"
+    'stream.subscribe(["telemetry.metrics"])\n'
     "plot = nnb.LivePlot(stream['telemetry.metrics'], color='source', window='20s')\n"
     "plot",
     'print("MODE=" + plot.view_mode)',
@@ -104,9 +104,9 @@ def test_pause_freezes_the_plot_and_follow_resumes_it_within_a_second(
 # the live view is an envelope, a zoom into 10% of it (~120 events) is every event.
 ZOOM_CELLS = [
     "import nexus_nb as nnb\n"
-    "server = await nnb.aserve(rate=200)\n"
-    "stream = await nnb.connect(server.url, api_key=server.api_key)\n"
-    'await stream.subscribe(["telemetry.metrics"])\n'
+    "server = nnb.serve(rate=200)\n"
+    "stream = nnb.connect(server.url, api_key=server.api_key)\n"
+    'stream.subscribe(["telemetry.metrics"])\n'
     "plot = nnb.LivePlot(stream['telemetry.metrics'], window='10s', max_points=300)\n"
     "plot",
     "lo, hi = plot.figure.layout.xaxis.range\n"

@@ -125,22 +125,24 @@ def test_dashboard_in_voila_is_live_and_its_time_axes_show_times(voila: str, pag
     assert not [c for c in console if "out of bounds" in c], console[-5:]
 
 
-# A WebGL plot (threshold 50 points) watched from the kernel, then enough text to
-# scroll it out of view.
+# A WebGL plot (threshold 50 points) watched from the kernel (on the thread that owns
+# the plot: plot.clock.call), then enough text to scroll it out of view.
 WEBGL_CELLS = [
     "import nexus_nb as nnb\n"
-    "server = await nnb.aserve(rate=200)\n"
-    "stream = await nnb.connect(server.url, api_key=server.api_key)\n"
-    'await stream.subscribe(["telemetry.metrics"], filters={"metric_name": "cpu_usage"})\n'
-    'await stream.wait_for("telemetry.metrics", rows=100, timeout=10)',
+    "server = nnb.serve(rate=200)\n"
+    "stream = nnb.connect(server.url, api_key=server.api_key)\n"
+    'stream.subscribe(["telemetry.metrics"], filters={"metric_name": "cpu_usage"})\n'
+    'stream.wait_for("telemetry.metrics", rows=100, timeout=10)',
     'plot = nnb.LivePlot(stream["telemetry.metrics"], color="source", window="2min",'
     " webgl_threshold=50, max_points=None)\n"
     # Every sight report the kernel gets, and the newest x the plot sent, every 0.1 s.
     "import asyncio, time\nreports, sent = [], []\n"
-    "plot.figure.on_msg(lambda _w, c, _b: reports.append((time.monotonic(), c.get('nnb_sight'))))\n"
+    "plot.clock.call(lambda: plot.figure.on_msg(\n"
+    "    lambda _w, c, _b: reports.append((time.monotonic(), c.get('nnb_sight')))))\n"
     "async def watch_sight():\n"
     "    while True:\n"
-    "        newest = max((t.x[-1] for t in plot.figure.data if len(t.x)), default=0)\n"
+    "        newest = plot.clock.call(\n"
+    "            lambda: max((t.x[-1] for t in plot.figure.data if len(t.x)), default=0))\n"
     "        sent.append((time.monotonic(), newest))\n"
     "        await asyncio.sleep(0.1)\n"
     "watcher = asyncio.get_running_loop().create_task(watch_sight())\nplot",

@@ -14,9 +14,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 CELLS = [
     "import nexus_nb as nnb\n"
     "from IPython.display import display\n"
-    "server = await nnb.aserve(rate=200)\n"
-    "stream = await nnb.connect(server.url, api_key=server.api_key)\n"
-    'await stream.subscribe(["telemetry.metrics", "ai.requests"])\n'
+    "server = nnb.serve(rate=200)\n"
+    "stream = nnb.connect(server.url, api_key=server.api_key)\n"
+    'stream.subscribe(["telemetry.metrics", "ai.requests"])\n'
     "bars = nnb.LivePlot(stream['telemetry.metrics'].latest(by='source'),\n"
     "                    x='source', y='value', color='source', kind='bar')\n"
     "hist = nnb.LivePlot(stream['ai.requests'], x='completion_tokens', kind='histogram',\n"
