@@ -6,17 +6,17 @@ about 350 bytes, as the demo's) at 5,000 per second while this process, the
 reads nothing. Then it lets the loop run until every event has arrived or been
 reported lost, and counts what the buffer holds against what was published.
 
-* ``loop-norecover``: the client on the kernel's loop without ``recover``
+* ``loop-norecover``: a :class:`~nexus_nb.client.Client` on the kernel's loop
+  (what an asyncio application would use directly) without ``recover``
   (before this extension, the baseline): while the loop is blocked nothing
   reads the socket, the server's per-client bound (4 MiB) fills and it skips
   events, reported as a ``gap``.
 * ``loop``: the same with ``recover`` (the default): after the block the client
   asks the skipped range back from the server's retention (10,000 events per
   channel by default), so it loses only what retention no longer holds.
-* ``thread``: the client on a reader thread (``reader="thread"``, what a plain
-  ``nnb.connect(url)`` in a cell makes): frames keep arriving and wait in the
-  stream's hand-off (``max_size``, 64 MiB of frames) until the cell reads a
-  buffer or returns; past that bound frames are dropped and marked as a gap.
+* ``thread``: a stream (``nnb.connect`` / ``nnb.aconnect``), which reads and
+  stores every frame on its own reader thread while the cell computes: its
+  only bound is the buffer's ``maxlen`` (here larger than the run).
 
 Every figure counts exactly: ``lost`` is published minus buffered, and the gap
 markers' ``missed`` must add up to it. The baseline is the loop reader without
@@ -34,16 +34,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
 import tracemalloc
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from figures import figure
 
 import nexus_nb as nnb
-from nexus_nb.client.reader import MAX_HANDOFF
+from nexus_nb.buffer import RingBuffer
+from nexus_nb.client import Client
 from nexus_nb.server.eventlog import MemoryEventLog
+from nexus_nb.session.feed import Feed
 
 CHANNEL = "telemetry.metrics"
 KEY = "bench-busy"
@@ -64,13 +68,7 @@ async def one_block(
     assert proc.stdin is not None
     assert proc.stdout is not None
     total = int(seconds * rate)
-    options = {"recover": False} if reader == "loop-norecover" else {}
-    stream = await nnb.connect(
-        url, api_key=KEY, reader=reader.split("-")[0], maxlen=total + 1, **options
-    )
-    try:
-        await stream.subscribe(CHANNEL)
-        buf = stream[CHANNEL]
+    async with _reading(url, reader, total + 1) as buf:
         proc.stdin.write(f"go {total} {rate}\n".encode())
         await proc.stdin.drain()
         busy(seconds)
@@ -81,8 +79,22 @@ async def one_block(
                 await asyncio.sleep(0.05)
         missed = int(buf.gaps["missed"].sum())
         return total, len(buf), missed
-    finally:
-        await stream.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _reading(url: str, reader: str, maxlen: int) -> AsyncIterator[RingBuffer]:
+    """The subscribed channel's buffer, filled by a stream or by a client on this loop."""
+    if reader == "thread":
+        async with nnb.aconnect(url, api_key=KEY, maxlen=maxlen) as stream:
+            await stream.subscribe(CHANNEL)
+            yield stream[CHANNEL]
+        return
+    feed = Feed(maxlen=maxlen, window=None)
+    async with Client(url, api_key=KEY, recover=reader == "loop") as client:
+        client.add_column_sink(lambda channel, events: feed.deliver(channel, events, 0))
+        client.on("gap", feed.on_gap)
+        await client.subscribe(CHANNEL)
+        yield feed.buffer(CHANNEL)
 
 
 async def main() -> None:
@@ -122,16 +134,14 @@ async def main() -> None:
         if proc.stdin is not None:
             proc.stdin.close()
         await proc.wait()
-    bound = MAX_HANDOFF / (args.rate * 350)
     print(
-        f"longest block with nothing lost: {longest['thread']:.0f} s on a reader thread, "
-        f"{longest['loop']:.0f} s on the loop with recover, {longest['loop-norecover']:.0f} s "
-        f"without (the hand-off's {MAX_HANDOFF / 2**20:.0f} MiB holds about {bound:.0f} s of "
-        "350-byte frames at this rate)"
+        f"longest block with nothing lost: {longest['thread']:.0f} s for a stream, "
+        f"{longest['loop']:.0f} s for a client on the loop with recover, "
+        f"{longest['loop-norecover']:.0f} s without"
     )
     tried = ", ".join(f"{b:.0f}" for b in blocks)
     for key, reader, how in (
-        ("longest_lossless_block", "thread", "reader thread (plain `nnb.connect`)"),
+        ("longest_lossless_block", "thread", "a stream (`nnb.connect`, its reader thread)"),
         ("longest_lossless_block_loop", "loop", "client on the loop with `recover`"),
     ):
         figure(

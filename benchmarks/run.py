@@ -38,6 +38,7 @@ BENCHES = [
     "bench_envelope",
     "bench_client",
     "bench_busy",
+    "bench_frames",
     "bench_batch",
     "bench_fanout",
     "bench_connections",

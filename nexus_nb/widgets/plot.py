@@ -369,6 +369,11 @@ class LivePlot(LiveView, Displayable):
             raise ValueError("zoom end must be after its start")
         self._zoom = (lo, hi)
         self._zoom_live = hi >= self._traces.newest
+        # A box dragged in the page also set its y range there, while this copy of the
+        # layout may still say autorange=True (from before): say False first, so that
+        # the True of the zoomed frame is a change, sent, and y fits the box's points.
+        for axis in self._y_axes():
+            self.figure.layout[axis].autorange = False
         self._draw_zoom()
         self._show_mode()
 
@@ -540,9 +545,11 @@ class LivePlot(LiveView, Displayable):
             # A double-click left autorange=True here; a drag in the page clears it
             # there but not in this copy, whose stale True would read as "follow".
             self.figure.layout.xaxis.autorange = False
-            for row in range(len(self._rows)):
-                axis = "yaxis" if row == 0 else f"yaxis{row + 1}"
+            for axis in self._y_axes():
                 self.figure.layout[axis].autorange = True
+
+    def _y_axes(self) -> list[str]:
+        return ["yaxis" if row == 0 else f"yaxis{row + 1}" for row in range(len(self._rows))]
 
     def _draw(self, *, newest_moved: bool) -> None:
         dirty = {key: s.arrays() for key, s in self._traces.series.items() if s.dirty}

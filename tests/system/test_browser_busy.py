@@ -97,9 +97,7 @@ def _zoomed(value: list[str] | None, before: float) -> list[float] | None:
 
 
 def _same(value: list[str] | None, box: list[float]) -> bool:
-    return value is not None and all(
-        abs(_ms(v) - b) < 1.0 for v, b in zip(value, box, strict=True)
-    )
+    return value is not None and all(abs(_ms(v) - b) < 1.0 for v, b in zip(value, box, strict=True))
 
 
 def _snapshot(nbp: NotebookPage) -> tuple[str, str, float | None]:
@@ -248,3 +246,10 @@ def test_a_storm_of_60_zooms_while_streaming_leaves_every_trace_whole_and_the_la
         assert nbp.widget_error_text() == ""
         assert nbp.widget_console_errors() == []
         assert "Traceback" not in "".join(nbp.output_text(i) for i in range(3))
+        # Shutting the kernel down with the views live logs nothing alarming in the server.
+        page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+        assert poll(lambda: nbp.kernel_status() in ("dead", "no-kernel", "unknown"), 30)
+        time.sleep(2)  # what the server logs about the closed kernel comes after it
+        log = lab.log_tail(200_000)
+        assert "Traceback" not in log, log[-3000:]
+        assert "WebSocketClosedError" not in log, log[-3000:]

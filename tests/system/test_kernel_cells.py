@@ -8,10 +8,13 @@ driven by nbclient, as Jupyter drives it.
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -172,3 +175,65 @@ def test_five_reruns_of_a_serve_connect_plot_cell_leave_what_one_run_leaves() ->
     assert len(counts) == 2, text
     assert counts[0] == counts[1], counts
     assert "NNB_RECEIVES True" in text, text
+
+
+FORMS = {
+    "plain": (
+        "stream = nnb.connect(URL, api_key=KEY, maxlen=50_000)\n"
+        'stream.subscribe("telemetry.metrics")',
+        'stream.wait_for("telemetry.metrics", rows=40_000, timeout=60)',
+    ),
+    "async": (
+        "stream = await nnb.aconnect(URL, api_key=KEY, maxlen=50_000)\n"
+        'await stream.subscribe("telemetry.metrics")',
+        'await stream.wait_for("telemetry.metrics", rows=40_000, timeout=60)',
+    ),
+}
+BUSY = """
+with open(FIFO, "w") as go:  # the server in the other process starts publishing now
+    go.write("go 40000 5000\\n")
+_end, _x = time.perf_counter() + 8, 0
+while time.perf_counter() < _end:  # 8 s of CPU-bound Python: the kernel's loop stands still
+    _x += 1
+"""
+CHECK = """
+buf = stream["telemetry.metrics"]
+n = buf.to_dataframe()["n"].to_numpy()
+print("NNB_KEPT " + json.dumps({"rows": len(n), "in_order": bool((n == range(1, len(n) + 1)).all()),
+      "gaps": len(buf.gaps)}))
+"""
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_a_cell_computing_8_s_while_40000_events_arrive_keeps_all_in_order_either_form(
+    form: str, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "go"
+    os.mkfifo(fifo)
+    # Read-write, so the pacer's stdin never blocks on open nor ends between writers.
+    commands = os.open(fifo, os.O_RDWR)
+    pacer = subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "pacer.py"), KEY],
+        stdin=commands,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert pacer.stdout is not None
+        url = pacer.stdout.readline().strip()
+        connect, wait = FORMS[form]
+        setup = (
+            f"import json, time\nimport nexus_nb as nnb\n"
+            f"URL, KEY, FIFO = {url!r}, {KEY!r}, {str(fifo)!r}\n{connect}"
+        )
+        text = run_cells([setup, BUSY, wait, CHECK])
+        assert pacer.stdout.readline().strip() == "done"
+    finally:
+        pacer.kill()
+        pacer.wait()
+        os.close(commands)
+        if pacer.stdout is not None:
+            pacer.stdout.close()
+    kept = json.loads(text.split("NNB_KEPT ", 1)[1])
+    assert kept == {"rows": 40_000, "in_order": True, "gaps": 0}
