@@ -43,7 +43,7 @@ from figures import figure
 from websockets.asyncio.client import connect as ws_connect
 
 from nexus_nb.buffer import RingBuffer
-from nexus_nb.client import Events, connect
+from nexus_nb.client import Client, Events
 from nexus_nb.protocol import event_columns
 from nexus_nb.session import aconnect
 
@@ -145,7 +145,7 @@ async def client_rate(url: str, events: int) -> float:
             finished = time.perf_counter()
             done.set()
 
-    client = await connect(url, heartbeat=None, reconnect=False)
+    client = await Client.connect(url, heartbeat=None, reconnect=False)
     start = time.perf_counter()
     client.add_column_sink(sink)
     await done.wait()
@@ -167,7 +167,7 @@ async def loop_rate(url: str, events: int) -> float:
             done.set()
 
     start = time.perf_counter()
-    client = await connect(url, heartbeat=None, reconnect=False)
+    client = await Client.connect(url, heartbeat=None, reconnect=False)
     client.add_column_sink(sink)
     await done.wait()
     rows = len(buffer)  # the last staged rows are stored by this read

@@ -35,30 +35,20 @@ from nexus_nb.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from nexus_nb.buffer import Latest, Resample, RingBuffer
-    from nexus_nb.capture import Recorder, read_capture
-    from nexus_nb.client import Client, ClientStats
-    from nexus_nb.client import State as ClientState
-    from nexus_nb.protocol import CHANNELS, ErrorCode
-    from nexus_nb.server import Server, ServerState, aserve, serve
+    from nexus_nb.buffer import RingBuffer
+    from nexus_nb.capture import read_capture
+    from nexus_nb.protocol import CHANNELS
+    from nexus_nb.server import Server, aserve, serve
     from nexus_nb.session import AsyncStream, Dashboard, Recording, Stream, aconnect, connect
-    from nexus_nb.widgets import ChannelControls, FrameClock, LivePlot, LiveTable, StatusBar
+    from nexus_nb.widgets import LivePlot, LiveTable, StatusBar
 
 # Imported on first use (PEP 562): `nexus-nb tail` should not pay for pandas,
 # plotly and ipywidgets, and `import nexus_nb` stays cheap in a kernel.
 _LAZY = {
-    "Latest": "nexus_nb.buffer",
-    "Resample": "nexus_nb.buffer",
     "RingBuffer": "nexus_nb.buffer",
-    "Recorder": "nexus_nb.capture",
     "read_capture": "nexus_nb.capture",
-    "Client": "nexus_nb.client",
-    "ClientStats": "nexus_nb.client",
-    "ClientState": "nexus_nb.client:State",
     "CHANNELS": "nexus_nb.protocol",
-    "ErrorCode": "nexus_nb.protocol",
     "Server": "nexus_nb.server",
-    "ServerState": "nexus_nb.server",
     "serve": "nexus_nb.server",
     "aserve": "nexus_nb.server",
     "Dashboard": "nexus_nb.session",
@@ -67,8 +57,6 @@ _LAZY = {
     "AsyncStream": "nexus_nb.session",
     "connect": "nexus_nb.session",
     "aconnect": "nexus_nb.session",
-    "ChannelControls": "nexus_nb.widgets",
-    "FrameClock": "nexus_nb.widgets",
     "LivePlot": "nexus_nb.widgets",
     "LiveTable": "nexus_nb.widgets",
     "StatusBar": "nexus_nb.widgets",
@@ -86,26 +74,16 @@ __all__ = [
     "AsyncStream",
     "AuthError",
     "CaptureError",
-    "ChannelControls",
-    "Client",
-    "ClientState",
-    "ClientStats",
     "ConnectionClosed",
     "Dashboard",
-    "ErrorCode",
-    "FrameClock",
-    "Latest",
     "LivePlot",
     "LiveTable",
     "NexusError",
     "ProtocolError",
-    "Recorder",
     "Recording",
-    "Resample",
     "RingBuffer",
     "SchemaError",
     "Server",
-    "ServerState",
     "StatusBar",
     "Stream",
     "SubscriptionError",

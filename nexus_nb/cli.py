@@ -32,7 +32,7 @@ from typing import Any, Final, NoReturn
 import orjson
 
 from nexus_nb import protocol
-from nexus_nb.client import Client, connect
+from nexus_nb.client import Client
 from nexus_nb.client.credential import api_key_from_env
 from nexus_nb.exceptions import AuthError, NexusError, ProtocolError, TransportError
 
@@ -89,7 +89,7 @@ async def _client(args: argparse.Namespace) -> Client:
     # paused pipe blocks the command, events keep arriving (bounded by the client's
     # hand-off, past which the loss is counted and marked as a gap), so the server
     # does not drop them for a client that stopped reading.
-    return await connect(
+    return await Client.connect(
         args.url, api_key=api_key_from_env(args.api_key), backoff=(0.1, 5.0), reader="thread"
     )
 

@@ -42,13 +42,42 @@ def test_importing_the_package_or_the_cli_does_not_load_the_data_and_widget_stac
     assert out.stdout.strip() == ""
 
 
-def test_capture_still_exports_the_columnar_names_it_documented() -> None:
-    # The flatten rule, timestamps and frame exports moved to nexus_nb.columnar;
-    # nexus_nb.capture.flatten and friends keep working for existing code.
-    import nexus_nb.capture
-    import nexus_nb.columnar
+def test_the_top_level_names_are_what_a_notebook_needs_and_no_more() -> None:
+    # Streams, servers, views, captures and the errors; everything else lives in
+    # its subpackage (nexus_nb.client, .buffer, .widgets, .server, .protocol).
+    assert set(nexus_nb.__all__) == {
+        "CHANNELS",
+        "AsyncStream",
+        "AuthError",
+        "CaptureError",
+        "ConnectionClosed",
+        "Dashboard",
+        "LivePlot",
+        "LiveTable",
+        "NexusError",
+        "ProtocolError",
+        "Recording",
+        "RingBuffer",
+        "SchemaError",
+        "Server",
+        "StatusBar",
+        "Stream",
+        "SubscriptionError",
+        "TransportError",
+        "aconnect",
+        "aserve",
+        "connect",
+        "read_capture",
+        "serve",
+    }
 
-    for name in nexus_nb.columnar.__all__:
-        if name in ("Table", "messages_to_frame", "Block", "flattened"):
-            continue  # never exported by capture (the last two are newer than the move)
-        assert getattr(nexus_nb.capture, name) is getattr(nexus_nb.columnar, name)
+
+def test_no_subpackage_re_exports_another_ones_names() -> None:
+    import importlib
+
+    for package in ("buffer", "capture", "client", "columnar", "protocol", "server", "widgets"):
+        module = importlib.import_module(f"nexus_nb.{package}")
+        for name in module.__all__:
+            home = getattr(getattr(module, name), "__module__", None)
+            if home is not None and home.startswith("nexus_nb."):
+                assert home.startswith(f"nexus_nb.{package}"), (package, name, home)

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from nexus_nb.capture import Recorder, read_capture
-from nexus_nb.client import Client, connect
+from nexus_nb.client import Client
 from nexus_nb.server import Server, aserve
 from tests.helpers.keys import KEY
 from tests.helpers.net import free_port
@@ -76,7 +76,7 @@ async def run(*args: str, stdin: bytes | None = None, limit: float = 30) -> tupl
 
 @pytest.fixture
 async def watcher(server: Server) -> AsyncIterator[tuple[Client, list[dict[str, Any]]]]:
-    client = await connect(server.url, api_key=KEY)
+    client = await Client.connect(server.url, api_key=KEY)
     seen: list[dict[str, Any]] = []
     client.on("event", seen.append)
     await client.subscribe(["tasks.updates", "telemetry.metrics"])
@@ -98,7 +98,7 @@ async def test_serve_prints_its_url_first_and_exits_0_on_sigterm() -> None:
         assert url.startswith("ws://127.0.0.1:")
         assert key_line.startswith("api key: ")
         key = key_line.removeprefix("api key: ")
-        async with await connect(url, api_key=key) as client:
+        async with await Client.connect(url, api_key=key) as client:
             got: list[dict[str, Any]] = []
             client.on("event", got.append)
             await client.subscribe(["telemetry.metrics", "tasks.updates", "system.alerts"])

@@ -25,6 +25,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
+from tests.helpers.notebook import execute_all_in
 from tests.helpers.paths import NOTEBOOKS, ROOT
 
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -172,15 +173,17 @@ def test_the_sdist_carries_the_license_readme_and_changelog(dist: Path) -> None:
 
 
 @pytest.mark.slow
-def test_the_wheel_installs_in_a_clean_venv_and_finds_its_page_code(
-    dist: Path, tmp_path: Path
+@pytest.mark.notebook
+@pytest.mark.timeout(900)
+def test_the_wheel_with_the_notebooks_extra_runs_every_notebook_in_a_clean_venv(
+    dist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (wheel,) = dist.glob("*.whl")
     env = tmp_path / "env"
     venv.create(env, with_pip=True)
     python = env / "bin" / "python"
     subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "-c", str(LOCK), str(wheel)],
+        [str(python), "-m", "pip", "install", "-q", "-c", str(LOCK), f"{wheel}[notebooks]"],
         check=True,
         capture_output=True,
         timeout=600,
@@ -204,3 +207,8 @@ def test_the_wheel_installs_in_a_clean_venv_and_finds_its_page_code(
     subprocess.run(
         [str(env / "bin" / "nexus-nb"), "--help"], check=True, capture_output=True, timeout=60
     )
+    jupyter_path = tmp_path / "kernels" / "share" / "jupyter"
+    monkeypatch.setenv("JUPYTER_PATH", str(jupyter_path))
+    rows = execute_all_in(python, tmp_path, jupyter_path)
+    assert len(rows) == 5
+    assert all(count > 0 for count in rows.values()), rows

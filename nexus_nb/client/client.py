@@ -36,8 +36,8 @@ class Client:
     """A Nexus connection that reconnects, resubscribes and resumes on its own.
 
     ``async with Client(url, api_key=...) as client:`` connects on entry and
-    closes on exit; across notebook cells, ``client = await connect(url, ...)``
-    connects and :meth:`aclose` closes. It runs as tasks on the current event
+    closes on exit; ``client = await Client.connect(url, ...)`` connects and
+    :meth:`aclose` closes. It runs as tasks on the current event
     loop (the kernel's, in Jupyter) until closed.
 
     Events reach, in this order and once per frame: sinks (:meth:`add_sink`),
@@ -375,6 +375,22 @@ class Client:
         return await self._thread.run(work)
 
     # -- life --------------------------------------------------------------
+
+    @classmethod
+    async def connect(cls, url: str, **options: Any) -> Client:
+        """Make a client with :class:`Client`'s options and return it once connected.
+
+        ``await Client.connect(url, ...)`` is ``async with Client(url, ...)`` for a
+        client that outlives one block: close it with ``await client.aclose()``.
+
+        Raises:
+            AuthError: The server refused the credentials (HTTP 401/403 or close 1008).
+            TransportError: Refused, unreachable or timed out.
+            ValueError: A bad URL or limit.
+        """
+        client = cls(url, **options)
+        await client.start()
+        return client
 
     async def start(self) -> None:
         """Open the first connection (no retry); ``async with`` and :func:`connect` call it.

@@ -8,20 +8,17 @@ frame clock and the controls; a chart only says what to draw.
 
 from __future__ import annotations
 
-import re
-import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from nexus_nb.widgets.palette import Palette, preferred_slot
 from nexus_nb.widgets.snapshot import SnapshotTrace, plot_svg
 from nexus_nb.widgets.source import Source
 
 __all__ = ["Chart", "epoch_ms", "group_colour"]
-
-_TRAILING_NUMBER = re.compile(r"[0-9]{1,9}$")
 
 
 def epoch_ms(values: np.ndarray) -> np.ndarray:
@@ -33,17 +30,15 @@ def epoch_ms(values: np.ndarray) -> np.ndarray:
 
 
 def group_colour(palette: Sequence[str], name: str) -> str:
-    """The colour of group ``name``: from the name, not arrival order, so it holds across runs.
+    """The colour of group ``name``: picked by a stable hash of the name, so it holds across runs.
 
-    A stable hash of the name picks the colour, except that a trailing number
-    counts on from its prefix's colour: ``server-01`` .. ``server-10`` (hosts,
-    shards, workers) get ten different colours instead of a hash's collisions.
+    With a plot's :class:`~nexus_nb.widgets.palette.Palette`, names that would share
+    a colour (or nearly) within the plot are moved apart (see its docstring); with a
+    plain sequence, the name's preferred colour alone.
     """
-    number = _TRAILING_NUMBER.search(name)
-    if number is None:
-        return palette[zlib.crc32(name.encode()) % len(palette)]
-    prefix = name[: number.start()]
-    return palette[(zlib.crc32(prefix.encode()) + int(number.group())) % len(palette)]
+    if isinstance(palette, Palette):
+        return palette.colour(name)
+    return palette[preferred_slot(name, len(palette))]
 
 
 class Chart(ABC):
@@ -55,15 +50,19 @@ class Chart(ABC):
 
     def __init__(self) -> None:
         self.figure: Any = None
-        self.palette: list[str] = []
+        self.palette: Sequence[str] = ()
         self.note = ""
         self._drawn_note = ""
         self._resend = True
 
     def attach(self, figure: Any, palette: Sequence[str]) -> None:
-        """Draw on ``figure`` from now on, with ``palette`` for the groups' colours."""
+        """Draw on ``figure`` from now on, with ``palette`` for the groups' colours.
+
+        A :class:`Palette` is kept as it is (shared with the plot, so a group has one
+        colour in both); any other sequence becomes a fresh one.
+        """
         self.figure = figure
-        self.palette = list(palette)
+        self.palette = palette if isinstance(palette, Palette) else Palette(palette)
 
     def _add_group_traces(
         self,

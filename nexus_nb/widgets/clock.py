@@ -109,6 +109,8 @@ class FrameClock:
         timer: Monotonic seconds; replace it in tests.
         thread: Tick on a thread of its own (started with the first view) instead
             of by hand.
+        max_posts: Page messages waiting for the clock's thread, at most (see
+            :meth:`post`).
 
     Raises:
         ValueError: If ``fps`` or ``budget`` is not positive.
@@ -122,9 +124,12 @@ class FrameClock:
         view_budget: float = 45.0,
         timer: Callable[[], float] = time.monotonic,
         thread: bool = False,
+        max_posts: int = 1000,
     ) -> None:
         if not fps > 0 or not budget > 0 or not view_budget > 0:
             raise ValueError("fps, budget and view_budget must be positive")
+        if max_posts < 1:
+            raise ValueError("max_posts must be at least 1")
         self.fps = fps
         self.budget = budget
         self.view_budget = view_budget
@@ -138,6 +143,9 @@ class FrameClock:
         self._threaded = thread
         self._thread: LoopThread | None = None
         self.routed: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._slots = threading.BoundedSemaphore(max_posts)
+        self.post_waits = 0
+        """Times a page message waited for a place among the ``max_posts`` queued."""
         """The comms whose page messages come to this clock (see :mod:`nexus_nb.widgets.owner`)."""
         self._burst = max(budget / fps, 1.0)
         self._view_burst = max(view_budget / fps, 1.0)
@@ -186,19 +194,35 @@ class FrameClock:
             raise
 
     def post(self, fn: Callable[[], object]) -> None:
-        """Run ``fn`` on the clock's thread soon, in order of posting; return at once.
+        """Run ``fn`` on the clock's thread soon, in order of posting; return once queued.
 
         The one way a message from the page reaches a view: from whatever thread
         the kernel delivered it on. Runs ``fn`` at once where :meth:`owns` is true.
+        At most ``max_posts`` wait for the clock's thread; past that the posting
+        thread waits for a place (backpressure, counted in :attr:`post_waits`):
+        a page message is never dropped, since each one carries widget state.
         """
         thread = self._thread
         if thread is None or thread.stopped or thread.is_current():
             _run_logged(fn)
             return
+        if not self._slots.acquire(blocking=False):
+            self.post_waits += 1
+            while not self._slots.acquire(timeout=0.5):
+                if thread.stopped:
+                    _run_logged(fn)  # the views have no other owner now
+                    return
+
+        def run() -> None:
+            try:
+                _run_logged(fn)
+            finally:
+                self._slots.release()
+
         try:
-            thread.loop.call_soon_threadsafe(_run_logged, fn)
+            thread.loop.call_soon_threadsafe(run)
         except RuntimeError:
-            _run_logged(fn)  # the loop closed meanwhile: the views have no other owner
+            run()  # the loop closed meanwhile: the views have no other owner
 
     @property
     def state(self) -> ClockState:

@@ -11,7 +11,6 @@ from typing import Any
 import ipywidgets
 import numpy as np
 import pandas as pd
-import plotly.colors
 import plotly.graph_objects as go
 
 from nexus_nb.widgets.bars import BarChart
@@ -21,6 +20,7 @@ from nexus_nb.widgets.display import Displayable
 from nexus_nb.widgets.histogram import HistogramChart
 from nexus_nb.widgets.meter import MeteredBox, MeteredFigure, MeteredHTML
 from nexus_nb.widgets.owner import owned
+from nexus_nb.widgets.palette import plot_palette
 from nexus_nb.widgets.snapshot import SnapshotTrace, plot_svg
 from nexus_nb.widgets.source import Source
 from nexus_nb.widgets.traces import TraceKey, TraceSet
@@ -209,8 +209,7 @@ class LivePlot(LiveView, Displayable):
         self.figure._config = {**self.figure._config, "doubleClick": "autosize"}
         if self._user_layout:
             self.figure.update_layout(self._user_layout)
-        self._palette = list(self.figure.layout.template.layout.colorway or ())
-        self._palette = self._palette or list(plotly.colors.qualitative.Plotly)
+        self._palette = plot_palette(self.figure.layout)
         if self._chart is not None:
             self._chart.attach(self.figure, self._palette)
         self._status = MeteredHTML(value="")

@@ -40,12 +40,25 @@ class StatusBarState(enum.StrEnum):
     CLOSED = "closed"
 
 
+# Mid-tone colours, legible on JupyterLab's light and dark themes alike.
 _STATE_COLOUR = {
-    StatusBarState.CONNECTING: "#b58100",
-    StatusBarState.OPEN: "#146c43",
-    StatusBarState.RECONNECTING: "#c05600",
-    StatusBarState.CLOSED: "#b02a37",
+    StatusBarState.CONNECTING: "#c99400",
+    StatusBarState.OPEN: "#2f9e5a",
+    StatusBarState.RECONNECTING: "#e0701b",
+    StatusBarState.CLOSED: "#d64550",
 }
+_OTHER_STATE_COLOUR = "#8a8a8a"
+_ALERT = "color:#d64550"
+_MUTED = "color:var(--jp-ui-font-color2,#808080)"
+_BORDER = "var(--jp-border-color2,rgba(128,128,128,0.35))"
+_BOX = (
+    "font:12px/1.5 var(--jp-ui-font-family,system-ui,sans-serif);"
+    "color:var(--jp-ui-font-color1,inherit);font-variant-numeric:tabular-nums"
+)
+_ITEM = "white-space:nowrap"
+_CELL = "padding:0 8px;white-space:nowrap;text-align:right"
+_NAME_CELL = "padding:0 8px 0 0;white-space:nowrap;text-align:left"
+_COLUMNS = ("ev/s", "rows", "dropped", "evicted")
 
 
 @dataclass(frozen=True)
@@ -99,40 +112,85 @@ def render_status(
 ) -> str:
     """Return the status bar's HTML for ``snapshot``; every value is escaped.
 
+    A header line holds the connection state (with its coloured dot), reconnects,
+    the render rates and the last error; under it a compact table has one row per
+    channel (events per second, rows buffered, events dropped, rows evicted),
+    numbers right-aligned in tabular figures. Self-contained: no script, no
+    stylesheet, theme colours through JupyterLab's CSS variables with fallbacks.
+
     Args:
         snapshot: The state to show.
         frame_rate: Rendered frames per second, if known.
         message_rate: Widget messages per second, if known.
     """
+    items = [_headline(snapshot)]
+    if snapshot.reconnects:
+        items.append(f"<span style='{_MUTED}'>reconnects</span> {snapshot.reconnects:,}")
+    if frame_rate is not None and message_rate is not None:
+        items.append(
+            f"<span style='{_MUTED}'>render</span> {frame_rate:.1f} fps, {message_rate:.0f} msg/s"
+        )
+    header = "".join(f"<span style='{_ITEM}'>{item}</span>" for item in items)
+    parts = [f"<div style='display:flex;flex-wrap:wrap;gap:0 14px'>{header}</div>"]
+    if snapshot.last_error:
+        error = html.escape(snapshot.last_error)
+        parts.append(f"<div style='{_ALERT};overflow-wrap:anywhere'>last error: {error}</div>")
+    if snapshot.channels:
+        parts.append(_channel_table(snapshot.channels))
+    return f"<div class='nnb-status' style='{_BOX}'>{''.join(parts)}</div>"
+
+
+def _headline(snapshot: StatusSnapshot) -> str:
+    """The state word after its coloured dot, with the retry time and detail."""
     state = str(snapshot.state)
-    colour = _STATE_COLOUR.get(state, "#444")  # type: ignore[call-overload]
-    headline = html.escape(state)
+    colour = _STATE_COLOUR.get(state, _OTHER_STATE_COLOUR)  # type: ignore[call-overload]
+    headline = f"<b>{html.escape(state)}</b>"
     if state == StatusBarState.RECONNECTING and snapshot.retry_in is not None:
         headline += f" (next retry in {snapshot.retry_in:.1f} s)"
     if snapshot.detail:
         label = "reason" if state == StatusBarState.CLOSED else "detail"
-        headline += f" &middot; {label}: {html.escape(snapshot.detail)}"
-    parts = [f"<b style='color:{colour}'>&#9679; {headline}</b>"]
-    if snapshot.reconnects:
-        parts.append(f"reconnects {snapshot.reconnects}")
-    for name, ch in snapshot.channels.items():
-        counts = f"{ch.rate:,.0f} ev/s, {ch.rows:,} rows"
-        if ch.dropped:
-            counts += f", <span style='color:#b02a37'>{ch.dropped:,} dropped</span>"
-        if ch.overflowed:
-            counts += f", {ch.overflowed:,} overflowed"
-        parts.append(f"<code>{html.escape(name)}</code> {counts}")
-    if frame_rate is not None and message_rate is not None:
-        parts.append(f"render {frame_rate:.1f} fps, {message_rate:.0f} msg/s")
-    text = " | ".join(parts)
-    if snapshot.last_error:
-        error = html.escape(snapshot.last_error)
-        text += f"<br><span style='color:#b02a37'>last error: {error}</span>"
-    return f"<div style='font:12px var(--jp-ui-font-family,sans-serif)'>{text}</div>"
+        headline += (
+            f" <span style='{_MUTED}'>&middot; {label}:</span> {html.escape(snapshot.detail)}"
+        )
+    return f"<span style='color:{colour}'>&#9679;</span> {headline}"
+
+
+def _channel_table(channels: Mapping[str, ChannelStatus]) -> str:
+    """One row per channel; zero drops and evictions faint, non-zero drops in red."""
+    line = f"border-bottom:1px solid {_BORDER}"
+    head = f"<th style='{_NAME_CELL};{_MUTED};font-weight:normal;{line}'>channel</th>" + "".join(
+        f"<th style='{_CELL};{_MUTED};font-weight:normal;{line}'>{name}</th>" for name in _COLUMNS
+    )
+    rows = []
+    for name, ch in channels.items():
+        cells = [
+            f"<td style='{_NAME_CELL}'><code>{html.escape(name)}</code></td>",
+            f"<td style='{_CELL}'>{ch.rate:,.0f}</td>",
+            f"<td style='{_CELL}'>{ch.rows:,}</td>",
+            _count_cell(ch.dropped, _ALERT + ";font-weight:bold"),
+            _count_cell(ch.overflowed, ""),
+        ]
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return (
+        # Layout and margins set here: an export's stylesheet gives tables a fixed
+        # layout and centres them.
+        "<table style='border-collapse:collapse;table-layout:auto;margin:2px 0 0 0;"
+        "font-size:12px;border:none'>"
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _count_cell(count: int, style: str) -> str:
+    if not count:
+        return f"<td style='{_CELL};opacity:0.45'>0</td>"
+    return f"<td style='{_CELL};{style}'>{count:,}</td>"
 
 
 class StatusBar(LiveView, Displayable):
-    """A one-line live status of a session, redrawn ``fps`` times a second at most.
+    """A live status of a session, redrawn ``fps`` times a second at most.
+
+    A header line (connection state, reconnects, render rates, last error) over
+    one compact row per channel; see :func:`render_status`.
 
     The connection part comes from ``snapshot()`` (the session adapts its client
     to :class:`StatusSnapshot`); render frames and widget messages per second come
@@ -185,7 +243,7 @@ class StatusBar(LiveView, Displayable):
         """Show why the snapshot failed until a redraw succeeds."""
         if error is not None:
             text = html.escape(f"{type(error).__name__}: {error}")
-            self.widget.value = f"<span style='color:#b00020'>status failed: {text}</span>"
+            self.widget.value = f"<span style='{_ALERT}'>status failed: {text}</span>"
 
     @owned
     def close(self) -> None:
@@ -196,7 +254,7 @@ class StatusBar(LiveView, Displayable):
 
     @owned
     def to_html(self) -> str:
-        """The status line's last frame as HTML (drawn now if none was yet)."""
+        """The status bar's last frame as HTML (drawn now if none was yet)."""
         if not self.widget.value:
             self._catch_up()
         return str(self.widget.value)

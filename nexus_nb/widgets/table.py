@@ -19,28 +19,43 @@ __all__ = ["LiveTable"]
 MAX_ROWS = 1000
 
 # system.alerts rows are tinted whole by severity; tasks.* cells by priority and status.
+# Tinted rows set their own dark text: on JupyterLab's dark theme the inherited
+# light text would vanish on the light tints.
 SEVERITY_STYLE = {
     "critical": "background:#f8d7da;color:#58151c;font-weight:bold",
-    "error": "background:#fde2e1",
-    "warning": "background:#fff3cd",
-    "info": "background:#e7f1ff",
+    "error": "background:#fde2e1;color:#1f2328",
+    "warning": "background:#fff3cd;color:#1f2328",
+    "info": "background:#e7f1ff;color:#1f2328",
 }
 PRIORITY_STYLE = {
     "critical": "background:#dc3545;color:#fff;font-weight:bold",
     "high": "background:#fd7e14;color:#fff",
-    "medium": "background:#ffe69c",
-    "low": "color:#6c757d",
+    "medium": "background:#ffe69c;color:#1f2328",
+    "low": "color:#8a939b",
 }
 STATUS_STYLE = {
-    "failed": "color:#b02a37;font-weight:bold",
-    "completed": "color:#146c43",
-    "running": "color:#0a58ca;font-style:italic",
+    "failed": "color:#d64550;font-weight:bold",
+    "completed": "color:#2f9e5a",
+    "running": "color:#3b82f6;font-style:italic",
 }
+#: The widest a column gets; a longer value ends in an ellipsis (whole in its tooltip).
+MAX_CELL_WIDTH = "32em"
 _CELL_STYLE = {"priority": PRIORITY_STYLE, "status": STATUS_STYLE}
+# table-layout:auto overrides the fixed layout that JupyterLab's and nbconvert's
+# stylesheets give tables in rendered HTML: under it the columns get equal widths
+# whatever their text, and unwrapped text spills over its neighbours. Each cell
+# also clips its own text (the inner div), so a column cannot overlap the next
+# under any table layout.
 _TABLE_STYLE = (
-    "border-collapse:collapse;font:12px/1.4 var(--jp-code-font-family,monospace);width:100%"
+    "border-collapse:collapse;table-layout:auto;width:100%;"
+    "font:12px/1.4 var(--jp-code-font-family,monospace);font-variant-numeric:tabular-nums;"
+    "color:var(--jp-ui-font-color1,inherit)"
 )
-_TD = "padding:2px 6px;border-bottom:1px solid #ddd;text-align:left;white-space:nowrap"
+_TD = (
+    "padding:2px 6px;border-bottom:1px solid var(--jp-border-color2,#ddd);"
+    "text-align:left;vertical-align:top;white-space:nowrap;overflow:hidden"
+)
+_CLIP = f"max-width:{MAX_CELL_WIDTH};overflow:hidden;text-overflow:ellipsis;white-space:nowrap"
 
 
 def _text(values: np.ndarray, name: str) -> list[str]:
@@ -58,6 +73,11 @@ def render_table(
 ) -> str:
     """Return the rows of ``data`` as an HTML table, newest first, every value escaped.
 
+    Self-contained (no script or stylesheet), so it is also the static snapshot of
+    a closed table and of ``nexus-nb export``. Columns never overlap: each is at
+    most :data:`MAX_CELL_WIDTH` wide, longer values end in an ellipsis and show
+    whole in their tooltip, and a table wider than the page scrolls sideways.
+
     Args:
         channel: Shown in the caption.
         first: Arrival index of the first (oldest) row.
@@ -66,7 +86,7 @@ def render_table(
     """
     count = len(next(iter(data.values()))) if data else 0
     text = {name: _text(data[name], name) for name in columns}
-    head = "".join(f"<th style='{_TD}'>{html.escape(name)}</th>" for name in columns)
+    head = "".join(f"<th style='{_TD}'>{_clip(html.escape(name))}</th>" for name in columns)
     body = []
     for i in reversed(range(count)):
         severity = text["severity"][i].lower() if "severity" in text else ""
@@ -75,16 +95,24 @@ def render_table(
         for name in columns:
             value = text[name][i]
             style = _CELL_STYLE.get(name, {}).get(value.lower(), "")
-            cells.append(f"<td style='{_TD};{style}'>{html.escape(value)}</td>")
+            escaped = html.escape(value)
+            cells.append(f"<td title='{escaped}' style='{_TD};{style}'>{_clip(escaped)}</td>")
         body.append(
             f"<tr style='{row_style}' data-severity='{html.escape(severity)}'>{''.join(cells)}</tr>"
         )
     caption = f"{html.escape(channel)}: rows {first}-{first + count - 1}" if count else ""
+    # A table wider than its cell scrolls inside its own box instead of spilling out.
     return (
-        f"<table style='{_TABLE_STYLE}'><caption style='text-align:left;color:#666'>"
-        f"{caption}</caption><thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(body)}</tbody></table>"
+        "<div class='nnb-table' style='overflow-x:auto;max-width:100%'>"
+        f"<table style='{_TABLE_STYLE}'><caption style='text-align:left;"
+        f"color:var(--jp-ui-font-color2,#666)'>{caption}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
     )
+
+
+def _clip(markup: str) -> str:
+    """``markup`` (already escaped) cut to the column's width with an ellipsis."""
+    return f"<div style='{_CLIP}'>{markup}</div>"
 
 
 class LiveTable(LiveView, Displayable):

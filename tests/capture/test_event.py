@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nexus_nb.buffer import RingBuffer
-from nexus_nb.capture import ReplayEvent, format_timestamp, iter_events, read_capture, write_parquet
+from nexus_nb.capture import ReplayEvent, iter_events, read_capture
+from nexus_nb.columnar import format_timestamp, write_parquet
 from nexus_nb.exceptions import CaptureError
 
 BASE = 1_762_134_840_000_000_000

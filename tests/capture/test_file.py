@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from nexus_nb.buffer import RingBuffer
-from nexus_nb.capture import format_timestamp, read_capture, write_csv, write_parquet
+from nexus_nb.capture import read_capture
+from nexus_nb.columnar import format_timestamp, write_csv, write_parquet
 from nexus_nb.exceptions import CaptureError
 
 BASE = 1_762_134_840_000_000_000

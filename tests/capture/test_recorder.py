@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nexus_nb.capture import Recorder, format_timestamp, iter_events, read_capture, rows_to_frame
+from nexus_nb.capture import Recorder, iter_events, read_capture
 from nexus_nb.capture.layout import ColumnOrders
+from nexus_nb.columnar import format_timestamp, rows_to_frame
 from nexus_nb.columnar.flatten import flatten
 from nexus_nb.exceptions import CaptureError
 from nexus_nb.protocol import EventColumns, event_columns

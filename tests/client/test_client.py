@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from nexus_nb.client import Client, State, connect
+from nexus_nb.client import Client, State
 from nexus_nb.client.transport import MAX_SIZE
 from nexus_nb.exceptions import AuthError, SubscriptionError, TransportError
 from nexus_nb.protocol import EventColumns
@@ -22,7 +22,7 @@ from tests.helpers.waiting import until
 
 @pytest.fixture
 async def client(server: Server) -> AsyncIterator[Client]:
-    c = await connect(server.url, api_key=KEY, backoff=(0.01, 0.1))
+    c = await Client.connect(server.url, api_key=KEY, backoff=(0.01, 0.1))
     try:
         yield c
     finally:
@@ -58,7 +58,7 @@ async def test_async_with_client_connects_on_entry_subscribes_and_closes_on_exit
 async def test_async_with_a_client_already_connected_keeps_its_connection(
     server: Server,
 ) -> None:
-    client = await connect(server.url, api_key=KEY)
+    client = await Client.connect(server.url, api_key=KEY)
     client_id = client.client_id
     async with client:
         assert client.client_id == client_id
@@ -198,7 +198,7 @@ async def test_async_iteration_yields_events_in_order(server: Server, client: Cl
 
 
 async def test_a_full_iteration_queue_drops_the_oldest_and_counts_them(server: Server) -> None:
-    async with await connect(server.url, api_key=KEY, max_queue=5) as c:
+    async with await Client.connect(server.url, api_key=KEY, max_queue=5) as c:
         await c.subscribe("tasks.created")
         stream = aiter(c)
         for n in range(20):
@@ -242,7 +242,7 @@ async def test_removing_a_handler_stops_its_calls(server: Server, client: Client
 
 
 async def test_close_is_idempotent_and_ends_iteration(server: Server) -> None:
-    c = await connect(server.url, api_key=KEY)
+    c = await Client.connect(server.url, api_key=KEY)
     states: list[State] = []
     c.on("state", lambda m: states.append(m["state"]))
     stream = aiter(c)
@@ -257,7 +257,7 @@ async def test_close_is_idempotent_and_ends_iteration(server: Server) -> None:
 
 
 async def test_close_delivers_every_frame_already_received(server: Server) -> None:
-    c = await connect(server.url, api_key=KEY)
+    c = await Client.connect(server.url, api_key=KEY)
     seen: list[int] = []
     c.add_sink(lambda channel, events: seen.extend(e["data"]["n"] for e in events))
     await c.subscribe("tasks.created")
@@ -271,24 +271,24 @@ async def test_close_delivers_every_frame_already_received(server: Server) -> No
 
 async def test_a_wrong_key_raises_auth_error_and_is_not_retried(server: Server) -> None:
     with pytest.raises(AuthError, match="1008"):
-        await connect(server.url, api_key="wrong")
+        await Client.connect(server.url, api_key="wrong")
 
 
 async def test_the_key_can_travel_in_the_query_string(server: Server) -> None:
-    async with await connect(server.url, api_key=KEY, token_in_query=True) as c:
+    async with await Client.connect(server.url, api_key=KEY, token_in_query=True) as c:
         assert c.state is State.OPEN
 
 
 async def test_nothing_listening_raises_transport_error() -> None:
     with pytest.raises(TransportError, match="cannot connect"):
-        await connect(f"ws://127.0.0.1:{free_port()}", api_key=KEY, open_timeout=2)
+        await Client.connect(f"ws://127.0.0.1:{free_port()}", api_key=KEY, open_timeout=2)
 
 
 async def test_reconnects_after_a_server_restart_and_restores_every_subscription(
     server: Server,
 ) -> None:
     port = server.port
-    c = await connect(server.url, api_key=KEY, backoff=(0.01, 0.1))
+    c = await Client.connect(server.url, api_key=KEY, backoff=(0.01, 0.1))
     reconnected: list[dict[str, Any]] = []
     states: list[State] = []
     seen: list[tuple[str, Any]] = []
@@ -330,7 +330,7 @@ async def test_reconnects_after_a_server_restart_and_restores_every_subscription
 
 
 async def test_without_reconnect_an_unexpected_close_ends_the_client(server: Server) -> None:
-    c = await connect(server.url, api_key=KEY, reconnect=False)
+    c = await Client.connect(server.url, api_key=KEY, reconnect=False)
     stream = aiter(c)
     await server.aclose()
     await until(lambda: c.state is State.CLOSED)
@@ -341,7 +341,7 @@ async def test_without_reconnect_an_unexpected_close_ends_the_client(server: Ser
 
 
 async def test_max_retries_gives_up_and_says_why(server: Server) -> None:
-    c = await connect(server.url, api_key=KEY, backoff=(0.01, 0.02), max_retries=3)
+    c = await Client.connect(server.url, api_key=KEY, backoff=(0.01, 0.02), max_retries=3)
     await server.aclose()
     await until(lambda: c.state is State.CLOSED)
     stats = c.stats
@@ -361,16 +361,16 @@ async def test_a_wss_server_is_reached_with_the_given_tls_context() -> None:
     srv = await aserve(api_key=KEY, demo=False, ssl=server_ctx)
     try:
         assert srv.url.startswith("wss://")
-        async with await connect(srv.url, api_key=KEY, ssl=client_ctx) as c:
+        async with await Client.connect(srv.url, api_key=KEY, ssl=client_ctx) as c:
             assert await c.ping() > 0
         with pytest.raises(TransportError):
-            await connect(srv.url, api_key=KEY, open_timeout=5)
+            await Client.connect(srv.url, api_key=KEY, open_timeout=5)
     finally:
         await srv.aclose()
 
 
 async def test_close_while_reconnecting_stops_the_retries_at_once(server: Server) -> None:
-    c = await connect(server.url, api_key=KEY, backoff=(5.0, 5.0))
+    c = await Client.connect(server.url, api_key=KEY, backoff=(5.0, 5.0))
     await server.aclose()
     await until(lambda: c.state is State.RECONNECTING)
     async with asyncio.timeout(2):
@@ -413,7 +413,7 @@ async def test_malformed_frames_from_a_server_are_reported_and_skipped() -> None
 
     async with ws_serve(handler, "127.0.0.1", 0) as server:
         port = next(iter(server.sockets)).getsockname()[1]
-        async with await connect(f"ws://127.0.0.1:{port}", heartbeat=None) as client:
+        async with await Client.connect(f"ws://127.0.0.1:{port}", heartbeat=None) as client:
             seen: list[dict[str, Any]] = []
             client.on("event", seen.append)
             await until(lambda: len(seen) == 3)
@@ -442,7 +442,7 @@ async def test_a_frame_over_the_size_limit_closes_1009_and_the_client_reconnects
     async with ws_serve(handler, "127.0.0.1", 0, max_size=None) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         url = f"ws://127.0.0.1:{port}"
-        async with await connect(url, heartbeat=None, backoff=(0.01, 0.05)) as client:
+        async with await Client.connect(url, heartbeat=None, backoff=(0.01, 0.05)) as client:
             # The count goes up on the new connection, OPEN follows once resubscribed.
             await until(lambda: client.stats.reconnects == 1 and client.state is State.OPEN)
             assert client.stats.last_error is not None

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import nexus_nb as nnb
-from nexus_nb.client import Client, Events, connect
+from nexus_nb.client import Client, Events
 from nexus_nb.exceptions import TransportError
 from tests.helpers.keys import KEY
 from tests.helpers.publisher import CHANNEL, Publisher, busy, publishing
@@ -114,7 +114,7 @@ async def test_reads_during_a_blocked_loop_return_consistent_snapshots(
 async def test_handlers_sinks_and_iterators_run_on_the_kernel_thread_in_order(
     publisher: Publisher,
 ) -> None:
-    client = await connect(publisher.url, api_key=KEY, reader="thread")
+    client = await Client.connect(publisher.url, api_key=KEY, reader="thread")
     threads: dict[str, set[int]] = {"handler": set(), "sink": set(), "reader": set()}
     seen: list[int] = []
     sunk: list[int] = []

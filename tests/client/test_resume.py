@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from nexus_nb.client import State, connect
+from nexus_nb.client import Client, State
 from nexus_nb.server import Server
 from tests.helpers.keys import KEY
 from tests.helpers.proxy import Proxy
@@ -16,7 +16,7 @@ from tests.helpers.waiting import until
 async def test_resume_after_a_cut_loses_nothing_and_duplicates_nothing(
     server: Server, proxy: Proxy
 ) -> None:
-    client = await connect(proxy.url, api_key=KEY, backoff=(0.02, 0.1))
+    client = await Client.connect(proxy.url, api_key=KEY, backoff=(0.02, 0.1))
     seqs: list[int] = []
     values: list[int] = []
     reconnected: list[dict[str, Any]] = []
@@ -62,7 +62,7 @@ async def test_resume_after_a_cut_loses_nothing_and_duplicates_nothing(
 async def test_a_silent_peer_is_detected_by_the_heartbeat_and_replaced(
     server: Server, proxy: Proxy
 ) -> None:
-    client = await connect(proxy.url, api_key=KEY, backoff=(0.02, 0.1), heartbeat=0.3)
+    client = await Client.connect(proxy.url, api_key=KEY, backoff=(0.02, 0.1), heartbeat=0.3)
     seen: list[int] = []
     client.on("event", lambda m: seen.append(m["data"]["n"]))
     await client.subscribe("tasks.updates")

@@ -9,6 +9,8 @@ from typing import Any
 
 import nbformat
 
+from tests.helpers.paths import NOTEBOOKS
+
 # The test's own cell, run after the notebook's cells in the same kernel: what it
 # observes of the notebook's live objects (the notebooks print no test scaffolding).
 OBSERVE: dict[str, str] = {
@@ -16,6 +18,7 @@ OBSERVE: dict[str, str] = {
     "02-telemetry-dashboard.ipynb": 'len(stream["telemetry.metrics"])',
     "03-capture-and-export.ipynb": "len(replayed)",
     "04-your-own-server.ipynb": "len(df)",
+    "05-explore.ipynb": "len(requests)",
 }
 STOP_CODE = re.compile(r"```python\n(.*?)```", re.DOTALL)
 # ipykernel's own notice about its TCP transport, printed at every start.
@@ -120,4 +123,42 @@ def execute_notebook(
 def summary_rows(nb: Any) -> int:
     """The rows the test's own cell counted after the notebook ran (see :data:`OBSERVE`)."""
     rows: int = nb.metadata["nnb_rows"]
+    return rows
+
+
+def execute_all_in(python: Path, workdir: Path, jupyter_path: Path) -> dict[str, int]:
+    """Run every demo notebook with a kernel of the interpreter ``python`` (another venv).
+
+    Installs that venv's kernel spec under ``jupyter_path`` (the caller puts it on
+    ``JUPYTER_PATH``) and returns, per notebook, the rows its own cell counted.
+
+    Raises:
+        nbclient.exceptions.CellExecutionError: A cell raised.
+    """
+    import subprocess
+
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "ipykernel",
+            "install",
+            "--prefix",
+            str(jupyter_path.parent.parent),
+            "--name",
+            "nnb-venv",
+            "--display-name",
+            "nexus_nb (venv)",
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    rows = {}
+    for path in sorted(NOTEBOOKS.glob("0[1-5]-*.ipynb")):
+        work = workdir / path.stem
+        work.mkdir()
+        nb = execute_notebook(path, work, kernel_name="nnb-venv", timeout=90)
+        assert nb.metadata["nnb_tasks_left"] == "", (path.name, nb.metadata["nnb_tasks_left"])
+        rows[path.name] = summary_rows(nb)
     return rows

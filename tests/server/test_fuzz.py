@@ -20,7 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from nexus_nb import protocol
-from nexus_nb.client import connect as connect_client
+from nexus_nb.client import Client
 from nexus_nb.server import Server, aserve
 from tests.helpers.keys import HEADERS, KEY
 from tests.helpers.waiting import until
@@ -218,7 +218,7 @@ async def test_random_frames_get_valid_replies_and_never_disturb_a_healthy_clien
     server: Server, seed: int
 ) -> None:
     rng = random.Random(seed)
-    healthy = await connect_client(server.url, api_key=KEY, heartbeat=None)
+    healthy = await Client.connect(server.url, api_key=KEY, heartbeat=None)
     seen: list[int] = []
     healthy.add_sink(lambda channel, events: seen.extend(e["data"]["n"] for e in events))
     await healthy.subscribe(WATCHED, {"origin": ORIGIN})

@@ -9,7 +9,7 @@ import sys
 
 import orjson
 
-from nexus_nb.client import connect
+from nexus_nb.client import Client
 from nexus_nb.server.logs import JsonFormatter
 from nexus_nb.server.redact import RedactTokens
 
@@ -44,7 +44,7 @@ async def test_serve_with_json_logs_writes_one_json_object_per_connection_event(
     try:
         async with asyncio.timeout(20):
             url = (await proc.stdout.readline()).decode().strip()
-            client = await connect(f"{url}?token=log-key", api_key=None, reconnect=False)
+            client = await Client.connect(f"{url}?token=log-key", api_key=None, reconnect=False)
             await client.aclose()
             events = []
             while "client.disconnected" not in events:

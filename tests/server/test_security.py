@@ -20,7 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from nexus_nb import protocol
-from nexus_nb.client import connect as connect_client
+from nexus_nb.client import Client
 from nexus_nb.exceptions import AuthError, TransportError
 from nexus_nb.server import Server, aserve
 from nexus_nb.server.auth import ApiKeyAuth, ChainAuth, Scopes
@@ -118,7 +118,7 @@ async def test_the_client_reports_a_refused_jwt_as_an_auth_error_and_does_not_re
     server: Server,
 ) -> None:
     with pytest.raises(AuthError, match="token expired"):
-        await connect_client(server.url, api_key=mint(lifetime=-30), backoff=(0.01, 0.02))
+        await Client.connect(server.url, api_key=mint(lifetime=-30), backoff=(0.01, 0.02))
     assert server.metrics()["authFailures"] == 1
 
 
@@ -231,13 +231,13 @@ async def test_a_wss_server_accepts_a_client_trusting_its_ca_and_refuses_one_tha
     async with aserve(
         api_key=OWNER_KEY, auth=chain(), ssl=server_context, demo=False, ping_interval=None
     ) as srv:
-        client = await connect_client(srv.url, api_key=READER_KEY, ssl=trusting, heartbeat=None)
+        client = await Client.connect(srv.url, api_key=READER_KEY, ssl=trusting, heartbeat=None)
         try:
             confirmed = await client.subscribe("telemetry.metrics")
         finally:
             await client.aclose()
         with pytest.raises(TransportError) as info:
-            await connect_client(
+            await Client.connect(
                 srv.url, api_key=READER_KEY, ssl=ssl.create_default_context(), heartbeat=None
             )
         with pytest.raises(ssl.SSLCertVerificationError):

@@ -17,8 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 import nexus_nb as nnb
 from nexus_nb import protocol
-from nexus_nb.client import State
-from nexus_nb.client import connect as connect_client
+from nexus_nb.client import Client, State
 from nexus_nb.server import Server, aserve
 from tests.helpers.keys import KEY
 from tests.helpers.paths import ROOT
@@ -62,7 +61,7 @@ async def test_a_sigkilled_server_restarted_on_its_port_leaves_every_event_once_
     processes = [first]
     port = int(url.rsplit(":", 1)[1])
     stream = await nnb.aconnect(url, api_key=KEY, backoff=(0.05, 0.2), heartbeat=None)
-    publisher = await connect_client(url, api_key=KEY, backoff=(0.05, 0.2), heartbeat=None)
+    publisher = await Client.connect(url, api_key=KEY, backoff=(0.05, 0.2), heartbeat=None)
     try:
         await stream.subscribe(CHANNEL)
         before, after = 40, 30
@@ -165,7 +164,7 @@ async def test_a_client_that_stops_reading_is_dropped_with_1013_while_others_get
         max_queue_bytes=64 * 1024,
         slow_timeout=0.5,
     ) as srv:
-        healthy = await connect_client(srv.url, api_key=KEY, heartbeat=None)
+        healthy = await Client.connect(srv.url, api_key=KEY, heartbeat=None)
         got: list[int] = []
         gaps: list[dict[str, Any]] = []
         healthy.add_sink(lambda channel, events: got.extend(e["data"]["n"] for e in events))

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import nexus_nb as nnb
-from nexus_nb.client import Client, State, connect
+from nexus_nb.client import Client, State
 from nexus_nb.exceptions import AuthError, ProtocolError, SubscriptionError
 from tests.helpers.keys import KEY
 from tests.helpers.net import free_port
@@ -84,7 +84,7 @@ async def reference(tmp_path: Path) -> AsyncIterator[Reference]:
 
 @pytest.fixture
 async def client(reference: Reference) -> AsyncIterator[Client]:
-    c = await connect(reference.url, api_key=KEY, backoff=(0.05, 0.2))
+    c = await Client.connect(reference.url, api_key=KEY, backoff=(0.05, 0.2))
     try:
         yield c
     finally:
@@ -132,7 +132,7 @@ async def test_replies_are_matched_in_order_across_errors_and_pings(client: Clie
 
 async def test_a_wrong_key_is_refused_with_auth_error(reference: Reference) -> None:
     with pytest.raises(AuthError, match="Invalid token"):
-        await connect(reference.url, api_key="wrong")
+        await Client.connect(reference.url, api_key="wrong")
 
 
 async def test_every_subscription_is_restored_after_the_reference_restarts(

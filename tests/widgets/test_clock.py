@@ -227,3 +227,24 @@ def test_rejects_non_positive_fps_and_budget() -> None:
 def test_repr_is_cheap_and_says_the_state() -> None:
     assert repr(FrameClock()) == "<FrameClock idle views=0 fps=10>"
     assert np.isfinite(FrameClock().frame_rate())
+
+
+def test_page_messages_past_max_posts_make_the_sender_wait_and_none_is_dropped() -> None:
+    clock = FrameClock(thread=True, max_posts=2)
+    view = FakeView()
+    clock.register(view)
+    release = threading.Event()
+    done: list[int] = []
+    try:
+        clock.post(lambda: release.wait(5))  # holds the clock's thread
+        clock.post(lambda: done.append(1))
+        sender = threading.Thread(target=lambda: clock.post(lambda: done.append(2)))
+        sender.start()
+        assert poll(lambda: clock.post_waits == 1, timeout=5, step=0.01)
+        assert sender.is_alive()  # waiting for a place, not dropped
+        release.set()
+        sender.join(5)
+        assert poll(lambda: done == [1, 2], timeout=5, step=0.01)
+    finally:
+        release.set()
+        clock.close()

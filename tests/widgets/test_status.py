@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from nexus_nb.client import State
 from nexus_nb.widgets import ChannelStatus, FrameClock, StatusBar, StatusSnapshot
 from nexus_nb.widgets.status import StatusBarState, render_status
 from nexus_nb.widgets.testing import record_messages
+
+
+def _text(markup: str) -> str:
+    return re.sub(r"<[^>]+>", "", markup).replace("&middot;", "·")
+
+
+def _rows(markup: str) -> dict[str, list[str]]:
+    """The channel table's body rows as cell texts, by channel name."""
+    body = re.search(r"<tbody>(.*)</tbody>", markup)
+    assert body is not None, markup
+    rows = [
+        re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", body[1])
+    ]
+    return {_text(cells[0]): [_text(c) for c in cells[1:]] for cells in rows}
 
 
 def test_every_state_the_bar_colours_is_a_client_state_value() -> None:
@@ -22,7 +38,7 @@ def test_connecting_shows_the_state_and_detail() -> None:
     assert "ws://127.0.0.1:8080" in text
 
 
-def test_open_shows_rate_rows_and_drops_per_channel() -> None:
+def test_open_shows_rate_rows_dropped_and_evicted_in_a_row_per_channel() -> None:
     snap = StatusSnapshot(
         state=StatusBarState.OPEN,
         channels={
@@ -31,26 +47,54 @@ def test_open_shows_rate_rows_and_drops_per_channel() -> None:
         },
     )
     text = render_status(snap, frame_rate=9.5, message_rate=38.0)
-    assert "open" in text
-    assert "<code>telemetry.metrics</code> 1,234 ev/s, 50,000 rows" in text
-    assert "3 dropped" in text
-    assert "7 overflowed" in text
-    assert "<code>system.alerts</code> 0 ev/s, 2 rows</" not in text  # no zero counts shown
-    assert "render 9.5 fps, 38 msg/s" in text
+    assert "<b>open</b>" in text
+    header = re.findall(r"<th style='[^']*'>(.*?)</th>", text)
+    assert header == ["channel", "ev/s", "rows", "dropped", "evicted"]
+    assert _rows(text) == {
+        "telemetry.metrics": ["1,234", "50,000", "3", "7"],
+        "system.alerts": ["0", "2", "0", "0"],
+    }
+    # A drop is shouted in red; zero drops and evictions are faint, not alarming.
+    assert "font-weight:bold'>3</td>" in text
+    assert text.count("opacity:0.45'>0</td>") == 2
+    assert "render 9.5 fps, 38 msg/s" in _text(text)
+
+
+def test_the_channel_rows_do_not_wrap_and_align_their_numbers() -> None:
+    snap = StatusSnapshot(state="open", channels={"ai.requests": ChannelStatus(rate=5, rows=9)})
+    text = render_status(snap)
+    assert "font-variant-numeric:tabular-nums" in text
+    cells = re.findall(r"<t[dh] style='([^']*)'", text)
+    assert cells
+    assert all("white-space:nowrap" in style for style in cells)
+    assert sum("text-align:right" in style for style in cells) == 8  # every number column
+
+
+def test_the_bar_is_self_contained_and_follows_the_theme() -> None:
+    snap = StatusSnapshot(state="open", channels={"a": ChannelStatus(rate=1, rows=1)})
+    text = render_status(snap, frame_rate=1.0, message_rate=1.0)
+    for markup in ("<script", "<link", "<style", "http"):
+        assert markup not in text
+    assert "var(--jp-ui-font-color1" in text
+    assert "var(--jp-border-color2" in text
+
+
+def test_no_channel_table_is_drawn_without_channels() -> None:
+    assert "<table" not in render_status(StatusSnapshot(state="connecting"))
 
 
 def test_reconnecting_shows_when_the_next_retry_is() -> None:
     snap = StatusSnapshot(state="reconnecting", retry_in=2.5, reconnects=3, last_error="refused")
     text = render_status(snap)
-    assert "reconnecting (next retry in 2.5 s)" in text
-    assert "reconnects 3" in text
+    assert "reconnecting (next retry in 2.5 s)" in _text(text)
+    assert "reconnects 3" in _text(text)
     assert "last error: refused" in text
 
 
 def test_closed_shows_the_reason_escaped() -> None:
     text = render_status(StatusSnapshot(state="closed", detail="<b>policy</b> 1008"))
     assert "closed" in text
-    assert "reason: &lt;b&gt;policy&lt;/b&gt; 1008" in text
+    assert "reason: &lt;b&gt;policy&lt;/b&gt; 1008" in _text(text)
 
 
 def test_the_bar_renders_only_when_the_text_changes_and_takes_rates_from_the_clock() -> None:
@@ -61,7 +105,7 @@ def test_the_bar_renders_only_when_the_text_changes_and_takes_rates_from_the_clo
     bar.render()
     bar.render()
     assert len(rec.messages) == 1
-    assert "render 0.0 fps, 0 msg/s" in bar.widget.value
+    assert "render 0.0 fps, 0 msg/s" in _text(bar.widget.value)
     snaps.pop(0)
     snaps.pop(0)
     bar.render()

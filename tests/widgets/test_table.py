@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from nexus_nb.widgets import FrameClock, LiveTable
-from nexus_nb.widgets.table import PRIORITY_STYLE, SEVERITY_STYLE, STATUS_STYLE
+from nexus_nb.widgets.table import MAX_CELL_WIDTH, PRIORITY_STYLE, SEVERITY_STYLE, STATUS_STYLE
 from nexus_nb.widgets.testing import MemorySource, record_messages
 
 T0 = 1_700_000_000_000_000_000
@@ -117,3 +119,35 @@ def test_the_static_fallback_is_the_table_html() -> None:
 def test_rows_outside_one_to_a_thousand_are_rejected() -> None:
     with pytest.raises(ValueError, match="rows"):
         LiveTable(MemorySource(), rows=0)
+
+
+def test_long_cells_are_clipped_to_their_column_so_columns_never_overlap() -> None:
+    long = "disk_usage on server-03 is 97.5 % " * 20
+    src = _alerts(("critical", long), ("info", "short"))
+    table = LiveTable(src)
+    table.render()
+    html = table.widget.value
+    # An export's stylesheet fixes the table layout (equal columns, text spilling
+    # over); the table overrides it and every cell clips its own text.
+    table_style = re.search(r"<table style='([^']*)'", html)
+    assert table_style is not None
+    assert "table-layout:auto" in table_style[1]
+    cells = re.findall(r"<t[dh] (?:title='[^']*' )?style='([^']*)'>(<div style='([^']*)'>)?", html)
+    assert len(cells) == 3 * 3
+    for cell, div, clip in cells:
+        assert "overflow:hidden" in cell
+        assert div, "a cell without its clipping box"
+        for rule in (f"max-width:{MAX_CELL_WIDTH}", "text-overflow:ellipsis", "white-space:nowrap"):
+            assert rule in clip
+    # The whole value is still there, and in the tooltip.
+    assert f"title='{long}'" in html
+    # A table wider than the page scrolls in its own box.
+    assert html.startswith("<div class='nnb-table' style='overflow-x:auto")
+
+
+def test_the_static_table_is_self_contained() -> None:
+    table = LiveTable(_alerts(("info", "a")))
+    table.render()
+    html = table.widget.value
+    for markup in ("<script", "<link", "<style", "http"):
+        assert markup not in html
