@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from nexus_nb import protocol
-from nexus_nb.server import Server, ServerStart, ServerState, aserve, serve
+from nexus_nb.server import Server, ServerHandle, ServerStart, ServerState, aserve, serve
 from tests.helpers.keys import HEADERS, KEY
 from tests.helpers.net import recv
 from tests.helpers.paths import ROOT
@@ -70,7 +70,7 @@ async def test_serve_called_plainly_in_a_coroutine_on_the_main_thread_serves_as_
     assert threading.current_thread() is threading.main_thread()
     server = serve(api_key=KEY, demo=False, ping_interval=None)
     try:
-        assert isinstance(server, Server)
+        assert isinstance(server, ServerHandle)
         assert not server._owner.here()
         ws = await subscribed(server)
         server.publish(CHANNEL, {"n": 1})
@@ -108,7 +108,7 @@ def test_serve_and_aserve_take_the_same_options() -> None:
     assert list(plain.parameters) == list(awaited.parameters)
     assert "host" in plain.parameters
     assert "max_queue_bytes" in plain.parameters
-    assert plain.return_annotation == "Server"
+    assert plain.return_annotation == "ServerHandle"
     assert awaited.return_annotation == "ServerStart"
     assert "Args:" in (serve.__doc__ or "")
     assert "Args:" in (aserve.__doc__ or "")

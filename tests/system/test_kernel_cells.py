@@ -156,8 +156,9 @@ COUNT = """
 import gc, os, threading, psutil
 gc.collect()
 me = psutil.Process(os.getpid())
-listening = [c for c in me.net_connections("tcp") if c.status == psutil.CONN_LISTEN]
-established = [c for c in me.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED]
+tcp = getattr(me, "net_connections", None) or me.connections  # psutil before 6.0
+listening = [c for c in tcp("tcp") if c.status == psutil.CONN_LISTEN]
+established = [c for c in tcp("tcp") if c.status == psutil.CONN_ESTABLISHED]
 names = sorted(t.name.split(" ws://")[0] for t in threading.enumerate()
                if t.name.startswith("nexus_nb"))
 print("NNB_COUNT", len(threading.enumerate()), len(listening), len(established), names)
