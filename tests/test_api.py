@@ -81,3 +81,19 @@ def test_no_subpackage_re_exports_another_ones_names() -> None:
             home = getattr(getattr(module, name), "__module__", None)
             if home is not None and home.startswith("nexus_nb."):
                 assert home.startswith(f"nexus_nb.{package}"), (package, name, home)
+
+
+def test_a_warning_logged_on_a_thread_prints_nothing_until_the_application_configures_logging() -> (
+    None
+):
+    # In a kernel, stderr from a thread lands under whichever cell ran last.
+    code = (
+        "import logging, threading, nexus_nb\n"
+        "log = logging.getLogger('nexus_nb.client')\n"
+        "t = threading.Thread(target=log.warning, args=('reconnecting',)); t.start(); t.join()\n"
+        "logging.basicConfig()\n"
+        "t = threading.Thread(target=log.warning, args=('configured',)); t.start(); t.join()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "reconnecting" not in out.stderr
+    assert "configured" in out.stderr

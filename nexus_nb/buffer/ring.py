@@ -212,7 +212,6 @@ class RingBuffer:
         if len(pending) >= self._flush_at:
             self._flush()
 
-    @locked
     def extend(self, messages: Iterable[Mapping[str, Any]] | EventColumns | Block) -> None:
         """Store many event messages; the result is that of appending each in turn.
 
@@ -222,24 +221,36 @@ class RingBuffer:
         :class:`~nexus_nb.columnar.Block` that :func:`~nexus_nb.columnar.flattened`
         made of messages on another thread (its rejections are counted here).
         """
-        if isinstance(messages, EventColumns | Block):
-            if not len(messages) and not (isinstance(messages, Block) and messages.rejected):
+        # The lock taken here rather than by @locked: a stream's reader calls this
+        # once per frame, and the wrapper's call costs as much as staging a message.
+        with self.lock:
+            if type(messages) is list:  # a frame's event messages, the common case
+                if messages:
+                    pending = self._pending
+                    pending.extend(messages)
+                    self._staged += len(messages)
+                    self.version += 1
+                    if len(pending) >= self._flush_at:
+                        self._flush()
                 return
-            self._pending.append(messages)
-            self._pending_batches += 1
-            self._staged += len(messages)
-            self._flush_at -= len(messages) - 1
-            self.version += 1
-            if len(self._pending) >= self._flush_at:
-                self._flush()
-            return
-        before = len(self._pending)
-        self._pending.extend(messages)
-        if len(self._pending) > before:
-            self._staged += len(self._pending) - before
-            self.version += 1
-            if len(self._pending) >= self._flush_at:
-                self._flush()
+            if isinstance(messages, EventColumns | Block):
+                if not len(messages) and not (isinstance(messages, Block) and messages.rejected):
+                    return
+                self._pending.append(messages)
+                self._pending_batches += 1
+                self._staged += len(messages)
+                self._flush_at -= len(messages) - 1
+                self.version += 1
+                if len(self._pending) >= self._flush_at:
+                    self._flush()
+                return
+            before = len(self._pending)
+            self._pending.extend(messages)
+            if len(self._pending) > before:
+                self._staged += len(self._pending) - before
+                self.version += 1
+                if len(self._pending) >= self._flush_at:
+                    self._flush()
 
     def _flush(self) -> None:
         """Flatten the staged events into the columns, one conversion per column."""

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
-from nexus_nb.thread import LoopThread
+from nexus_nb.thread import LoopThread, block_on
 
 __all__ = ["Owner"]
 
@@ -93,12 +93,7 @@ class Owner:
         if not self.loop.is_running():
             work.close()
             raise RuntimeError("the server's event loop is not running")
-        future = asyncio.run_coroutine_threadsafe(work, self.loop)
-        try:
-            return future.result()
-        except KeyboardInterrupt:
-            future.cancel()
-            raise
+        return block_on(work, self.loop)
 
     async def run(self, work: Coroutine[Any, Any, T]) -> T:
         """Await ``work`` on the owner loop, from a coroutine on any loop.

@@ -106,8 +106,9 @@ class Feed:
         stats.events += len(events)
         if self._recorders:
             self._record(channel, events)
-        if self._waiters:
-            self._wake(channel)
+        for waiter in self._waiters:  # a snapshot: swapped, never changed, under the lock
+            if waiter.channel == channel and buffer.reaches(waiter.rows):
+                self._wake(waiter)
 
     def _record(self, channel: str, events: Events) -> None:
         with self.lock:
@@ -119,13 +120,12 @@ class Feed:
                     self.stats.record_errors += 1
                     log.exception("nexus_nb stream: a recording of %s failed", channel)
 
-    def _wake(self, channel: str) -> None:
+    def _wake(self, waiter: Waiter) -> None:
         with self.lock:
-            due = [w for w in self._waiters if w.channel == channel and self._ready(w)]
-            if due:
-                self._waiters = tuple(w for w in self._waiters if w not in due)
-        for waiter in due:
-            waiter.wake()
+            if waiter not in self._waiters:
+                return  # removed meanwhile (timed out), or woken already
+            self._waiters = tuple(w for w in self._waiters if w is not waiter)
+        waiter.wake()
 
     def _ready(self, waiter: Waiter) -> bool:
         # Under self.lock; the waiter's buffer exists (made by wait_for), so no buffer() here.

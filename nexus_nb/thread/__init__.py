@@ -6,6 +6,6 @@ state only by handing work to that loop (``call_soon_threadsafe``,
 ``run_coroutine_threadsafe``); see ``docs/threads.md``.
 """
 
-from nexus_nb.thread.loopthread import LoopThread
+from nexus_nb.thread.loopthread import LoopThread, block_on
 
-__all__ = ["LoopThread"]
+__all__ = ["LoopThread", "block_on"]

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["LoopThread"]
+__all__ = ["LoopThread", "block_on"]
 
 T = TypeVar("T")
 
@@ -81,12 +81,7 @@ class LoopThread:
         if self.stopped:
             work.close()
             raise RuntimeError("this LoopThread has stopped")
-        future = asyncio.run_coroutine_threadsafe(work, self.loop)
-        try:
-            return future.result()
-        except KeyboardInterrupt:
-            future.cancel()
-            raise
+        return block_on(work, self.loop)
 
     def call_sync(self, fn: Callable[[], T]) -> T:
         """Run the plain function ``fn`` on this loop, block until it returns, return its result."""
@@ -110,3 +105,17 @@ class LoopThread:
         if not self._done.done():
             self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join()
+
+
+def block_on(work: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> T:
+    """Run ``work`` on ``loop`` (another thread's, running) and block until it is done.
+
+    The one blocking hand-off: an interrupt (a notebook's stop button) cancels
+    ``work`` on its loop and is raised here.
+    """
+    future = asyncio.run_coroutine_threadsafe(work, loop)
+    try:
+        return future.result()
+    except KeyboardInterrupt:
+        future.cancel()
+        raise

@@ -13,6 +13,7 @@ Use them in your own tests the way httpx users use ``MockTransport``::
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,7 +29,9 @@ class MemorySource:
 
     Rows beyond ``maxlen`` are evicted from the front (oldest first); ``evicted``
     counts them. Appends are batched and cost O(rows appended); reads cost
-    O(rows returned).
+    O(rows returned). Like a stream's buffers, it may be appended to on one
+    thread (a cell, a task on the kernel's loop) while a view reads it on the
+    frame clock's: both take its lock.
 
     Args:
         channel: The channel name reported to widgets.
@@ -47,6 +50,7 @@ class MemorySource:
         self._data: dict[str, np.ndarray] = {}
         self._appended = 0
         self._version = 0
+        self._lock = threading.Lock()
 
     @property
     def version(self) -> int:
@@ -86,6 +90,10 @@ class MemorySource:
         n = lengths.pop()
         if n == 0:
             return
+        with self._lock:
+            self._store(arrays, n)
+
+    def _store(self, arrays: dict[str, np.ndarray], n: int) -> None:
         for name, values in arrays.items():
             if name not in self._data:
                 self._data[name] = self._empty(name, values.dtype)
@@ -112,6 +120,10 @@ class MemorySource:
 
     def read(self, columns: Sequence[str], *, start: int = 0) -> tuple[int, dict[str, np.ndarray]]:
         """Return rows with arrival index >= ``max(start, first retained)``, as copies."""
+        with self._lock:
+            return self._read(columns, start)
+
+    def _read(self, columns: Sequence[str], start: int) -> tuple[int, dict[str, np.ndarray]]:
         first = max(start, self._appended - len(self), 0)
         slots = np.arange(first, self._appended) % self.maxlen
         out: dict[str, np.ndarray] = {}
