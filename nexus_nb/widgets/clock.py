@@ -134,6 +134,8 @@ class FrameClock:
         self.budget = budget
         self.view_budget = view_budget
         self.skipped = 0
+        self.frames = 0
+        """View frames rendered so far."""
         self.errors = 0
         self.error: BaseException | None = None
         self._timer = timer
@@ -332,6 +334,7 @@ class FrameClock:
             self._render(entry, view)
             self._spend([(entry, view)], now)
         self._frames.add(1 if rendered else 0, now)
+        self.frames += rendered
         return rendered
 
     def _spend(self, live: list[tuple[_Entry, View]], now: float) -> None:

@@ -27,8 +27,9 @@ KERNEL_NOTICE = re.compile(
 )
 # Run after the notebook's own cells: lists asyncio tasks still running nexus_nb code
 # (coroutines defined in a nexus_nb file), the threads nexus_nb started that still
-# run (a plain call's server or reader), and the views the frame clock still draws
-# (its thread, one per kernel, stays for the next views).
+# run (a plain call's server or reader), and the frames the frame clock still draws
+# in a second (its thread, one per kernel, stays for the next views; a view left
+# on a closed stream keeps its last frame and draws nothing).
 PROBE = """\
 import asyncio as _asyncio
 import threading as _threading
@@ -44,7 +45,7 @@ def _left():
     ) + sorted(
         t.name for t in _threading.enumerate()
         if t.name.startswith("nexus_nb") and t.name != "nexus_nb frames"
-    ) + [f"views:{n}" for n in [_FrameClock.shared().views] if n]
+    )
 
 
 # Tasks may end on their own at their next tick (a frame clock ticks at 10 Hz):
@@ -53,7 +54,11 @@ for _ in range(40):
     if not _left():
         break
     await _asyncio.sleep(0.05)
-print("NNB_TASKS_LEFT=" + ",".join(_left()))
+await _asyncio.sleep(1)  # the frames of the last events received before the stop
+_frames = _FrameClock.shared().frames
+await _asyncio.sleep(1)
+_drawn = _FrameClock.shared().frames - _frames
+print("NNB_TASKS_LEFT=" + ",".join(_left() + ([f"frames:{_drawn}"] if _drawn else [])))
 """
 
 
