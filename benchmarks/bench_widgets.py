@@ -104,10 +104,10 @@ async def message_rate(
 ) -> dict[str, float]:
     """Messages/s of one displayed plot on the running clock while ingesting ``rate`` ev/s."""
     src = RingBuffer(maxlen=1_000_000)
-    plot = LivePlot(src, color="source", window=window)
-    plot.figure.set_state({"_view_count": 1})
+    clock = FrameClock.shared()  # ticks on its own thread, which owns the plot's widgets
+    plot = LivePlot(src, color="source", window=window, clock=clock)
+    clock.call(lambda: plot.figure.set_state({"_view_count": 1}))
     rec = record_messages(plot.figure)
-    clock = FrameClock.shared()
     batch = rate // 100  # 100 appends a second
     # Built before the clock starts: the figure is the plot's cost, not the feeder's.
     feed = messages(int(rate * seconds) + batch, start_ns=T0, span_ns=int(seconds * 1e9))
@@ -129,7 +129,7 @@ async def message_rate(
         "cpu_share": cpu / elapsed,
     }
     plot.close()
-    await clock.aclose()
+    clock.close()
     return result
 
 
