@@ -1,64 +1,129 @@
-"""A plotly ``FigureWidget`` whose page code loads plotly once per page and stays quiet.
+"""A plotly figure drawn by plotly.js in the page, sent as frames of what changed.
 
-plotly's widget ships its 5 MB module as the anywidget code of every figure, so
-a page evaluates it once per figure, and anywidget drops every message to a
-model whose code has not bound within 2 s: on a busy page (Voila, Run All) a
-figure then stayed frozen at its saved state. :class:`SharedFigure` keeps
-plotly's widget (the same Python API and page model) behind a small loader
-(``figure.js``) that evaluates the module once per page and binds at once.
-Its views also skip the full-state report plotly's views send the kernel after
-every update; they still report after their first render and after traces are
-added or deleted, which :class:`~nexus_nb.widgets.LivePlot` uses to repair a
-page that missed traces. And each view reports when it goes out of sight (scrolled
-away, a hidden tab, a collapsed output) and back: :attr:`SharedFigure.in_sight`.
+The kernel keeps a plain ``plotly.graph_objects.Figure`` (public API only:
+``add_traces``, ``trace.x = ...``, ``update_layout``); :meth:`FigurePart.publish`
+compares it with what the page was last sent and sends the difference: the
+layout when it changed, the trace styles when one changed, and the x/y arrays
+of the traces whose arrays were replaced, numbers as float64 binary buffers.
+The page draws with ``Plotly.react``; a user's zoom or double-click comes back
+as an event (``{"relayout": {"range": [a, b]}}`` or ``{"autorange": true}``).
+
+A frame's delta (see :mod:`nexus_nb.widgets.surface` for the envelope):
+``layout`` (the whole layout), ``traces`` (every trace's style, without x/y),
+``count`` (traces drawn), ``data`` (``[index, x, y]`` per changed trace, each a
+buffer index or a list), ``config`` and ``bar`` (the line under the plot: its
+button, tooltip and note).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import plotly
+import numpy as np
 import plotly.graph_objects as go
-import traitlets
 
-__all__ = ["SharedFigure"]
+from nexus_nb.widgets.surface import Part, pack
 
-_BUNDLE = Path(plotly.__file__).parent / "package_data" / "widgetbundle.js"
-#: Views whose sight a figure remembers; past it the oldest report is forgotten.
-MAX_VIEWS = 64
+__all__ = ["FigurePart", "jsonable"]
 
 
-class SharedFigure(go.FigureWidget):  # type: ignore[misc]
-    """A ``FigureWidget`` with nexus_nb's page loader (see the module docstring)."""
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy arrays and scalars turned into lists and Python numbers."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
-    _esm = Path(__file__).with_name("figure.js")
-    _nnb_plotly_bundle = traitlets.Unicode(_BUNDLE.read_text(encoding="utf-8")).tag(sync=True)
-    _nnb_plotly_version = traitlets.Unicode(plotly.__version__).tag(sync=True)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._nnb_sight: dict[str, bool] = {}
-        self.on_msg(self._nnb_on_msg)
+class FigurePart(Part):
+    """The kernel's side of one plotly.js plot: a ``go.Figure`` and what the page holds of it.
 
-    @property
-    def in_sight(self) -> bool:
-        """Whether a page may be looking at the figure.
+    Args:
+        figure: The figure to draw; change it, then :meth:`publish`.
+        config: plotly.js config (``doubleClick``, ``displaylogo``...).
+        on_event: Called with each page event (a relayout, a button click).
+    """
 
-        True until a view reports, then while any reporting view is in sight:
-        a view out of sight draws nothing, so frames for it are wasted. A page
-        that never reports (closed without a word, an older front-end) cannot
-        hide the figure from the others.
-        """
-        return not self._nnb_sight or any(self._nnb_sight.values())
+    kind = "plot"
 
-    def _nnb_on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if not isinstance(content, dict) or "nnb_sight" not in content:
-            return
-        view, sight = str(content.get("view")), content["nnb_sight"]
-        self._nnb_sight.pop(view, None)
-        if sight is None:
-            return  # The view was removed.
-        self._nnb_sight[view] = bool(sight)
-        while len(self._nnb_sight) > MAX_VIEWS:
-            del self._nnb_sight[next(iter(self._nnb_sight))]
+    def __init__(
+        self,
+        figure: go.Figure,
+        *,
+        config: dict[str, Any] | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.figure = figure
+        self.config = dict(config or {})
+        self.bar: dict[str, Any] = {}
+        self._on_event = on_event
+        self._layout: dict[str, Any] | None = None
+        self._styles: list[dict[str, Any]] = []
+        self._arrays: list[tuple[Any, Any]] = []
+        self._bar: dict[str, Any] = {}
+
+    def _style(self, trace: Any) -> dict[str, Any]:
+        style = trace.to_plotly_json()
+        style.pop("x", None)
+        style.pop("y", None)
+        return jsonable(style)  # type: ignore[no-any-return]
+
+    def state(self, buffers: list[memoryview]) -> dict[str, Any]:
+        """Everything: layout, styles, every trace's arrays, config and bar."""
+        self._layout = jsonable(self.figure.layout.to_plotly_json())
+        self._styles = [self._style(trace) for trace in self.figure.data]
+        self._arrays = [(trace.x, trace.y) for trace in self.figure.data]
+        self._bar = dict(self.bar)
+        return {
+            "layout": self._layout,
+            "traces": self._styles,
+            "count": len(self._styles),
+            "data": [
+                [i, pack(x, buffers), pack(y, buffers)] for i, (x, y) in enumerate(self._arrays)
+            ],
+            "config": self.config,
+            "bar": self._bar,
+        }
+
+    def publish(self) -> bool:
+        """Send what changed since the last frame (nothing if nothing did); say if anything was."""
+        delta: dict[str, Any] = {}
+        buffers: list[memoryview] = []
+        layout = jsonable(self.figure.layout.to_plotly_json())
+        if layout != self._layout:
+            self._layout = delta["layout"] = layout
+        traces = self.figure.data
+        styles = [self._style(trace) for trace in traces]
+        if styles != self._styles:
+            self._styles = delta["traces"] = styles
+            delta["count"] = len(styles)
+        data = []
+        arrays = []
+        for index, trace in enumerate(traces):
+            x, y = trace.x, trace.y
+            arrays.append((x, y))
+            # Identity, not values: a trace's arrays change by being replaced.
+            old = self._arrays[index] if index < len(self._arrays) else (None, None)
+            if old[0] is not x or old[1] is not y or index >= len(self._arrays):
+                data.append([index, pack(x, buffers), pack(y, buffers)])
+        if data:
+            delta["data"] = data
+        self._arrays = arrays
+        if self.bar != self._bar:
+            self._bar = delta["bar"] = dict(self.bar)
+        if not delta:
+            return False
+        self.send(delta, buffers)
+        return True
+
+    def on_event(self, content: dict[str, Any]) -> None:
+        """A zoom, double-click or button click in the page: the plot's to handle."""
+        if self._on_event is not None:
+            self._on_event(content)

@@ -1,20 +1,13 @@
-"""Counting what widgets send to the front-end, at the one place every message passes.
+"""Counting what a view sends to the page, and rates over a sliding second.
 
-Every ipywidgets message (plotly's ``FigureWidget`` included) leaves through
-``Widget._send``; the subclasses here count there, so the frame clock budgets
-real messages, including the ones plotly sends on its own (edit ids, the
-``None`` resets after each update, replies to the browser's echoes).
+Every message a view's parts send goes through :meth:`Part.send
+<nexus_nb.widgets.surface.Part.send>`, which counts it in the view's
+:class:`MessageMeter`: the frame clock budgets real messages.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import ipywidgets
-
-from nexus_nb.widgets.figure import SharedFigure
-
-__all__ = ["MessageMeter", "MeteredBox", "MeteredFigure", "MeteredHTML", "Rate"]
+__all__ = ["MessageMeter", "Rate"]
 
 
 class Rate:
@@ -62,36 +55,3 @@ class MessageMeter:
 
     def __repr__(self) -> str:
         return f"<MessageMeter sent={self.sent}>"
-
-
-class MeteredFigure(SharedFigure):
-    """A :class:`SharedFigure` (a plotly ``FigureWidget``) that counts its messages into a meter."""
-
-    _nnb_meter: MessageMeter | None = None
-
-    def _send(self, msg: Any, buffers: Any = None) -> None:
-        if self._nnb_meter is not None:
-            self._nnb_meter.sent += 1
-        super()._send(msg, buffers)
-
-
-class MeteredHTML(ipywidgets.HTML):  # type: ignore[misc]
-    """An ipywidgets ``HTML`` that counts the messages it sends into a meter."""
-
-    _nnb_meter: MessageMeter | None = None
-
-    def _send(self, msg: Any, buffers: Any = None) -> None:
-        if self._nnb_meter is not None:
-            self._nnb_meter.sent += 1
-        super()._send(msg, buffers)
-
-
-class MeteredBox(ipywidgets.VBox):  # type: ignore[misc]
-    """An ipywidgets ``VBox`` that counts the messages it sends into a meter."""
-
-    _nnb_meter: MessageMeter | None = None
-
-    def _send(self, msg: Any, buffers: Any = None) -> None:
-        if self._nnb_meter is not None:
-            self._nnb_meter.sent += 1
-        super()._send(msg, buffers)

@@ -11,10 +11,11 @@ through the clock's two hand-offs (``loop.call_soon_threadsafe`` underneath):
   ``to_html``...) are marked :func:`owned`: from another thread they run on the
   clock's, and the caller waits for the result.
 * **A message from the page.** JupyterLab 4.4+ with ipykernel 7 delivers widget
-  messages on kernel subshell threads, older set-ups on the main thread.
-  :func:`route` makes each widget's comm hand the message to the clock's thread
-  before ipywidgets reads it, so trait changes, observers, click handlers and
-  plotly's own relayout handling all run there, in the order the page sent them.
+  messages on kernel subshell threads, older set-ups on the main thread, marimo
+  on its kernel's. A view's :class:`~nexus_nb.widgets.surface.Surface` takes
+  every message from its comm (``comm.on_msg``) and hands it to the clock's
+  thread before anything reads it, so clicks, zooms and edits all run there, in
+  the order the page sent them.
 
 Outside a kernel (tests, scripts) a view has no clock unless given one, and is
 owned by whoever calls it.
@@ -23,13 +24,14 @@ owned by whoever calls it.
 from __future__ import annotations
 
 import functools
+import sys
 from abc import ABCMeta
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, cast
 
 from nexus_nb.widgets.clock import FrameClock
 
-__all__ = ["Owned", "default_clock", "owned", "route"]
+__all__ = ["Owned", "default_clock", "owned"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,10 +43,13 @@ class HasClock(Protocol):
 
 
 def default_clock() -> FrameClock | None:
-    """The shared clock when running inside a Jupyter kernel, else ``None``.
+    """The shared clock inside a Jupyter kernel or a marimo notebook, else ``None``.
 
-    Only a kernel can show a widget; elsewhere views render on demand.
+    Only a front-end can show a widget; elsewhere views render on demand.
     """
+    marimo = sys.modules.get("marimo")
+    if marimo is not None and marimo.running_in_notebook():
+        return FrameClock.shared()
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - ipywidgets depends on IPython
@@ -72,7 +77,6 @@ class Owned(ABCMeta):
     """Metaclass of the views: the constructor runs on the owning clock's thread.
 
     The clock is the ``clock`` keyword if given, else :func:`default_clock`.
-    Once built, the view's widgets are :func:`route`-d to that clock.
     """
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
@@ -85,31 +89,6 @@ class Owned(ABCMeta):
             made = build(*args, **kwargs)
             if made.clock is None:
                 made.clock = clock
-            route(made.widget, clock)
             return made
 
         return clock.call(on_owner)
-
-
-def route(widget: Any, clock: FrameClock) -> None:
-    """Hand every page message of ``widget`` and the widgets it holds to ``clock``'s thread.
-
-    Call it on the clock's thread. Each widget's comm gets a handler that posts
-    the message to the clock (:meth:`FrameClock.post`), where ipywidgets' own
-    handler then reads it. That handler is ``Widget._handle_msg``, a private
-    method: ipywidgets has no public way to take over a comm's messages, and
-    this is the only private name the routing uses (checked by a test).
-    """
-    for item in _walk(widget):
-        comm = getattr(item, "comm", None)
-        if comm is None or comm in clock.routed:
-            continue
-        clock.routed.add(comm)
-        handle = item._handle_msg
-        comm.on_msg(lambda msg, handle=handle: clock.post(functools.partial(handle, msg)))
-
-
-def _walk(widget: Any) -> Iterator[Any]:
-    yield widget
-    for child in getattr(widget, "children", None) or ():
-        yield from _walk(child)

@@ -5,9 +5,9 @@ Use them in your own tests the way httpx users use ``MockTransport``::
     source = MemorySource("telemetry.metrics")
     source.append({"timestamp": ts, "source": names, "value": values})
     plot = LivePlot(source)
-    recorder = record_messages(plot.figure)
+    recorder = record_messages(plot)
     plot.render()
-    assert recorder.messages
+    assert recorder.frames
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["MemorySource", "RecordingComm", "record_messages"]
+__all__ = ["MemorySource", "RecordingComm", "record_messages", "send_from_page"]
 
 
 class MemorySource:
@@ -198,14 +198,36 @@ class RecordingComm:
         """Bytes recorded since the last :meth:`clear`."""
         return sum(self.sizes)
 
+    @property
+    def frames(self) -> list[tuple[dict[str, Any], list[memoryview]]]:
+        """Every frame sent (see :mod:`nexus_nb.widgets.surface`), with its buffers, in order."""
+        return [
+            (data["content"], buffers)
+            for data, buffers in zip(self.messages, self.buffers, strict=True)
+            if data.get("method") == "custom" and data.get("content", {}).get("t") == "frame"
+        ]
 
-def record_messages(widget: Any) -> RecordingComm:
-    """Replace ``widget``'s comm with a :class:`RecordingComm` and return the recorder.
 
-    Everything the widget's state-sync path sends afterwards lands in the
-    recorder (ipywidgets sends through any comm that has no ``kernel`` attribute,
-    so the recorder deliberately has none).
+def record_messages(view: Any) -> RecordingComm:
+    """Replace the comm of ``view``'s widget (or of a widget) with a recorder, and return it.
+
+    Everything the widget sends afterwards lands in the recorder (ipywidgets
+    sends through any comm that has no ``kernel`` attribute, so the recorder
+    deliberately has none). A view's widget is built here if it was not yet:
+    the recorder then plays the page that displays it.
     """
+    widget = getattr(view, "widget", view)
     recorder = RecordingComm()
     widget.comm = recorder
+    widget.displayed = True
     return recorder
+
+
+def send_from_page(view: Any, content: dict[str, Any]) -> None:
+    """Deliver ``content`` to ``view``'s widget as a page's custom message arrives.
+
+    It takes the path a real one takes (handed to the view's clock when it has
+    one), e.g. ``{"t": "event", "part": 0, "button": "mode"}``.
+    """
+    widget = getattr(view, "widget", view)
+    widget.receive({"content": {"data": {"method": "custom", "content": content}}})

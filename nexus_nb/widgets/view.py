@@ -3,60 +3,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from typing import Any
-
 from nexus_nb.widgets.clock import FrameClock
 from nexus_nb.widgets.meter import MessageMeter
 from nexus_nb.widgets.owner import default_clock, owned
 
-__all__ = ["LiveView", "ViewCount"]
-
-
-class ViewCount:
-    """Whether a widget is shown in a page, from ipywidgets' view counting.
-
-    Frames are skipped while no page shows the widget. But a page's first count
-    can be lost: Voila (and a page reconnecting) builds its views before its
-    kernel connection is up, and the count it sends then never arrives, so a
-    shown widget would look hidden forever. So once the widget was displayed
-    from the kernel (:meth:`mark_displayed`) and until some page has reported a
-    view, it counts as shown; once one has, the count decides.
-
-    Args:
-        widget: The widget to count views of (opted in to counting here).
-        on_new_view: Called when a page adds a view (e.g. to resend everything).
-    """
-
-    def __init__(self, widget: Any, on_new_view: Callable[[], None] | None = None) -> None:
-        self.widget = widget
-        self.reported = False
-        self.displayed = False
-        self._on_new_view = on_new_view
-        widget._view_count = 0
-        widget.observe(self._changed, names="_view_count")
-
-    def _changed(self, change: Mapping[str, Any]) -> None:
-        if (change["new"] or 0) > (change["old"] or 0):
-            self.reported = True
-            if self._on_new_view is not None:
-                self._on_new_view()
-
-    def mark_displayed(self) -> None:
-        """The kernel displayed the widget (or a layout holding it) in an output."""
-        self.displayed = True
-
-    @property
-    def shown(self) -> bool:
-        """Whether a page shows the widget, as far as the kernel can know."""
-        count = self.widget._view_count
-        return count is None or count > 0 or (self.displayed and not self.reported)
+__all__ = ["LiveView"]
 
 
 class LiveView(ABC):
     """Base of :class:`LivePlot`, :class:`LiveTable` and :class:`StatusBar`.
 
-    Subclasses build their widgets (wiring them to :attr:`meter`), then call
+    Subclasses build their parts (counting into :attr:`meter`), then call
     :meth:`_join_clock`; they implement ``pending``, ``render`` and
     ``show_error`` for the clock, and call :meth:`_leave_clock` from ``close``.
 
@@ -66,9 +23,6 @@ class LiveView(ABC):
             owns the view's widgets), and none elsewhere (then call ``render()``
             yourself).
     """
-
-    #: How a subclass with a widget counts the pages showing it (``None``: no widget).
-    _views: ViewCount | None = None
 
     def __init__(self, *, fps: float | None, clock: FrameClock | None) -> None:
         self._fps = fps
@@ -113,11 +67,6 @@ class LiveView(ABC):
     def resume(self) -> None:
         """Draw frames again; the next frame catches up with what was buffered."""
         self._paused = False
-
-    def _displayed(self) -> None:
-        """The kernel is displaying this view (or a layout holding it) in an output."""
-        if self._views is not None:
-            self._views.mark_displayed()
 
     def _catch_up(self) -> None:
         """Draw a frame now while open (for a snapshot); a failing frame shows its error."""
