@@ -187,7 +187,7 @@ class BarChart(Chart):
         axis = [name for name, row in zip(names, table, strict=True) if not np.isnan(row).all()]
         with self.figure.batch_update():
             for index, (cats, heights) in enumerate(shown):
-                if not self._resend and index < len(self._shown):
+                if not self._first and index < len(self._shown):
                     old_cats, old_heights = self._shown[index]
                     if old_cats == cats and np.array_equal(old_heights, heights):
                         continue
@@ -196,16 +196,15 @@ class BarChart(Chart):
                 trace.y = heights
                 if self.per_category_colour:
                     trace.marker.color = [group_colour(self.palette, c) for c in cats]
-            if axis != self._axis or self._resend:
+            if axis != self._axis or self._first:
                 self._axis = axis
                 self.figure.layout.xaxis.categoryarray = axis
                 changed = True
             self.note = self._limit_note()
             changed |= self._draw_note()
         self._shown = shown
-        # A page adding a view builds it from the saved state: bring that up to date.
-        changed |= self._resend
-        self._resend = False
+        changed |= self._first
+        self._first = False
         return changed
 
     def _add_traces(self, count: int) -> bool:

@@ -53,7 +53,7 @@ class Chart(ABC):
         self.palette: Sequence[str] = ()
         self.note = ""
         self._drawn_note = ""
-        self._resend = True
+        self._first = True  # the first frame draws everything
 
     def attach(self, figure: Any, palette: Sequence[str]) -> None:
         """Draw on ``figure`` from now on, with ``palette`` for the groups' colours.
@@ -87,14 +87,6 @@ class Chart(ABC):
         self.figure.add_traces(traces)
         return True
 
-    def resend(self) -> None:
-        """A page added a view: the next :meth:`render` reports a change of structure.
-
-        So the plot copies the figure into the widget's saved state, which is what
-        the new view is built from (plotly sends nothing for values it sent before).
-        """
-        self._resend = True
-
     @property
     @abstractmethod
     def dropped_rows(self) -> int:
@@ -106,11 +98,7 @@ class Chart(ABC):
 
     @abstractmethod
     def render(self, source: Source) -> bool:
-        """Fold what changed in ``source`` and draw it; return whether traces or axes changed.
-
-        A change of structure (a trace added, the category axis extended, the note
-        changed) must reach the widget's saved state; a change of values need not.
-        """
+        """Fold what changed in ``source`` and draw it; return whether traces or axes changed."""
 
     @abstractmethod
     def snapshot(self) -> tuple[list[SnapshotTrace], dict[str, Any]]:

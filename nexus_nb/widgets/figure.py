@@ -9,7 +9,8 @@ The page draws with ``Plotly.react``; a user's zoom or double-click comes back
 as an event (``{"relayout": {"range": [a, b]}}`` or ``{"autorange": true}``).
 
 A frame's delta (see :mod:`nexus_nb.widgets.surface` for the envelope):
-``layout`` (the whole layout), ``traces`` (every trace's style, without x/y),
+``layout`` (the layout's changed top-level entries, each whole: a moving x
+range sends ``xaxis``, never the template), ``layout_drop`` (entries removed), ``traces`` (every trace's style, without x/y),
 ``count`` (traces drawn), ``data`` (``[index, x, y]`` per changed trace, each a
 buffer index or a list), ``config`` and ``bar`` (the line under the plot: its
 button, tooltip and note).
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from nexus_nb.widgets.meter import MessageMeter
 from nexus_nb.widgets.surface import Part, pack
 
 __all__ = ["FigurePart", "jsonable"]
@@ -48,6 +50,7 @@ class FigurePart(Part):
         figure: The figure to draw; change it, then :meth:`publish`.
         config: plotly.js config (``doubleClick``, ``displaylogo``...).
         on_event: Called with each page event (a relayout, a button click).
+        meter: Counts the frames sent (the view's).
     """
 
     kind = "plot"
@@ -58,8 +61,9 @@ class FigurePart(Part):
         *,
         config: dict[str, Any] | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        meter: MessageMeter | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(meter)
         self.figure = figure
         self.config = dict(config or {})
         self.bar: dict[str, Any] = {}
@@ -97,8 +101,14 @@ class FigurePart(Part):
         delta: dict[str, Any] = {}
         buffers: list[memoryview] = []
         layout = jsonable(self.figure.layout.to_plotly_json())
-        if layout != self._layout:
-            self._layout = delta["layout"] = layout
+        previous = self._layout or {}
+        changed = {key: value for key, value in layout.items() if previous.get(key) != value}
+        if changed:
+            delta["layout"] = changed
+        dropped = [key for key in previous if key not in layout]
+        if dropped:
+            delta["layout_drop"] = dropped
+        self._layout = layout
         traces = self.figure.data
         styles = [self._style(trace) for trace in traces]
         if styles != self._styles:

@@ -323,7 +323,7 @@ class HistogramChart(Chart):
         table = self.counts.histogram()
         changed = self._add_traces(len(table))
         edges = self.counts.edges
-        moved = self._resend or not np.array_equal(edges, self._sent_edges)
+        moved = self._first or not np.array_equal(edges, self._sent_edges)
         with self.figure.batch_update():
             for index, row in enumerate(table):
                 fresh = index >= len(self._sent)
@@ -338,9 +338,8 @@ class HistogramChart(Chart):
             changed |= self._draw_note()
         self._sent = [row.copy() for row in table]
         self._sent_edges = edges.copy()
-        # A page adding a view builds it from the saved state: bring that up to date.
-        changed |= self._resend
-        self._resend = False
+        changed |= self._first
+        self._first = False
         return changed
 
     def _add_traces(self, count: int) -> bool:

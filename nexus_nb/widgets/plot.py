@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import copy
-import html
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-import ipywidgets
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,14 +14,15 @@ from nexus_nb.widgets.bars import BarChart
 from nexus_nb.widgets.chart import Chart, group_colour
 from nexus_nb.widgets.clock import FrameClock
 from nexus_nb.widgets.display import Displayable
+from nexus_nb.widgets.figure import FigurePart
 from nexus_nb.widgets.histogram import HistogramChart
-from nexus_nb.widgets.meter import MeteredBox, MeteredFigure, MeteredHTML
 from nexus_nb.widgets.owner import owned
 from nexus_nb.widgets.palette import plot_palette
 from nexus_nb.widgets.snapshot import SnapshotTrace, plot_svg
 from nexus_nb.widgets.source import Source
+from nexus_nb.widgets.surface import Part
 from nexus_nb.widgets.traces import TraceKey, TraceSet
-from nexus_nb.widgets.view import LiveView, ViewCount
+from nexus_nb.widgets.view import LiveView
 from nexus_nb.widgets.zoomrange import read_range
 
 __all__ = ["LivePlot"]
@@ -43,6 +41,10 @@ _AXIS = {"ticklabeloverflow": "allow"}
 _LINE_WIDTH = 1
 #: The values of ``LivePlot(kind=...)``.
 KINDS = ("line", "bar", "histogram")
+#: plotly.js config of every plot. A double-click follows again: plotly's default
+#: ("reset+autosize") first goes back to the range the view was first drawn with.
+_CONFIG = {"doubleClick": "autosize", "displaylogo": False, "responsive": True}
+_UNSUBSCRIBED = "not subscribed: showing what was buffered"
 
 
 def _window_ms(window: str | float | timedelta | None) -> float | None:
@@ -59,13 +61,14 @@ class LivePlot(LiveView, Displayable):
     Each frame reads only the rows appended since the last frame, folds them into
     per-trace state (exact up to ``max_points`` per trace, min/max-decimated into
     buckets fixed in time above), drops points older than ``window`` before the
-    newest event, and sends the changed traces in one ``batch_update``. CPU per
+    newest event, and sends the changed traces in one frame, drawn in the page by
+    plotly.js (see :mod:`nexus_nb.widgets.figure`). CPU per
     frame depends on the rows that arrived, and bytes per frame on
     ``max_points``, never on the buffer size. Time goes to the browser as float64
     epoch milliseconds on a date axis (binary, not JSON lists).
 
     Zooming: a zoom or pan in the browser (or :meth:`zoom`, or
-    ``figure.update_xaxes(range=...)``) switches the plot to *zoomed*: it stops
+    ``update_layout(xaxis_range=...)``) switches the plot to *zoomed*: it stops
     following and re-reads exactly the visible x range from the source, every
     row when a trace holds at most ``max_points`` there, else a min/max
     envelope. A zoomed range reaching the newest data keeps extending. A
@@ -193,44 +196,27 @@ class LivePlot(LiveView, Displayable):
             for key, value in self._chart.layout().items():
                 base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
         if self._time_axis:
-            # Set in the figure's template, not in layout.xaxis: a FigureWidget drops an
-            # explicit xaxis.type after the browser's first layout echo (plotly 7.1),
-            # and the numbers then show on a linear axis. And set before the widget
-            # exists: a template changed later reaches the page only as a message, not
-            # in the widget's state, which is all Voila renders from.
-            resolved = go.layout.Template(go.Figure(layout=base).layout.template)
-            resolved.layout.xaxis.type = "date"
-            base["template"] = resolved
-        self.figure = MeteredFigure(layout=base)
-        self.figure._nnb_meter = self.meter
-        # A double-click follows again. plotly's default ("reset+autosize") first goes
-        # back to the range the view was first drawn with: a view built after the
-        # first frames (Voila, plotly's module still loading) would zoom there instead.
-        self.figure._config = {**self.figure._config, "doubleClick": "autosize"}
+            base["xaxis"]["type"] = "date"
+        self.figure = go.Figure(layout=base)
+        """The plot's figure as the kernel holds it; change it with :meth:`update_layout`."""
         if self._user_layout:
             self.figure.update_layout(self._user_layout)
         self._palette = plot_palette(self.figure.layout)
         if self._chart is not None:
             self._chart.attach(self.figure, self._palette)
-        self._status = MeteredHTML(value="")
-        self._status._nnb_meter = self.meter
-        # The page's pause/follow control: "pause" while following, "follow" otherwise.
-        self._mode_button = ipywidgets.Button(
-            description="pause",
-            tooltip="Stop redrawing (the data keeps buffering)",
-            layout=ipywidgets.Layout(width="auto"),
+        self._uirevision = 0
+        self.figure.layout.uirevision = 0
+        # A zoom or follow asked by the page, applied once the messages before it are read.
+        self._asked: tuple[float, float] | None = None
+        self._asked_follow = False
+        self._settling = False
+        self._unsubscribed = False
+        self._error = ""
+        self.part = FigurePart(
+            self.figure, config=dict(_CONFIG), on_event=self._on_event, meter=self.meter
         )
-        self._mode_button.on_click(lambda _: self._mode_clicked())
-        controls = ipywidgets.HBox([self._mode_button, self._status])
-        self._box = MeteredBox([self.figure, controls])
-        self._box._nnb_meter = self.meter
-        self._views: ViewCount = ViewCount(self._box, on_new_view=self._on_new_view)
-        self._synced: tuple[int, int, bool] = (0, 0, False)
-        # Registered on the axis: plotly 7.1 dispatches nested paths to the object that holds them.
-        self.figure.layout.xaxis.on_change(self._on_relayout, "range", "autorange")
-        self.page_repairs = 0
-        """Times a page's figure model missed the traces sent while it was built (resent)."""
-        self.figure.observe(self._on_page_traces, names="_js2py_traceDeltas")
+        """What the page draws: the figure and the line under it."""
+        self._show_mode()
         self._join_clock()
 
     def _make_chart(self, bins: int | Sequence[float], max_categories: int) -> Chart | None:
@@ -288,9 +274,8 @@ class LivePlot(LiveView, Displayable):
 
     @property
     def displayed(self) -> bool:
-        """Whether a front-end shows the plot (true when views are not counted)."""
-        figure = self.figure._view_count
-        return self._views.shown or figure is None or figure > 0
+        """Whether a page may be showing the plot (displayed, and in sight where reported)."""
+        return self.part.shown
 
     @property
     def fps(self) -> float | None:
@@ -327,28 +312,76 @@ class LivePlot(LiveView, Displayable):
         self.follow()
 
     def _show_mode(self) -> None:
+        """Say under the plot what it does, what its button will do, and any error or note."""
         mode = self.view_mode
         following = mode == "following"
-        self._mode_button.description = "pause" if following else "follow"
-        self._mode_button.tooltip = (
-            "Stop redrawing (the data keeps buffering)"
+        notes = []
+        if mode == "zoomed":
+            notes.append("zoomed (double-click the plot to follow)")
+        elif mode == "paused":
+            notes.append("paused")
+        if self._unsubscribed:
+            notes.append(_UNSUBSCRIBED)
+        if self._error:
+            notes.append(f"frame failed: {self._error}")
+        self.part.bar = {
+            "button": "pause" if following else "follow",
+            "tooltip": "Stop redrawing (the data keeps buffering)"
             if following
-            else "Follow the newest data again"
-        )
-        hint = " (double-click the plot to follow)" if mode == "zoomed" else ""
-        self._status.value = "" if following else f"<span style='color:#888'>{mode}{hint}</span>"
+            else "Follow the newest data again",
+            "note": " · ".join(notes),
+            "error": bool(self._error),
+        }
+
+    def _new_ui(self) -> None:
+        """Start a new view state: the page drops its own zoom for the plot's next range.
+
+        Until then (plotly.js's ``uirevision``) a range the user dragged stays on
+        the page across frames, however many arrive before the kernel has read it.
+        """
+        self._uirevision += 1
+        self.figure.layout.uirevision = self._uirevision
 
     @owned
     def pause(self) -> None:
         """Stop drawing frames until :meth:`resume`."""
         super().pause()
         self._show_mode()
+        self.part.publish()
 
     @owned
     def resume(self) -> None:
         """Draw frames again; the next frame catches up with what was buffered."""
         super().resume()
         self._show_mode()
+        self.part.publish()
+
+    @owned
+    def mark_unsubscribed(self, unsubscribed: bool = True) -> None:
+        """Say on the plot that its channel is no longer subscribed (or is again)."""
+        if unsubscribed != self._unsubscribed:
+            self._unsubscribed = unsubscribed
+            self._show_mode()
+            self.part.publish()
+
+    @owned
+    def update_layout(self, *args: Any, **kwargs: Any) -> None:
+        """Change the figure's layout as ``go.Figure.update_layout`` does; the page follows.
+
+        An x range set here zooms there (see :meth:`zoom`).
+        """
+        self.figure.update_layout(*args, **kwargs)
+        xrange = self.figure.layout.xaxis.range
+        if self._chart is None and xrange is not None and self._user_range(xrange):
+            self.zoom(*xrange)
+            return
+        self.part.publish()
+
+    @owned
+    def to_figure(self) -> go.Figure:
+        """A copy of the current frame as a ``plotly.graph_objects.Figure``."""
+        self._catch_up()
+        return go.Figure(self.figure)
 
     @owned
     def zoom(self, start: float | pd.Timestamp | str, end: float | pd.Timestamp | str) -> None:
@@ -368,13 +401,10 @@ class LivePlot(LiveView, Displayable):
             raise ValueError("zoom end must be after its start")
         self._zoom = (lo, hi)
         self._zoom_live = hi >= self._traces.newest
-        # A box dragged in the page also set its y range there, while this copy of the
-        # layout may still say autorange=True (from before): say False first, so that
-        # the True of the zoomed frame is a change, sent, and y fits the box's points.
-        for axis in self._y_axes():
-            self.figure.layout[axis].autorange = False
+        self._new_ui()
         self._draw_zoom()
         self._show_mode()
+        self.part.publish()
 
     @owned
     def follow(self) -> None:
@@ -382,10 +412,12 @@ class LivePlot(LiveView, Displayable):
         if self._zoom is None:
             return
         self._zoom = None
+        self._new_ui()
         for series in self._traces.series.values():
             series.dirty = True
         self._draw(newest_moved=True)
         self._show_mode()
+        self.part.publish()
 
     def _to_x(self, value: float | pd.Timestamp | str) -> float:
         if isinstance(value, int | float):
@@ -394,49 +426,77 @@ class LivePlot(LiveView, Displayable):
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
         return float(stamp.value // 1000) / 1000.0
 
-    def _on_relayout(self, layout: Any, xrange: Any, autorange: Any) -> None:
-        if self._chart is not None:
-            return  # Bars and bins: the page zooms them by itself; they keep updating.
-        if autorange is True and self._zoom is not None:
-            self.follow()
-            return
-        if xrange is None or len(xrange) != 2:
-            return
+    def _to_x(self, value: float | pd.Timestamp | str) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        stamp = pd.Timestamp(value)
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+        return float(stamp.value // 1000) / 1000.0
+
+    def _user_range(self, xrange: Sequence[Any]) -> bool:
+        """Whether ``xrange`` differs from the range the plot itself last drew."""
+        if len(xrange) != 2:
+            return False
         lo, hi = (self._to_x(v) for v in xrange)
-        if self._set_range is not None and np.allclose(
-            (lo, hi), self._set_range, rtol=0, atol=1e-3
-        ):
-            return  # Our own follow-mode range echoed back.
-        if self._zoom is not None and np.allclose((lo, hi), self._zoom, rtol=0, atol=1e-3):
+        drawn = self._zoom if self._zoom is not None else self._set_range
+        return drawn is None or not np.allclose((lo, hi), drawn, rtol=0, atol=1e-3)
+
+    def _on_event(self, content: dict[str, Any]) -> None:
+        """A click or a zoom in the page (on the owner's thread)."""
+        if content.get("button") == "mode":
+            self._mode_clicked()
             return
-        self.zoom(lo, hi)
+        relayout = content.get("relayout")
+        if not isinstance(relayout, dict) or self._chart is not None:
+            return  # Bars and bins: the page zooms them by itself; they keep updating.
+        if relayout.get("autorange") is True:
+            self._asked, self._asked_follow = None, True
+        elif isinstance(relayout.get("range"), list) and self._user_range(relayout["range"]):
+            lo, hi = (self._to_x(v) for v in relayout["range"])
+            if hi > lo:
+                self._asked, self._asked_follow = (lo, hi), False
+        else:
+            return
+        # A storm of zooms is read once: the last one asked when the queue is through.
+        if self.clock is None or not self.clock.owns():
+            self._settle()
+        elif not self._settling:
+            self._settling = True
+            self.clock.post(self._settle)
+
+    def _settle(self) -> None:
+        self._settling = False
+        asked, follow = self._asked, self._asked_follow
+        self._asked, self._asked_follow = None, False
+        if follow:
+            self.follow()
+        elif asked is not None:
+            self.zoom(*asked)
 
     def pending(self) -> bool:
         """Whether the clock should render: shown and in sight, not paused, the source changed.
 
-        Out of sight (every page showing it has it scrolled away or hidden:
-        :attr:`SharedFigure.in_sight`), the plot sends nothing; the first frame
-        back catches up, as after :meth:`resume`.
+        Out of sight (every page showing it has it scrolled away or hidden), the
+        plot sends nothing; the first frame back catches up, as after :meth:`resume`.
 
-        A plot whose widgets were closed directly (``plot.figure.close()``) closes.
+        A plot whose widget was closed directly (``plot.widget.close()``) closes.
         """
-        if not self._closed and (self.figure.comm is None or self._box.comm is None):
+        if not self._closed and self._surface is not None and self._surface.comm is None:
             self.close()
         return (
             not self._closed
             and not self._paused
             and self.displayed
-            and self.figure.in_sight
             and self.source.version != self._version
         )
 
     def show_error(self, error: BaseException | None) -> None:
         """Show the error of the last frame under the chart (``None`` clears it)."""
-        if error is None:
-            self._status.value = ""
-        else:
-            text = html.escape(f"{type(error).__name__}: {error}")
-            self._status.value = f"<pre style='color:#b00020'>frame failed: {text}</pre>"
+        text = "" if error is None else f"{type(error).__name__}: {error}"
+        if text != self._error:
+            self._error = text
+            self._show_mode()
+            self.part.publish()
 
     # -- frames ---------------------------------------------------------------
 
@@ -454,66 +514,17 @@ class LivePlot(LiveView, Displayable):
             return
         self._version = version
         if self._chart is not None:
-            if self._chart.render(self.source):
-                self._sync_widget_state()
-            return
-        newest = self._traces.newest
-        self._traces.ingest(self.source)
-        if self._zoom is not None:
-            if self._zoom_live and self._traces.newest > self._zoom[1]:
-                self._zoom = (self._zoom[0], self._traces.newest)
-            self._draw_zoom()
+            self._chart.render(self.source)
         else:
-            self._draw(newest_moved=self._traces.newest != newest)
-        if (len(self._trace_of), len(self._rows), self._webgl) != self._synced:
-            self._sync_widget_state()
-
-    def _sync_widget_state(self) -> None:
-        """Keep the widget's saved state in step with its traces and axes.
-
-        plotly sends added traces and relayouts to the page as messages only. A
-        front-end that builds its view later from the saved state (Voila, a
-        reloaded page, a second tab) would miss them, and every frame after would
-        restyle traces its view does not have ("trace index is out of bounds").
-        Runs when the traces or rows change, not on every frame.
-        """
-        self._synced = (len(self._trace_of), len(self._rows), self._webgl)
-        self.figure._widget_data = copy.deepcopy(self.figure._data)
-        self.figure._widget_layout = copy.deepcopy(self.figure._layout_obj._props)
-
-    def _on_page_traces(self, change: dict[str, Any]) -> None:
-        """A view rendered and reported its traces: resend what its page model missed.
-
-        A page builds a FigureWidget's model only once plotly's 5 MB module has
-        loaded (anywidget imports it first), and drops the messages the kernel
-        sends meanwhile: seen on Run All in JupyterLab under load and in Voila,
-        a plot's first traces and its view count never arrived, and every later
-        update named traces the page did not have, so the plot stayed empty.
-        Each rendering view reports one delta per trace its model holds; when
-        that is fewer than the figure's once the page has had the newest trace
-        edit, the missing traces go again (then the state, so the page model
-        ends with exactly the figure's traces).
-        """
-        message = change["new"]
-        # Only a report on the newest trace edit counts: an older one may just
-        # predate traces still on their way to the page.
-        if not message or message.get("trace_edit_id") != self.figure._last_trace_edit_id:
-            return
-        held = len(message.get("trace_deltas") or ())
-        if held >= len(self.figure.data):
-            return
-        self.page_repairs += 1
-        self.figure._send_addTraces_msg(copy.deepcopy(list(self.figure._data[held:])))
-        self.figure.send_state(["_view_count", "_widget_data", "_widget_layout"])
-        self._on_new_view()
-
-    def _on_new_view(self) -> None:
-        """A page added a view of the plot: send every trace afresh on the next frame."""
-        if self._chart is not None:
-            self._chart.resend()
-        for series in self._traces.series.values():
-            series.dirty = True
-        self._version = None
+            newest = self._traces.newest
+            self._traces.ingest(self.source)
+            if self._zoom is not None:
+                if self._zoom_live and self._traces.newest > self._zoom[1]:
+                    self._zoom = (self._zoom[0], self._traces.newest)
+                self._draw_zoom()
+            else:
+                self._draw(newest_moved=self._traces.newest != newest)
+        self.part.publish()
 
     def _draw_zoom(self) -> None:
         assert self._zoom is not None
@@ -541,8 +552,6 @@ class LivePlot(LiveView, Displayable):
                 trace.x = xs
                 trace.y = ys
             self.figure.layout.xaxis.range = [lo, hi]
-            # A double-click left autorange=True here; a drag in the page clears it
-            # there but not in this copy, whose stale True would read as "follow".
             self.figure.layout.xaxis.autorange = False
             for axis in self._y_axes():
                 self.figure.layout[axis].autorange = True
@@ -652,20 +661,17 @@ class LivePlot(LiveView, Displayable):
 
     # -- lifecycle and display -----------------------------------------------
 
-    @property
-    def widget(self) -> Any:
-        """The displayable ipywidgets box (figure and status line), for layouts."""
-        return self._box
+    def _parts(self) -> list[Part]:
+        return [self.part]
 
     @owned
     def close(self) -> None:
-        """Stop rendering, leave the clock, leave the last frame in the page, close the widgets."""
+        """Stop rendering, leave the clock, leave the last frame in the page, close the widget."""
         if self._closed:
             return
         self._freeze()
         self._leave_clock()
-        for widget in (self._box, self._mode_button, self._status, self.figure):
-            widget.close()
+        self._close_surface()
 
     @owned
     def to_svg(self) -> str:
@@ -710,12 +716,6 @@ class LivePlot(LiveView, Displayable):
     def to_html(self) -> str:
         """The chart as self-contained HTML (its :meth:`to_svg` in a div)."""
         return f"<div class='nnb-plot'>{self.to_svg()}</div>"
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        if not self._closed:
-            # A page that shows it from now on starts from the current traces and axes.
-            self._sync_widget_state()
-        return super()._repr_mimebundle_(**kwargs)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else self.view_mode

@@ -65,9 +65,14 @@ function applyFrame(store, frame, buffers) {
   }
   store.asked.delete(index);
   part.rev = frame.rev;
-  for (const key of ["layout", "traces", "config", "bar", "html", "controls"]) {
+  for (const key of ["traces", "config", "bar", "html", "controls"]) {
     if (frame[key] !== undefined) part[key] = frame[key];
   }
+  if (frame.layout !== undefined) {
+    // A keyframe's layout is whole; a frame's holds only the entries that changed.
+    part.layout = frame.base === null ? frame.layout : { ...part.layout, ...frame.layout };
+  }
+  for (const key of frame.layout_drop ?? []) delete part.layout[key];
   if (frame.count !== undefined) part.data.length = frame.count;
   for (const [i, x, y] of frame.data ?? []) {
     part.data[i] = { x: numbers(x, buffers), y: numbers(y, buffers) };
