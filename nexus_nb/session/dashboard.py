@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import html
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-import ipywidgets
 
 from nexus_nb.protocol import CHANNELS
 from nexus_nb.session.base import BaseStream
 from nexus_nb.widgets import ChannelControls, FrameClock, LivePlot, LiveTable, StatusBar
 from nexus_nb.widgets.display import Displayable
 from nexus_nb.widgets.owner import owned
+from nexus_nb.widgets.surface import Part
 from nexus_nb.widgets.view import LiveView
 
 __all__ = ["PLOTS", "TABLES", "Dashboard"]
@@ -36,8 +35,13 @@ class Dashboard(Displayable):
     (:meth:`Stream.resubscribe`, started on the stream's reader thread so the
     views never wait on the network), a filter when Enter is pressed; the controls
     follow the live subscriptions (a ``resubscribe`` from code shows there within
-    a frame). Views of channels subscribed later appear when the dashboard is
-    built again.
+    a frame), and a plot or table whose channel is no longer subscribed says so
+    (it keeps showing what was buffered). Views of channels subscribed later
+    appear when the dashboard is built again.
+
+    The whole dashboard is one widget (one
+    :class:`~nexus_nb.widgets.surface.Surface`) drawing every view's part; the
+    views never build widgets of their own.
 
     Args:
         stream: The stream to show.
@@ -72,9 +76,9 @@ class Dashboard(Displayable):
             selected=_selection(stream),
             on_change=stream.submit_resubscribe,
             live=True,
+            title="Channels",
             clock=clock,
         )
-        self._follow = _Follow(stream, self.controls, clock)
         self.plots = [
             LivePlot(stream[ch], window=window, title=ch, fps=fps, clock=clock, **options)
             for ch, options in PLOTS.items()
@@ -83,18 +87,19 @@ class Dashboard(Displayable):
         self.tables = [
             LiveTable(stream[ch], rows=rows, fps=fps, clock=clock) for ch in TABLES if ch in stream
         ]
-        self.widget = ipywidgets.VBox(
-            [
-                self.status.widget,
-                ipywidgets.Accordion(children=[self.controls.widget], titles=("Channels",)),
-                *(plot.widget for plot in self.plots),
-                *(table.widget for table in self.tables),
-            ]
-        )
+        self._follow = _Follow(self, clock)
+
+    def _parts(self) -> list[Part]:
+        return [
+            self.status.part,
+            self.controls.part,
+            *(plot.part for plot in self.plots),
+            *(table.part for table in self.tables),
+        ]
 
     @owned
     def close(self) -> None:
-        """Stop every view, leave the last frame in the page, close the widgets.
+        """Stop every view, leave the last frame in the page, close the widget.
 
         The stream keeps running.
         """
@@ -109,12 +114,11 @@ class Dashboard(Displayable):
             plot.close()
         for table in self.tables:
             table.close()
-        self.widget.close()
+        self._close_surface()
 
-    def _displayed(self) -> None:
-        views: list[LiveView] = [self.status, *self.plots, *self.tables]
-        for view in views:
-            view._displayed()
+    def _widget_closed(self) -> bool:
+        """Whether the widget was built and then closed directly (``dashboard.widget.close()``)."""
+        return self._surface is not None and self._surface.comm is None
 
     @owned
     def to_html(self) -> str:
@@ -132,27 +136,47 @@ class Dashboard(Displayable):
 
 
 class _Follow(LiveView):
-    """Keeps the controls showing the client's live subscriptions, on the frame clock."""
+    """Keeps a dashboard in step with the client's live subscriptions, on the frame clock.
 
-    def __init__(
-        self, stream: BaseStream, controls: ChannelControls, clock: FrameClock | None
-    ) -> None:
+    The controls show them, and each plot and table says whether its channel is
+    still subscribed. It also closes the dashboard whose widget was closed
+    directly (its views have no widget of their own to notice it by).
+    """
+
+    def __init__(self, dashboard: Dashboard, clock: FrameClock | None) -> None:
         super().__init__(fps=2.0, clock=clock)
-        self.stream = stream
-        self.controls = controls
-        self._shown = _selection(stream)
+        # Weak: the clock holds this, and must not keep a forgotten dashboard alive.
+        self._dashboard = weakref.ref(dashboard)
+        self.stream = dashboard.stream
+        self.controls = dashboard.controls
+        self._shown = _selection(self.stream)
+        self._mark(dashboard)
         self._join_clock()
 
     def pending(self) -> bool:
+        dashboard = self._dashboard()
+        if dashboard is not None and not dashboard._closed and dashboard._widget_closed():
+            dashboard.close()
         return not self._closed and _selection(self.stream) != self._shown
 
     def render(self) -> None:
         self._shown = _selection(self.stream)
         self.controls.sync(self._shown)
+        dashboard = self._dashboard()
+        if dashboard is not None:
+            self._mark(dashboard)
+
+    def _mark(self, dashboard: Dashboard) -> None:
+        subscribed = self.stream.subscriptions
+        views: list[LivePlot | LiveTable] = [*dashboard.plots, *dashboard.tables]
+        for view in views:
+            view.mark_unsubscribed(view.source.channel not in subscribed)
 
     def show_error(self, error: BaseException | None) -> None:
         if error is not None:
-            self.controls.message.value = html.escape(f"could not show the subscriptions: {error}")
+            self.controls.part.update(
+                message=f"could not show the subscriptions: {error}", failed=True
+            )
 
     def close(self) -> None:
         self._leave_clock()

@@ -1,7 +1,7 @@
-"""Live Plotly and ipywidgets views of buffered Nexus events.
+"""Live views of buffered Nexus events: anywidgets drawn with plotly.js, wherever anywidget runs.
 
 Views render what a :class:`Source` holds and know nothing of sockets; one
-:class:`FrameClock` per event loop paces them and caps widget messages.
+:class:`FrameClock` (its own thread in a kernel) paces them and caps their messages.
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ class Displayable(metaclass=Owned):
     def _bundle(self, widget: Surface | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         bundle: dict[str, Any] = {"text/plain": repr(self)}
         if widget is not None and not self._closed:
-            shown = widget._repr_mimebundle_(**kwargs) or {}
+            shown: Any = widget._repr_mimebundle_(**kwargs) or {}
             # The display protocol allows (data, metadata); anywidget answers so.
             bundle.update(shown[0] if isinstance(shown, tuple) else shown)
         bundle["text/html"] = self.to_html()

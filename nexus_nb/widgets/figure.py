@@ -10,9 +10,10 @@ as an event (``{"relayout": {"range": [a, b]}}`` or ``{"autorange": true}``).
 
 A frame's delta (see :mod:`nexus_nb.widgets.surface` for the envelope):
 ``layout`` (the layout's changed top-level entries, each whole: a moving x
-range sends ``xaxis``, never the template), ``layout_drop`` (entries removed), ``traces`` (every trace's style, without x/y),
-``count`` (traces drawn), ``data`` (``[index, x, y]`` per changed trace, each a
-buffer index or a list), ``config`` and ``bar`` (the line under the plot: its
+range sends ``xaxis``, never the template), ``layout_drop`` (entries removed),
+``traces`` (every trace's style, without x/y), ``count`` (traces drawn),
+``data`` (``[index, x, y]`` per changed trace, each a buffer index or a list),
+``config`` and ``bar`` (the line under the plot: its
 button, tooltip and note).
 """
 

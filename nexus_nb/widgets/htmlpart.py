@@ -11,7 +11,7 @@ __all__ = ["HtmlPart"]
 
 
 class HtmlPart(Part):
-    """HTML the page puts in place as it is (built escaped by the kernel: no script, no style sheet).
+    """HTML the page puts in place as it is (escaped by the kernel: no script, no style sheet).
 
     A frame's delta is ``{"html": text}``, sent only when the text changed.
     """

@@ -426,13 +426,6 @@ class LivePlot(LiveView, Displayable):
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
         return float(stamp.value // 1000) / 1000.0
 
-    def _to_x(self, value: float | pd.Timestamp | str) -> float:
-        if isinstance(value, int | float):
-            return float(value)
-        stamp = pd.Timestamp(value)
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
-        return float(stamp.value // 1000) / 1000.0
-
     def _user_range(self, xrange: Sequence[Any]) -> bool:
         """Whether ``xrange`` differs from the range the plot itself last drew."""
         if len(xrange) != 2:

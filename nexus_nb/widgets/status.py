@@ -10,9 +10,10 @@ from typing import Protocol
 
 from nexus_nb.widgets.clock import FrameClock
 from nexus_nb.widgets.display import Displayable
-from nexus_nb.widgets.meter import MeteredHTML
+from nexus_nb.widgets.htmlpart import HtmlPart
 from nexus_nb.widgets.owner import owned
-from nexus_nb.widgets.view import LiveView, ViewCount
+from nexus_nb.widgets.surface import Part
+from nexus_nb.widgets.view import LiveView
 
 __all__ = [
     "ChannelStatus",
@@ -219,45 +220,53 @@ class StatusBar(LiveView, Displayable):
             snapshot.status if hasattr(snapshot, "status") else snapshot
         )
         super().__init__(fps=fps, clock=clock)
-        self.widget = MeteredHTML(value="")
-        self.widget._nnb_meter = self.meter
-        self._views: ViewCount = ViewCount(self.widget)
+        #: The bar's block in its surface (or in a dashboard's).
+        self.part = HtmlPart(meter=self.meter)
         self._join_clock()
 
+    def _parts(self) -> list[Part]:
+        return [self.part]
+
     def pending(self) -> bool:
-        """Whether the clock should redraw: open and shown (the snapshot always may change)."""
-        if not self._closed and self.widget.comm is None:
-            self.close()  # The widget was closed directly.
-        return not (self._closed or self._paused) and self._views.shown
+        """Whether the clock should redraw: open and shown (the snapshot always may change).
+
+        A bar whose widget was closed directly (``bar.widget.close()``) closes.
+        """
+        if not self._closed and self._surface is not None and self._surface.comm is None:
+            self.close()
+        return not (self._closed or self._paused) and self.part.shown
 
     @owned
     def render(self) -> None:
-        """Redraw from a fresh snapshot now; exceptions from ``snapshot`` propagate."""
+        """Redraw from a fresh snapshot now; exceptions from ``snapshot`` propagate.
+
+        Nothing is sent when the text is unchanged.
+        """
         clock = self.clock
         rates: dict[str, float | None] = {"frame_rate": None, "message_rate": None}
         if clock is not None:
             rates = {"frame_rate": clock.frame_rate(), "message_rate": clock.message_rate()}
-        self.widget.value = render_status(self.snapshot(), **rates)
+        self.part.show(render_status(self.snapshot(), **rates))
 
     def show_error(self, error: BaseException | None) -> None:
         """Show why the snapshot failed until a redraw succeeds."""
         if error is not None:
             text = html.escape(f"{type(error).__name__}: {error}")
-            self.widget.value = f"<span style='{_ALERT}'>status failed: {text}</span>"
+            self.part.show(f"<span style='{_ALERT}'>status failed: {text}</span>")
 
     @owned
     def close(self) -> None:
-        """Stop redrawing, leave the clock and close the widget."""
+        """Stop redrawing, leave the last frame in the page, leave the clock, close the widget."""
         self._freeze()
         self._leave_clock()
-        self.widget.close()
+        self._close_surface()
 
     @owned
     def to_html(self) -> str:
         """The status bar's last frame as HTML (drawn now if none was yet)."""
-        if not self.widget.value:
+        if not self.part.html:
             self._catch_up()
-        return str(self.widget.value)
+        return self.part.html
 
     def __repr__(self) -> str:
         return f"<StatusBar fps={self._fps:g}>"

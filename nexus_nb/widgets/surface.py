@@ -82,7 +82,8 @@ def pack(values: Any, buffers: list[memoryview]) -> Any:
     """
     array = np.asarray(values) if values is not None else np.empty(0)
     if array.dtype.kind in "fiub":
-        buffers.append(memoryview(np.ascontiguousarray(array, dtype=np.float64)).cast("B"))
+        numbers: Any = np.ascontiguousarray(array, dtype=np.float64)
+        buffers.append(memoryview(numbers).cast("B"))
         return len(buffers) - 1
     return [None if v is None else str(v) for v in array.tolist()]
 
@@ -117,15 +118,16 @@ class Part(ABC):
     def state(self, buffers: list[memoryview]) -> dict[str, Any]:
         """The whole part, for a keyframe (numbers appended to ``buffers``, see :func:`pack`)."""
 
-    def on_event(self, content: dict[str, Any]) -> None:
+    def on_event(self, content: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """A click, zoom or edit in the page (default: ignored)."""
 
     def send(self, delta: dict[str, Any], buffers: Sequence[memoryview] = ()) -> None:
         """Send one frame: ``delta`` moves the page's copy to the next revision."""
         base, self.rev = self.rev, self.rev + 1
-        if self.surface is not None and self.surface.send_frame(self, {**delta, "base": base}, buffers):
-            if self.meter is not None:
-                self.meter.sent += 1
+        surface = self.surface
+        sent = surface is not None and surface.send_frame(self, {**delta, "base": base}, buffers)
+        if sent and self.meter is not None:
+            self.meter.sent += 1
 
     def keyframe(self) -> tuple[dict[str, Any], list[memoryview]]:
         """The whole part as a frame the page applies whatever it holds."""
@@ -158,7 +160,7 @@ class Part(ABC):
             del self._sight[next(iter(self._sight))]
 
 
-class Surface(anywidget.AnyWidget):  # type: ignore[misc]
+class Surface(anywidget.AnyWidget):
     """The anywidget that draws a column of :class:`Part` objects (see the module docstring).
 
     Args:
@@ -189,6 +191,11 @@ class Surface(anywidget.AnyWidget):  # type: ignore[misc]
     def _states(self) -> list[dict[str, Any]]:
         states = []
         for index, part in enumerate(self._parts):
+            if part.surface is not None and part.surface is not self:
+                raise ValueError(
+                    f"{type(part).__name__} is already drawn by another widget (a view shown"
+                    " in a Dashboard is shown through the Dashboard: display that)"
+                )
             part.index = index
             content, buffers = part.keyframe()
             states.append({"frame": content, "buffers": buffers})
@@ -199,7 +206,7 @@ class Surface(anywidget.AnyWidget):  # type: ignore[misc]
             part.surface = self
 
     def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
-        """ipywidgets' state plus ``parts``: every part's keyframe (what a new page view builds from)."""
+        """ipywidgets' state plus ``parts``: every part's keyframe (what a new view builds from)."""
         state: dict[str, Any] = super().get_state(key, drop_defaults)
         keys = [key] if isinstance(key, str) else key
         if keys is None or "parts" in keys:
@@ -208,7 +215,8 @@ class Surface(anywidget.AnyWidget):  # type: ignore[misc]
 
     def send_frame(self, part: Part, delta: dict[str, Any], buffers: Sequence[memoryview]) -> bool:
         """Send one part's frame (owner's thread); say whether it was sent (open)."""
-        return self._emit({"t": "frame", "part": part.index, "rev": part.rev, **delta}, list(buffers))
+        content = {"t": "frame", "part": part.index, "rev": part.rev, **delta}
+        return self._emit(content, list(buffers))
 
     def _emit(self, content: dict[str, Any], buffers: list[memoryview]) -> bool:
         if self.comm is None:

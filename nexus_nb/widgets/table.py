@@ -9,10 +9,11 @@ import numpy as np
 
 from nexus_nb.widgets.clock import FrameClock
 from nexus_nb.widgets.display import Displayable
-from nexus_nb.widgets.meter import MeteredHTML
+from nexus_nb.widgets.htmlpart import HtmlPart
 from nexus_nb.widgets.owner import owned
 from nexus_nb.widgets.source import Source
-from nexus_nb.widgets.view import LiveView, ViewCount
+from nexus_nb.widgets.surface import Part
+from nexus_nb.widgets.view import LiveView
 
 __all__ = ["LiveTable"]
 
@@ -55,6 +56,9 @@ _TD = (
     "padding:2px 6px;border-bottom:1px solid var(--jp-border-color2,#ddd);"
     "text-align:left;vertical-align:top;white-space:nowrap;overflow:hidden"
 )
+#: Shown above the table of a channel that is no longer subscribed.
+_UNSUBSCRIBED = "not subscribed: showing what was buffered"
+_NOTE = "color:var(--jp-ui-font-color2,#808080);font-style:italic"
 _CLIP = f"max-width:{MAX_CELL_WIDTH};overflow:hidden;text-overflow:ellipsis;white-space:nowrap"
 
 
@@ -152,16 +156,23 @@ class LiveTable(LiveView, Displayable):
         self.columns = list(columns) if columns is not None else None
         super().__init__(fps=fps, clock=clock)
         self._version: int | None = None
-        self.widget = MeteredHTML(value=render_table(source.channel, 0, {}, []))
-        self.widget._nnb_meter = self.meter
-        self._views: ViewCount = ViewCount(self.widget)
+        self._unsubscribed = False
+        self._table = render_table(source.channel, 0, {}, [])
+        #: The table's block in its surface (or in a dashboard's).
+        self.part = HtmlPart(self._table, meter=self.meter)
         self._join_clock()
 
+    def _parts(self) -> list[Part]:
+        return [self.part]
+
     def pending(self) -> bool:
-        """Whether the clock should render: shown, not paused, and the source changed."""
-        if not self._closed and self.widget.comm is None:
-            self.close()  # The widget was closed directly.
-        shown = self._views.shown
+        """Whether the clock should render: shown, not paused, and the source changed.
+
+        A table whose widget was closed directly (``table.widget.close()``) closes.
+        """
+        if not self._closed and self._surface is not None and self._surface.comm is None:
+            self.close()
+        shown = self.part.shown
         return not (self._closed or self._paused) and shown and self.source.version != self._version
 
     @owned
@@ -175,26 +186,38 @@ class LiveTable(LiveView, Displayable):
         if columns is None:
             columns = [name for name in self.source.columns if name != "channel"]
         first, data = self.source.read(columns, start=max(0, self.source.appended - self.rows))
-        self.widget.value = render_table(self.source.channel, first, data, columns)
+        self._table = render_table(self.source.channel, first, data, columns)
+        self._show()
 
     def show_error(self, error: BaseException | None) -> None:
         """Show a failed frame's error in place of the table until a frame succeeds."""
         if error is not None:
             text = html.escape(f"{type(error).__name__}: {error}")
-            self.widget.value = f"<pre style='color:#b00020'>frame failed: {text}</pre>"
+            self.part.show(f"<pre style='color:#b00020'>frame failed: {text}</pre>")
+
+    @owned
+    def mark_unsubscribed(self, unsubscribed: bool = True) -> None:
+        """Say above the table that its channel is no longer subscribed (or is again)."""
+        if unsubscribed != self._unsubscribed:
+            self._unsubscribed = unsubscribed
+            self._show()
+
+    def _show(self) -> None:
+        note = f"<div style='{_NOTE}'>{_UNSUBSCRIBED}</div>" if self._unsubscribed else ""
+        self.part.show(note + self._table)
 
     @owned
     def close(self) -> None:
-        """Stop rendering, leave the clock and close the widget."""
+        """Stop rendering, leave the last frame in the page, leave the clock, close the widget."""
         self._freeze()
         self._leave_clock()
-        self.widget.close()
+        self._close_surface()
 
     @owned
     def to_html(self) -> str:
         """The table as HTML, drawn up to date first while the table is open."""
         self._catch_up()
-        return str(self.widget.value)
+        return self.part.html
 
     def __repr__(self) -> str:
         return f"<LiveTable {self.source.channel!r} rows={self.rows}>"

@@ -150,11 +150,11 @@ def test_a_resample_is_a_source_a_live_table_renders_and_updates() -> None:
     buf.append(message(0, "gpt-4", 120.0))
     table = LiveTable(view, rows=10)
     table.render()
-    assert "gpt-4" in table.widget.value
-    assert "claude" not in table.widget.value
+    assert "gpt-4" in table.part.html
+    assert "claude" not in table.part.html
     buf.append(message(2500, "claude", 80.0))
     table.render()
-    assert "claude" in table.widget.value
+    assert "claude" in table.part.html
 
 
 def test_counters_include_staged_events_without_another_read() -> None:

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from nexus_nb.widgets import ChannelControls
+from nexus_nb.widgets import ChannelControls, FrameClock
 from nexus_nb.widgets.controls import format_filters, parse_filters
+from nexus_nb.widgets.testing import record_messages, send_from_page
 
 CHANNELS = ["telemetry.metrics", "tasks.updates", "system.alerts"]
 
@@ -65,45 +66,63 @@ def test_apply_calls_on_change_with_checked_channels_and_their_filters() -> None
         selected={"telemetry.metrics": None, "tasks.updates": {"priority": ["high"]}},
         on_change=calls.append,
     )
-    assert controls.fields["tasks.updates"].value == "priority=high"
-    controls.checks["system.alerts"].value = True
-    controls.fields["system.alerts"].value = "severity=critical,error"
-    controls.checks["telemetry.metrics"].value = False
-    controls.button.click()
+    assert controls.filters["tasks.updates"] == "priority=high"
+    controls.check("system.alerts")
+    controls.type_filter("system.alerts", "severity=critical,error")
+    controls.check("telemetry.metrics", False)
+    assert calls == []  # not live: nothing applies before Apply
+    controls.apply()
     assert calls == [
         {
             "tasks.updates": {"priority": ["high"]},
             "system.alerts": {"severity": ["critical", "error"]},
         }
     ]
-    assert controls.message.value == "applied"
+    assert controls.message == "applied"
 
 
 def test_invalid_filters_are_shown_inline_and_nothing_is_applied() -> None:
     calls: list[dict[str, Any]] = []
     controls = ChannelControls(CHANNELS, selected={"tasks.updates": None}, on_change=calls.append)
-    controls.fields["tasks.updates"].value = "priority"
-    controls.button.click()
+    controls.type_filter("tasks.updates", "priority")
+    controls.apply()
     assert calls == []
-    assert "expected key=value" in controls.errors["tasks.updates"].value
-    assert "invalid filters for tasks.updates" in controls.message.value
+    assert "expected key=value" in controls.errors["tasks.updates"]
+    assert controls.errors["system.alerts"] == ""
+    assert "invalid filters for tasks.updates" in controls.message
+
+
+def test_a_corrected_filter_clears_its_error_on_the_next_apply() -> None:
+    calls: list[dict[str, Any]] = []
+    controls = ChannelControls(CHANNELS, selected={"tasks.updates": None}, on_change=calls.append)
+    controls.type_filter("tasks.updates", "priority")
+    controls.apply()
+    controls.type_filter("tasks.updates", "priority=high")
+    controls.apply()
+    assert controls.errors["tasks.updates"] == ""
+    assert calls == [{"tasks.updates": {"priority": ["high"]}}]
 
 
 def test_an_unchecked_channel_with_bad_filters_is_ignored() -> None:
     calls: list[dict[str, Any]] = []
     controls = ChannelControls(CHANNELS, selected={}, on_change=calls.append)
-    controls.fields["tasks.updates"].value = "nonsense"
+    controls.type_filter("tasks.updates", "nonsense")
     controls.apply()
     assert calls == [{}]
 
 
-def test_an_error_from_on_change_is_shown_escaped() -> None:
+def test_an_error_from_on_change_is_shown_as_plain_text() -> None:
     def refuse(_: object) -> None:
         raise RuntimeError("<denied>")
 
     controls = ChannelControls(CHANNELS, selected={}, on_change=refuse)
+    rec = record_messages(controls)
     controls.apply()
-    assert "failed: RuntimeError: &lt;denied&gt;" in controls.message.value
+    # The page shows the message as text (textContent), never as markup.
+    assert controls.message == "failed: RuntimeError: <denied>"
+    state = rec.frames[-1][0]["controls"]
+    assert state["failed"]
+    assert state["message"] == "failed: RuntimeError: <denied>"
 
 
 def test_a_future_from_on_change_disables_apply_until_it_settles_and_shows_its_error() -> None:
@@ -117,13 +136,30 @@ def test_a_future_from_on_change_disables_apply_until_it_settles_and_shows_its_e
     controls = ChannelControls(CHANNELS, selected={"system.alerts": None}, on_change=change)
     controls.apply()
     assert controls.task is pending
-    assert controls.button.disabled
+    assert controls.busy
+    assert controls.message == "applying..."
     controls.apply()  # refused while the first one runs
-    assert controls.message.value == "still applying the previous change"
+    assert controls.message == "still applying the previous change"
     pending.set_exception(LookupError("unknown channel"))
     assert seen == [{"system.alerts": None}]
-    assert "LookupError: unknown channel" in controls.message.value
-    assert not controls.button.disabled
+    assert "LookupError: unknown channel" in controls.message
+    assert not controls.busy
+
+
+def test_a_settled_future_is_shown_on_the_clock_thread() -> None:
+    clock = FrameClock(thread=True)
+    try:
+        pending: Future[None] = Future()
+        controls = ChannelControls(
+            CHANNELS, selected={"system.alerts": None}, on_change=lambda _: pending, clock=clock
+        )
+        controls.apply()
+        assert controls.busy
+        pending.set_result(None)  # here, not on the clock's thread
+        assert clock.call(lambda: controls.message) == "applied"
+        assert not controls.busy
+    finally:
+        clock.close()
 
 
 def test_close_cancels_a_pending_apply() -> None:
@@ -137,19 +173,106 @@ def test_close_cancels_a_pending_apply() -> None:
 def test_live_controls_apply_each_toggle_and_submitted_filter_at_once() -> None:
     calls: list[dict[str, Any]] = []
     controls = ChannelControls(CHANNELS, selected={}, on_change=calls.append, live=True)
-    controls.checks["system.alerts"].value = True
-    controls.fields["system.alerts"].value = "severity=critical"
+    controls.check("system.alerts")
+    controls.type_filter("system.alerts", "severity=critical")
     assert calls == [{"system.alerts": None}, {"system.alerts": {"severity": ["critical"]}}]
-    assert not controls.fields["system.alerts"].continuous_update
+    assert controls.part.controls["live"]  # the page sends a filter on Enter or blur only
+
+
+def test_a_page_tick_and_untick_apply_at_once_in_live_mode() -> None:
+    calls: list[dict[str, Any]] = []
+    controls = ChannelControls(CHANNELS, selected={}, on_change=calls.append, live=True)
+    rec = record_messages(controls)
+    unticked = {ch: False for ch in CHANNELS}
+    filters = {ch: "" for ch in CHANNELS}
+    form = {"checked": {**unticked, "system.alerts": True}, "filters": filters}
+    send_from_page(controls, {"t": "event", "part": 0, "action": "check", "form": form})
+    assert calls == [{"system.alerts": None}]
+    assert controls.checked["system.alerts"]
+    form = {"checked": unticked, "filters": filters}
+    send_from_page(controls, {"t": "event", "part": 0, "action": "check", "form": form})
+    assert calls[-1] == {}
+    assert not controls.checked["system.alerts"]
+    # Every page showing it follows: the whole form goes back in a frame.
+    state = rec.frames[-1][0]["controls"]
+    assert state["checked"] == unticked
+    assert state["message"] == "applied"
+
+
+def test_a_page_filter_is_typed_in_and_applied_in_live_mode() -> None:
+    calls: list[dict[str, Any]] = []
+    controls = ChannelControls(
+        CHANNELS, selected={"tasks.updates": None}, on_change=calls.append, live=True
+    )
+    form = {
+        "checked": {ch: ch == "tasks.updates" for ch in CHANNELS},
+        "filters": {"tasks.updates": "status=failed"},
+    }
+    send_from_page(controls, {"t": "event", "part": 0, "action": "filter", "form": form})
+    assert controls.filters["tasks.updates"] == "status=failed"
+    assert calls == [{"tasks.updates": {"status": ["failed"]}}]
+
+
+def test_a_page_apply_with_an_invalid_filter_shows_the_error_and_applies_nothing() -> None:
+    calls: list[dict[str, Any]] = []
+    controls = ChannelControls(CHANNELS, selected={}, on_change=calls.append)
+    rec = record_messages(controls)
+    form = {
+        "checked": {"tasks.updates": True, "system.alerts": True},
+        "filters": {"tasks.updates": "priority", "system.alerts": "severity=error"},
+    }
+    send_from_page(controls, {"t": "event", "part": 0, "action": "apply", "form": form})
+    assert calls == []
+    state = rec.frames[-1][0]["controls"]
+    assert "expected key=value" in state["errors"]["tasks.updates"]
+    assert state["errors"]["system.alerts"] == ""
+    assert state["failed"]
+    assert "invalid filters for tasks.updates" in state["message"]
+
+
+def test_page_ticks_in_apply_mode_wait_for_apply() -> None:
+    calls: list[dict[str, Any]] = []
+    controls = ChannelControls(CHANNELS, selected={}, on_change=calls.append)
+    form = {"checked": {"system.alerts": True}, "filters": {}}
+    send_from_page(controls, {"t": "event", "part": 0, "action": "check", "form": form})
+    assert calls == []
+    send_from_page(controls, {"t": "event", "part": 0, "action": "apply", "form": form})
+    assert calls == [{"system.alerts": None}]
+
+
+def test_a_malformed_page_event_is_ignored() -> None:
+    calls: list[dict[str, Any]] = []
+    controls = ChannelControls(CHANNELS, selected={}, on_change=calls.append, live=True)
+    for content in (
+        {"t": "event", "part": 0, "action": "explode", "form": {}},
+        {"t": "event", "part": 0, "action": "apply", "form": "nope"},
+        {"t": "event", "part": 0, "action": "check"},
+    ):
+        send_from_page(controls, content)
+    form = {"checked": {"unknown": True, "system.alerts": "yes"}, "filters": {"tasks.updates": 3}}
+    send_from_page(controls, {"t": "event", "part": 0, "action": "check", "form": form})
+    assert calls == [{}]  # the last one applied, with nothing it could not read
+    assert "unknown" not in controls.checked
+    assert controls.filters["tasks.updates"] == ""
+
+
+def test_checking_an_unknown_channel_is_a_value_error() -> None:
+    controls = ChannelControls(CHANNELS, selected={}, on_change=lambda _: None)
+    with pytest.raises(ValueError, match="not one of"):
+        controls.check("nope")
+    with pytest.raises(ValueError, match="not one of"):
+        controls.type_filter("nope", "a=1")
 
 
 def test_sync_shows_a_selection_without_applying_it() -> None:
     calls: list[dict[str, Any]] = []
     controls = ChannelControls(CHANNELS, selected={}, on_change=calls.append, live=True)
+    rec = record_messages(controls)
     controls.sync({"telemetry.metrics": {"source": ["server-01"]}})
     assert calls == []
-    assert controls.checks["telemetry.metrics"].value
-    assert controls.fields["telemetry.metrics"].value == "source=server-01"
+    assert controls.checked["telemetry.metrics"]
+    assert controls.filters["telemetry.metrics"] == "source=server-01"
+    assert rec.frames[-1][0]["controls"]["checked"]["telemetry.metrics"]
 
 
 def test_a_live_toggle_during_a_pending_apply_is_applied_after_it() -> None:
@@ -162,9 +285,31 @@ def test_a_live_toggle_during_a_pending_apply_is_applied_after_it() -> None:
         return futures[-1]
 
     controls = ChannelControls(CHANNELS, selected={}, on_change=change, live=True)
-    controls.checks["system.alerts"].value = True
-    controls.checks["tasks.updates"].value = True  # while the first is applying
+    controls.check("system.alerts")
+    controls.check("tasks.updates")  # while the first is applying
     assert len(seen) == 1
     futures[0].set_result(None)
     assert len(seen) == 2
     assert seen[-1] == {"system.alerts": None, "tasks.updates": None}
+
+
+def test_the_controls_are_a_widget_of_their_own_whose_state_holds_the_form() -> None:
+    controls = ChannelControls(
+        CHANNELS, selected={"system.alerts": None}, on_change=lambda _: None, title="Channels"
+    )
+    (part,) = controls.widget.get_state()["parts"]
+    state = part["frame"]["controls"]
+    assert part["frame"]["kind"] == "controls"
+    assert state["channels"] == CHANNELS
+    assert state["checked"] == {ch: ch == "system.alerts" for ch in CHANNELS}
+    assert state["title"] == "Channels"
+    assert not state["live"]
+
+
+def test_the_static_fallback_lists_the_ticked_channels_escaped() -> None:
+    controls = ChannelControls(
+        ["a<b>", "c"], selected={"a<b>": {"k": ["<v>"]}}, on_change=lambda _: None
+    )
+    assert controls.to_html() == "<ul><li>a&lt;b&gt; k=&lt;v&gt;</li></ul>"
+    controls.close()
+    assert repr(controls) == "<ChannelControls channels=2>"

@@ -101,16 +101,27 @@ def test_the_bar_renders_only_when_the_text_changes_and_takes_rates_from_the_clo
     snaps = [StatusSnapshot(state="open"), StatusSnapshot(state="open"), StatusSnapshot("closed")]
     clock = FrameClock()
     bar = StatusBar(lambda: snaps[0], clock=clock)
-    rec = record_messages(bar.widget)
+    rec = record_messages(bar)
     bar.render()
     bar.render()
-    assert len(rec.messages) == 1
-    assert "render 0.0 fps, 0 msg/s" in _text(bar.widget.value)
+    assert len(rec.frames) == 1
+    assert "render 0.0 fps, 0 msg/s" in _text(bar.part.html)
     snaps.pop(0)
     snaps.pop(0)
     bar.render()
-    assert len(rec.messages) == 2
-    assert "closed" in bar.widget.value
+    assert len(rec.frames) == 2
+    frame, _ = rec.frames[-1]
+    assert "closed" in frame["html"]
+    assert bar.messages_sent == 2
+
+
+def test_the_clock_redraws_the_bar_only_once_it_is_displayed() -> None:
+    clock = FrameClock()
+    bar = StatusBar(lambda: StatusSnapshot("open"), clock=clock)
+    assert clock.tick(now=1.0) == 0
+    record_messages(bar)
+    assert clock.tick(now=2.0) == 1
+    assert "open" in bar.part.html
 
 
 def test_a_failing_snapshot_is_shown_by_the_clock() -> None:
@@ -119,10 +130,26 @@ def test_a_failing_snapshot_is_shown_by_the_clock() -> None:
 
     clock = FrameClock()
     bar = StatusBar(broken, clock=clock)
-    bar.widget.set_state({"_view_count": 1})
+    rec = record_messages(bar)
     clock.tick(now=1.0)
-    assert "status failed: KeyError" in bar.widget.value
+    assert "status failed: KeyError" in bar.part.html
+    assert "status failed: KeyError" in rec.frames[-1][0]["html"]
     assert "text/html" in bar._repr_mimebundle_()
+
+
+def test_the_static_fallback_draws_a_frame_if_none_was_drawn() -> None:
+    bar = StatusBar(lambda: StatusSnapshot("connecting", detail="ws://x"))
+    assert "connecting" in bar.to_html()
+    assert bar.to_html() == bar.part.html
+
+
+def test_a_bar_whose_widget_is_closed_directly_closes_and_leaves_the_clock() -> None:
+    clock = FrameClock()
+    bar = StatusBar(lambda: StatusSnapshot("open"), clock=clock)
+    record_messages(bar)
+    bar.widget.close()
+    assert not bar.pending()
+    assert clock.views == 0
 
 
 def test_a_non_positive_fps_is_rejected() -> None:

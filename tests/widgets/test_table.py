@@ -29,7 +29,7 @@ def test_the_table_shows_the_newest_rows_first_and_only_the_last_n() -> None:
     src = _alerts(*[("info", f"m{i}") for i in range(30)])
     table = LiveTable(src, rows=5)
     table.render()
-    html = table.widget.value
+    html = table.part.html
     positions = [html.index(f">m{i}<") for i in (29, 28, 27, 26, 25)]
     assert positions == sorted(positions)
     assert ">m24<" not in html
@@ -40,7 +40,7 @@ def test_alert_rows_are_highlighted_by_severity() -> None:
     src = _alerts(("critical", "disk"), ("warning", "cpu"), ("weird", "x"))
     table = LiveTable(src)
     table.render()
-    html = table.widget.value
+    html = table.part.html
     assert f"style='{SEVERITY_STYLE['critical']}' data-severity='critical'" in html
     assert f"style='{SEVERITY_STYLE['warning']}' data-severity='warning'" in html
     assert "style='' data-severity='weird'" in html
@@ -57,7 +57,7 @@ def test_task_cells_are_highlighted_by_priority_and_status() -> None:
     )
     table = LiveTable(src)
     table.render()
-    html = table.widget.value
+    html = table.part.html
     for style in (PRIORITY_STYLE["critical"], PRIORITY_STYLE["low"]):
         assert f";{style}'>" in html
     for style in (STATUS_STYLE["failed"], STATUS_STYLE["running"]):
@@ -76,7 +76,7 @@ def test_event_data_cannot_inject_markup() -> None:
     )
     table = LiveTable(src)
     table.render()
-    html = table.widget.value
+    html = table.part.html
     assert "<img" not in html
     assert "<script>" not in html
     assert "onmouseover='" not in html
@@ -86,11 +86,11 @@ def test_event_data_cannot_inject_markup() -> None:
 def test_an_unchanged_source_sends_nothing() -> None:
     src = _alerts(("info", "a"))
     table = LiveTable(src)
-    rec = record_messages(table.widget)
+    rec = record_messages(table)
     table.render()
-    assert len(rec.messages) == 1
+    assert len(rec.frames) == 1
     table.render()
-    assert len(rec.messages) == 1
+    assert len(rec.frames) == 1
 
 
 def test_the_clock_skips_a_table_that_is_not_displayed_or_paused() -> None:
@@ -98,12 +98,12 @@ def test_the_clock_skips_a_table_that_is_not_displayed_or_paused() -> None:
     clock = FrameClock()
     table = LiveTable(src, clock=clock)
     assert clock.tick(now=1.0) == 0
-    table.widget.set_state({"_view_count": 1})
+    record_messages(table)
     table.pause()
     assert clock.tick(now=2.0) == 0
     table.resume()
     assert clock.tick(now=3.0) == 1
-    assert ">a<" in table.widget.value
+    assert ">a<" in table.part.html
 
 
 def test_the_static_fallback_is_the_table_html() -> None:
@@ -111,7 +111,7 @@ def test_the_static_fallback_is_the_table_html() -> None:
     table = LiveTable(src, columns=["message"])
     table.render()
     bundle = table._repr_mimebundle_()
-    assert bundle["text/html"] == table.widget.value
+    assert bundle["text/html"] == table.part.html
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert repr(table) == "<LiveTable 'system.alerts' rows=20>"
 
@@ -126,7 +126,7 @@ def test_long_cells_are_clipped_to_their_column_so_columns_never_overlap() -> No
     src = _alerts(("critical", long), ("info", "short"))
     table = LiveTable(src)
     table.render()
-    html = table.widget.value
+    html = table.part.html
     # An export's stylesheet fixes the table layout (equal columns, text spilling
     # over); the table overrides it and every cell clips its own text.
     table_style = re.search(r"<table style='([^']*)'", html)
@@ -148,6 +148,42 @@ def test_long_cells_are_clipped_to_their_column_so_columns_never_overlap() -> No
 def test_the_static_table_is_self_contained() -> None:
     table = LiveTable(_alerts(("info", "a")))
     table.render()
-    html = table.widget.value
+    html = table.part.html
     for markup in ("<script", "<link", "<style", "http"):
         assert markup not in html
+
+
+def test_an_unsubscribed_table_says_so_above_what_was_buffered() -> None:
+    table = LiveTable(_alerts(("info", "a")))
+    rec = record_messages(table)
+    table.render()
+    table.mark_unsubscribed()
+    assert len(rec.frames) == 2
+    html = table.part.html
+    assert "not subscribed: showing what was buffered" in html
+    assert html.index("not subscribed") < html.index(">a<")
+    table.mark_unsubscribed()  # unchanged: nothing sent
+    assert len(rec.frames) == 2
+    table.mark_unsubscribed(False)
+    assert "not subscribed" not in table.part.html
+    assert ">a<" in table.part.html
+
+
+def test_the_unsubscribed_note_stays_across_frames() -> None:
+    src = _alerts(("info", "a"))
+    table = LiveTable(src)
+    table.mark_unsubscribed()
+    src.append({"timestamp": [T0 + 10**9], "severity": ["info"], "message": ["b"]})
+    assert "not subscribed" in table.to_html()
+    assert ">b<" in table.to_html()
+
+
+def test_a_table_whose_widget_is_closed_directly_closes_and_stops_sending() -> None:
+    src = _alerts(("info", "a"))
+    clock = FrameClock()
+    table = LiveTable(src, clock=clock)
+    rec = record_messages(table)
+    table.widget.close()
+    assert clock.tick(now=1.0) == 0
+    assert clock.views == 0
+    assert rec.frames == []
