@@ -47,8 +47,9 @@ CHUNK: Final = 1_000
 MIN_SPACING: Final = 0.02
 
 EPILOG = """exit codes: 0 ok, 1 other error, 2 usage, 3 timeout, 4 auth failure (1008),
-5 connection failure, 6 protocol error (subscription/publish refused).
---api-key defaults to $NEXUS_API_KEY."""
+5 connection failure, 6 protocol error (subscription/publish refused)."""
+EXPORT_EPILOG = """exit codes: 0 ok, 1 a cell failed (nothing written) or another error, 2 usage,
+3 a cell ran past --timeout."""
 
 
 def _usage(message: str) -> NoReturn:
@@ -319,6 +320,9 @@ async def cmd_export(args: argparse.Namespace) -> int:
     except CellExecutionError as exc:
         print(f"nexus-nb: error: a cell failed; nothing written\n{exc}", file=sys.stderr)
         return EXIT_ERROR
+    except TimeoutError as exc:  # nbclient's CellTimeoutError
+        print(f"nexus-nb: error: {exc}; nothing written", file=sys.stderr)
+        return EXIT_TIMEOUT
     print(out)
     return EXIT_OK
 
@@ -335,9 +339,9 @@ def _parser() -> argparse.ArgumentParser:
     def add_key(p: argparse.ArgumentParser) -> None:
         p.add_argument("--api-key", default=None, help="default: $NEXUS_API_KEY")
 
-    def command(name: str, text: str) -> argparse.ArgumentParser:
+    def command(name: str, text: str, epilog: str = EPILOG) -> argparse.ArgumentParser:
         return sub.add_parser(
-            name, help=text, description=text, epilog=EPILOG,
+            name, help=text, description=text, epilog=epilog,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )  # fmt: skip
 
@@ -410,7 +414,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", default="1", help="replay speed factor; 0 or max: no pacing")
     p.set_defaults(run=cmd_publish)
 
-    p = command("export", "run a notebook and save it as small offline HTML (last frames)")
+    p = command(
+        "export", "run a notebook and save it as small offline HTML (last frames)", EXPORT_EPILOG
+    )
     p.add_argument("notebook")
     p.add_argument("--out", "-o", default=None, help="default: the notebook's name, .html")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per cell")

@@ -422,3 +422,23 @@ async def test_tail_says_on_stderr_how_many_events_a_gap_lost() -> None:
     metrics = server.metrics()
     assert missed == metrics["dropped"] - metrics["recovered"], (lines, metrics)
     assert all("on tasks.updates (overflow" in line for line in lines), lines
+
+
+def test_every_option_a_commands_help_names_is_one_it_takes() -> None:
+    import io
+    import re
+
+    from nexus_nb.cli import _parser
+
+    for name in ("serve", "tail", "record", "publish", "export"):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+            _parser().parse_args([name, "--help"])
+        text = out.getvalue()
+        options = text.split("options:", 1)[1]
+        # An option's line starts with its names: "-o OUT, --out OUT", "--demo, --no-demo".
+        heads = re.findall(r"^  (-\S.*?)(?:  |$)", options, re.MULTILINE)
+        taken = {name for head in heads for name in re.findall(r"--[a-z][a-z-]+", head)}
+        named = set(re.findall(r"--[a-z][a-z-]+", text))
+        assert "--help" in taken
+        assert named <= taken, f"nexus-nb {name} --help names {sorted(named - taken)}"
