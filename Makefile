@@ -6,7 +6,7 @@
 #   make docs   the documentation site into site/ (mkdocs --strict: any warning fails)
 #   make dist   a wheel and an sdist into dist/
 #   make test-lowest  the non-browser tests, notebooks included, on the lowest admitted versions
-#   make bench  the benchmarks, figures as ratios against baselines measured in the same run
+#   make bench  the benchmarks, three whole runs: medians of ratios against baselines of the same run
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -104,7 +104,7 @@ test-lowest: system
 	.ci/lowest
 
 bench: setup system
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --runs 3
 
 clean:
 	rm -rf $(VENV) $(DEMO_VENV) .venv-lowest .pytest_cache .mypy_cache .ruff_cache .hypothesis \

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,10 +49,29 @@ def ratio(row: dict[str, Any]) -> str:
     return f"{number(times if row['better'] == 'higher' else 1 / times)}x"
 
 
+def spread(values: list[float]) -> str:
+    """`` (low to high)`` of several runs' values, or nothing for one run."""
+    if len(values) < 2:
+        return ""
+    return f" ({number(min(values))} to {number(max(values))})"
+
+
+def ratios(row: dict[str, Any]) -> str:
+    """The median of each run's ratio to its own baseline, with their spread."""
+    per_run = [r for r in row.get("ratios") or () if r]
+    if not per_run or row["value"] == 0:
+        return ratio(row)
+    times = [r if row["better"] == "higher" else 1 / r for r in per_run]
+    return f"{number(statistics.median(times))}x{spread(times)}"
+
+
 def render(results: dict[str, Any]) -> str:
     """The markdown table, one row per figure, in the order the benchmarks ran."""
+    runs = results.get("runs", 1)
     lines = [
-        f"Measured {results['date']} by `make bench` ({results['machine']}).",
+        f"Medians of {runs} runs of `make bench` measured {results['date']} "
+        f"({results['machine']}); in brackets the lowest and highest run. Each ratio "
+        "is a figure over the baseline measured in the same run.",
         "",
         "| benchmark | what | figure | baseline in the same run | times better |",
         "| --- | --- | --- | --- | --- |",
@@ -61,10 +81,8 @@ def render(results: dict[str, Any]) -> str:
         if row["baseline"] is not None:
             kind = "ceiling: " if row["ceiling"] else ""
             base = f"{kind}{row['against']} {number(row['baseline'])} {row['unit']}"
-        lines.append(
-            f"| `{row['bench']}` | {row['what']} | {number(row['value'])} {row['unit']} "
-            f"| {base} | {ratio(row)} |"
-        )
+        value = f"{number(row['value'])} {row['unit']}{spread(row.get('runs') or [])}"
+        lines.append(f"| `{row['bench']}` | {row['what']} | {value} | {base} | {ratios(row)} |")
     return "\n".join(lines)
 
 
