@@ -156,7 +156,7 @@ def test_the_wheel_carries_the_views_page_code_py_typed_and_the_license(dist: Pa
     (wheel,) = dist.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     page_code = {path.relative_to(ROOT).as_posix() for path in (ROOT / "nexus_nb").rglob("*.js")}
-    assert page_code >= {"nexus_nb/widgets/figure.js"}
+    assert page_code >= {"nexus_nb/widgets/surface.js"}
     assert page_code <= names
     assert "nexus_nb/py.typed" in names
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)

@@ -199,14 +199,19 @@ class FrameClock:
         """Run ``fn`` on the clock's thread soon, in order of posting; return once queued.
 
         The one way a message from the page reaches a view: from whatever thread
-        the kernel delivered it on. Runs ``fn`` at once where :meth:`owns` is true.
+        the kernel delivered it on. On the clock's own thread ``fn`` runs after
+        what is already queued (so a view can let a burst of page messages be read
+        before acting once on the last); with no thread running it runs at once.
         At most ``max_posts`` wait for the clock's thread; past that the posting
         thread waits for a place (backpressure, counted in :attr:`post_waits`):
         a page message is never dropped, since each one carries widget state.
         """
         thread = self._thread
-        if thread is None or thread.stopped or thread.is_current():
+        if thread is None or thread.stopped:
             _run_logged(fn)
+            return
+        if thread.is_current():
+            thread.loop.call_soon(_run_logged, fn)
             return
         if not self._slots.acquire(blocking=False):
             self.post_waits += 1

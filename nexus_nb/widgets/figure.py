@@ -44,6 +44,16 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def _same(old: Any, new: Any) -> bool:
+    """Whether a trace's array is the one last sent.
+
+    A numpy array changes by being replaced, so identity decides (no O(n) compare
+    per frame). plotly answers a list (bar categories) with a new tuple on every
+    read: those, always short, are compared by value.
+    """
+    return old is new or (isinstance(new, tuple) and isinstance(old, tuple) and old == new)
+
+
 class FigurePart(Part):
     """The kernel's side of one plotly.js plot: a ``go.Figure`` and what the page holds of it.
 
@@ -120,9 +130,8 @@ class FigurePart(Part):
         for index, trace in enumerate(traces):
             x, y = trace.x, trace.y
             arrays.append((x, y))
-            # Identity, not values: a trace's arrays change by being replaced.
             old = self._arrays[index] if index < len(self._arrays) else (None, None)
-            if old[0] is not x or old[1] is not y or index >= len(self._arrays):
+            if index >= len(self._arrays) or not (_same(old[0], x) and _same(old[1], y)):
                 data.append([index, pack(x, buffers), pack(y, buffers)])
         if data:
             delta["data"] = data

@@ -451,7 +451,7 @@ class LivePlot(LiveView, Displayable):
         else:
             return
         # A storm of zooms is read once: the last one asked when the queue is through.
-        if self.clock is None or not self.clock.owns():
+        if self.clock is None:
             self._settle()
         elif not self._settling:
             self._settling = True

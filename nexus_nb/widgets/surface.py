@@ -142,14 +142,17 @@ class Part(ABC):
 
         Once displayed and until a page reports on it, yes (a page's first report
         can be lost: Voila builds its views before its kernel connection is up);
-        after that, while any reporting view has it in sight. A view out of
+        after that, while any reporting view has it in sight (also when the
+        widget was shown inside another layout, not displayed by the kernel). A view out of
         sight (scrolled away, a hidden tab, a collapsed output) draws nothing,
         so frames for it are wasted.
         """
         surface = self.surface
-        if surface is None or not surface.displayed:
+        if surface is None:
             return False
-        return not self._sight or any(self._sight.values())
+        if not self._sight:
+            return surface.displayed
+        return any(self._sight.values())
 
     def _sighted(self, view: str, sight: bool | None) -> None:
         self._sight.pop(view, None)

@@ -11,7 +11,7 @@ import pytest
 from nexus_nb.buffer import RingBuffer
 from nexus_nb.widgets import LivePlot
 from nexus_nb.widgets.chart import group_colour
-from nexus_nb.widgets.testing import MemorySource, RecordingComm, record_messages
+from nexus_nb.widgets.testing import MemorySource, record_messages, send_from_page
 
 T0 = 1_700_000_000_000_000_000  # ns since the epoch
 MS = 1_000_000  # ns per ms
@@ -27,10 +27,6 @@ def _append(src: MemorySource, ms: Any, cpu: Any, **text: list[str | None]) -> N
 def _bars(plot: LivePlot, index: int = 0) -> dict[str, float]:
     trace = plot.figure.data[index]
     return dict(zip(trace.x, np.asarray(trace.y, dtype=float).tolist(), strict=True))
-
-
-def _restyles(rec: RecordingComm) -> list[dict[str, Any]]:
-    return [m["state"]["_py2js_update"] for m in rec.messages if m["state"].get("_py2js_update")]
 
 
 def test_bar_heights_equal_pandas_groupby_last_over_every_batch() -> None:
@@ -61,7 +57,7 @@ def test_bars_over_latest_by_source_show_each_sources_newest_cpu_and_update_in_p
     for ms, (source, cpu) in enumerate([("a", 1.0), ("b", 2.0), ("a", 3.0), ("c", 4.0)]):
         publish(ms, source, cpu)
     plot = LivePlot(buf.latest(by="source"), x="source", y="cpu", kind="bar")
-    rec = record_messages(plot.figure)
+    rec = record_messages(plot)
     plot.render()
     assert _bars(plot) == {"a": 3.0, "b": 2.0, "c": 4.0}
     order = list(plot.figure.layout.xaxis.categoryarray)
@@ -71,9 +67,14 @@ def test_bars_over_latest_by_source_show_each_sources_newest_cpu_and_update_in_p
     assert _bars(plot) == {"a": 3.0, "b": 9.0, "c": 4.0}
     # Latest re-orders its rows by update time; the axis keeps first-seen order.
     assert list(plot.figure.layout.xaxis.categoryarray) == order
-    assert not any(m["state"].get("_py2js_addTraces") for m in rec.messages)
-    [update] = _restyles(rec)
-    assert set(update["style_data"]) == {"y"}  # type: ignore[arg-type]  (the heights only)
+    [(frame, buffers)] = rec.frames
+    assert "traces" not in frame  # no new trace, no style changed
+    assert "layout" not in frame  # the same categories
+    [[index, x, y]] = frame["data"]
+    assert index == 0
+    # Categories as text, heights as float64 binary.
+    heights = np.frombuffer(buffers[y], dtype=np.float64).tolist()
+    assert dict(zip(x, heights, strict=True)) == {"a": 3.0, "b": 9.0, "c": 4.0}
     assert plot.dropped_rows == 0
 
 
@@ -81,7 +82,7 @@ def test_a_frame_whose_values_did_not_change_sends_nothing() -> None:
     src = MemorySource()
     _append(src, [0, 1], [1.0, 2.0], source=["a", "b"])
     plot = LivePlot(src, x="source", y="cpu", kind="bar")
-    rec = record_messages(plot.figure)
+    rec = record_messages(plot)
     plot.render()
     rec.clear()
     _append(src, [2], [np.nan], source=["a"])  # a new row, but no new value
@@ -198,12 +199,17 @@ def test_a_new_page_view_starts_from_the_current_bars() -> None:
     src = MemorySource()
     _append(src, [0], [1.0], source=["a"])
     plot = LivePlot(src, x="source", y="cpu", kind="bar")
+    record_messages(plot)
     plot.render()
     _append(src, [1], [2.0], source=["a"])
-    plot.render()  # a change of height only: the saved state is not copied every frame
-    plot._on_new_view()  # what a page (Voila, a second tab) adding a view does
-    plot.render()
-    assert list(plot.figure._widget_data[0]["y"]) == [2.0]
+    plot.render()  # a change of height only, sent as a frame
+    # What a page adding a view (Voila, a second tab, a reload) builds from.
+    [part] = plot.widget.get_state()["parts"]
+    frame, buffers = part["frame"], part["buffers"]
+    assert frame["base"] is None
+    [[_, x, y]] = frame["data"]
+    assert x == ["a"]
+    assert np.frombuffer(buffers[y], dtype=np.float64).tolist() == [2.0]
 
 
 @pytest.mark.parametrize(
@@ -227,5 +233,10 @@ def test_a_bar_plot_cannot_be_zoomed_in_time_and_ignores_the_pages_range() -> No
     plot.render()
     with pytest.raises(ValueError, match="no time axis"):
         plot.zoom(0, 1)
-    plot.figure.update_xaxes(range=[-0.5, 0.5])  # what a box zoom in the page echoes
+    record_messages(plot)
+    # A box zoom in the page: plotly.js zooms the bars there; the plot keeps updating.
+    send_from_page(plot, {"t": "event", "part": 0, "relayout": {"range": [-0.5, 0.5]}})
     assert plot.view_mode == "following"
+    plot.update_layout(xaxis_range=[-0.5, 0.5])
+    assert plot.view_mode == "following"
+    assert list(plot.figure.layout.xaxis.range) == [-0.5, 0.5]

@@ -10,7 +10,12 @@ import pytest
 
 from nexus_nb.widgets import FrameClock, LivePlot
 from nexus_nb.widgets.clock import ClockState
-from nexus_nb.widgets.testing import MemorySource, record_messages
+from nexus_nb.widgets.testing import (
+    MemorySource,
+    RecordingComm,
+    record_messages,
+    send_from_page,
+)
 from tests.helpers.waiting import poll
 
 T0 = 1_700_000_000_000_000_000
@@ -49,9 +54,9 @@ def test_the_message_budget_holds_across_many_plots_counted_at_their_comms() -> 
     plots, comms = [], []
     for _ in range(12):
         src = MemorySource()
-        plot = LivePlot(src, clock=clock)
-        plot.figure.set_state({"_view_count": 1})
-        comms.append(record_messages(plot.figure))
+        # No window: each plot wants the clock's 10 frames a second, 120 in all.
+        plot = LivePlot(src, window=None, clock=clock)
+        comms.append(record_messages(plot))
         plots.append((plot, src))
     seconds = 5
     for tick in range(10 * seconds):
@@ -136,10 +141,10 @@ def test_a_closed_plot_leaves_the_clock() -> None:
     assert clock.views == 0
 
 
-def test_a_plot_whose_figure_widget_was_closed_directly_leaves_the_clock() -> None:
+def test_a_plot_whose_widget_was_closed_directly_leaves_the_clock() -> None:
     clock = FrameClock()
     plot = LivePlot(MemorySource(), clock=clock)
-    plot.figure.close()
+    plot.widget.close()
     clock.tick(now=1.0)
     assert clock.views == 0
 
@@ -161,6 +166,20 @@ def test_without_a_running_loop_a_plot_has_no_clock_and_renders_on_demand() -> N
     assert len(plot.figure.data[0].x) == 1
 
 
+class _ThreadNoting(RecordingComm):
+    """A recorder that notes the thread of every message sent through it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+        self.sent = threading.Event()
+
+    def send(self, *args: object, **kwargs: object) -> None:
+        self.threads.append(threading.current_thread().name)
+        super().send(*args, **kwargs)  # type: ignore[arg-type]
+        self.sent.set()
+
+
 def test_the_shared_clock_is_one_per_process_and_ticks_on_its_own_thread() -> None:
     src = MemorySource()
     clock = FrameClock.shared()
@@ -169,27 +188,40 @@ def test_the_shared_clock_is_one_per_process_and_ticks_on_its_own_thread() -> No
         first = LivePlot(src, clock=clock)
         second = LivePlot(src, clock=clock)
         assert clock.state is ClockState.RUNNING
-        drawn = threading.Event()
-        seen: list[str] = []
+        comm = _ThreadNoting()
 
-        def note(_change: object) -> None:
-            seen.append(threading.current_thread().name)
-            drawn.set()
+        def show() -> None:  # a page shows the second plot
+            second.widget.comm = comm
+            second.widget.displayed = True
 
-        clock.call(lambda: second.figure.observe(note, names=["_py2js_addTraces"]))
-        clock.call(lambda: second.figure.set_state({"_view_count": 1}))  # a page shows it
+        clock.call(show)
         _feed(src, 1)
-        assert drawn.wait(timeout=5)
+        assert comm.sent.wait(timeout=5)
         assert clock.call(lambda: len(second.figure.data[0].x)) == 1
         assert clock.call(lambda: second.figure.data) != ()
         assert clock.call(lambda: first.figure.data) == ()  # never displayed, never drawn
-        assert set(seen) == {"nexus_nb frames"}
+        assert set(comm.threads) == {"nexus_nb frames"}
     finally:
         clock.close()
     assert clock.state is ClockState.CLOSED
     assert "nexus_nb frames" not in {t.name for t in threading.enumerate()}
     assert FrameClock.shared() is not clock
     FrameClock.shared().close()
+
+
+def test_a_page_message_is_handled_on_the_clocks_thread() -> None:
+    clock = FrameClock(thread=True)
+    try:
+        plot = LivePlot(MemorySource(), clock=clock)
+        handled: list[str] = []
+        clock.call(lambda: record_messages(plot))
+        part = plot.part
+        part._on_event = lambda _content: handled.append(threading.current_thread().name)
+        send_from_page(plot, {"t": "event", "part": 0, "button": "mode"})
+        assert poll(lambda: handled, timeout=5, step=0.01)
+        assert handled == ["nexus_nb frames"]
+    finally:
+        clock.close()
 
 
 def test_the_clock_task_ends_when_the_last_view_is_gone_and_starts_with_the_next() -> None:

@@ -10,7 +10,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from nexus_nb.widgets import LivePlot
-from nexus_nb.widgets.display import MAX_DISPLAYS
+from nexus_nb.widgets.display import MAX_DISPLAYS, close_displayed
 from nexus_nb.widgets.testing import MemorySource
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -70,3 +70,37 @@ def test_displays_past_the_limit_are_counted_and_not_frozen(
     plot.close()
     updates = [m for m in published if m.get("update")]
     assert len(updates) == MAX_DISPLAYS
+
+
+def test_a_displayed_plot_is_shown_so_the_clock_draws_it(
+    published: list[dict[str, Any]],
+) -> None:
+    plot = _plot()
+    assert not plot.displayed  # built, never shown: frames would be wasted
+    plot._ipython_display_()
+    assert plot.widget.displayed
+    assert plot.displayed
+    (shown,) = published
+    assert shown["data"][WIDGET]["model_id"] == plot.widget.model_id
+
+
+def test_marimo_is_given_the_live_widget_and_once_closed_the_last_frame() -> None:
+    plot = _plot()
+    widget = plot._display_()
+    assert widget is plot.widget
+    assert plot.displayed
+    plot.close()
+    last = plot._display_()
+    assert "<svg" in last.data
+    assert plot.widget.comm is None
+
+
+def test_close_displayed_closes_every_open_displayed_view(
+    published: list[dict[str, Any]],
+) -> None:
+    shown, hidden = _plot(), _plot()
+    shown._ipython_display_()
+    assert close_displayed() >= 1
+    assert shown._closed
+    assert not hidden._closed
+    assert WIDGET not in published[-1]["data"]

@@ -94,7 +94,7 @@ def test_automatic_edges_are_round_stay_still_and_cover_a_new_outlier() -> None:
     src = MemorySource()
     _append(src, np.arange(100), np.linspace(12.0, 47.0, 100))
     plot = LivePlot(src, x="latency_ms", kind="histogram", bins=10, window=None)
-    rec = record_messages(plot.figure)
+    rec = record_messages(plot)
     plot.render()
     edges, _ = _drawn(plot)
     width = edges[1] - edges[0]
@@ -103,10 +103,11 @@ def test_automatic_edges_are_round_stay_still_and_cover_a_new_outlier() -> None:
     rec.clear()
     _append(src, [100], [30.0])
     plot.render()
-    [update] = [
-        m["state"]["_py2js_update"] for m in rec.messages if m["state"].get("_py2js_update")
-    ]
-    assert set(update["style_data"]) == {"y"}  # same edges: the counts only
+    [(frame, buffers)] = rec.frames
+    assert "traces" not in frame  # same edges: no bar moved or widened
+    [[index, _, y]] = frame["data"]  # the counts
+    assert index == 0
+    assert np.frombuffer(buffers[y], dtype=np.float64).tolist() == list(plot.figure.data[0].y)
     _append(src, [101], [480.0])
     plot.render()
     edges, counts = _drawn(plot)
@@ -122,7 +123,7 @@ def test_bytes_per_frame_depend_on_the_bins_never_on_the_rows() -> None:
     for rows in (1_000, 100_000):
         src = MemorySource(maxlen=200_000)
         plot = LivePlot(src, x="latency_ms", kind="histogram", bins=40, window=None)
-        rec: RecordingComm = record_messages(plot.figure)
+        rec: RecordingComm = record_messages(plot)
         _append(src, np.arange(rows), rng.uniform(0, 100, rows))
         plot.render()
         rec.clear()

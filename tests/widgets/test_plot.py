@@ -1,24 +1,28 @@
-"""LivePlot against an in-memory source, with messages captured at the widget's comm."""
+"""LivePlot against an in-memory source, with its frames captured at the widget's comm."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
 from nexus_nb.buffer import RingBuffer
 from nexus_nb.columnar import format_timestamp
 from nexus_nb.exceptions import SchemaError
 from nexus_nb.widgets import FrameClock, LivePlot
-from nexus_nb.widgets.testing import MemorySource, RecordingComm, record_messages
+from nexus_nb.widgets.testing import MemorySource, RecordingComm, record_messages, send_from_page
+from tests.helpers.waiting import poll
 
 T0 = 1_700_000_000_000_000_000  # ns since the epoch
 MS = 1_000_000  # ns per ms
+WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
-def _append(src: MemorySource, ms: np.ndarray, value: np.ndarray, **text: list[str]) -> None:
+def _append(src: MemorySource, ms: Any, value: Any, **text: list[str]) -> None:
     cols: dict[str, object] = {"timestamp": T0 + (np.asarray(ms) * MS).astype(np.int64)}
     cols["value"] = np.asarray(value, dtype=np.float64)
     cols.update({k: np.array(v, dtype=object) for k, v in text.items()})
@@ -26,17 +30,25 @@ def _append(src: MemorySource, ms: np.ndarray, value: np.ndarray, **text: list[s
 
 
 def _plot(src: MemorySource, **kwargs: object) -> tuple[LivePlot, RecordingComm]:
+    """A plot whose widget is displayed in a page that the recorder plays."""
     plot = LivePlot(src, **kwargs)  # type: ignore[arg-type]
-    return plot, record_messages(plot.figure)
+    return plot, record_messages(plot)
 
 
-def _show(widget: object) -> None:
-    """Report one front-end view, as the browser does when the output appears."""
-    widget.set_state({"_view_count": 1})  # type: ignore[attr-defined]
+def _numbers(ref: Any, buffers: Sequence[memoryview]) -> np.ndarray:
+    """A frame's array: a buffer index decodes as float64, a list is taken as it is."""
+    if isinstance(ref, int):
+        return np.frombuffer(buffers[ref], dtype=np.float64)
+    return np.asarray(ref)
 
 
-def _updates(rec: RecordingComm) -> list[dict[str, object]]:
-    return [m["state"]["_py2js_update"] for m in rec.messages if m["state"].get("_py2js_update")]
+def _layouts(rec: RecordingComm) -> list[dict[str, Any]]:
+    return [frame["layout"] for frame, _ in rec.frames if "layout" in frame]
+
+
+def _page(plot: LivePlot, **content: Any) -> None:
+    """A page event on the plot (its part is the surface's first)."""
+    send_from_page(plot, {"t": "event", "part": 0, **content})
 
 
 def test_each_color_group_gets_one_trace_and_a_new_group_a_new_trace() -> None:
@@ -100,23 +112,20 @@ def test_time_goes_as_float64_epoch_ms_binary_on_a_date_axis() -> None:
     _append(src, [0, 1, 2], [1, 2, 3])
     plot, rec = _plot(src)
     plot.render()
-    assert plot.figure.layout.template.layout.xaxis.type == "date"
-    # Not in layout.xaxis: a FigureWidget loses it there after the browser's layout echo.
-    assert plot.figure.layout.xaxis.type is None
+    assert plot.figure.layout.xaxis.type == "date"
     assert plot.figure.data[0].x.dtype == np.float64
     assert plot.figure.data[0].x[0] == T0 / MS
-    [(add, buffers)] = [
-        (m, b)
-        for m, b in zip(rec.messages, rec.buffers, strict=True)
-        if m["state"].get("_py2js_addTraces")
-    ]
-    assert add["state"]["_py2js_addTraces"]["trace_data"][0]["x"]["dtype"] == "float64"
-    path = ["_py2js_addTraces", "trace_data", 0, "x", "buffer"]
-    x_buffer = buffers[add["buffer_paths"].index(path)]  # binary, not a JSON list
-    assert np.frombuffer(x_buffer, dtype=np.float64)[0] == T0 / MS
+    [(frame, buffers)] = rec.frames
+    [[index, x, y]] = frame["data"]
+    assert index == 0
+    assert isinstance(x, int)  # a buffer index: binary, not a JSON list
+    assert np.frombuffer(buffers[x], dtype=np.float64).tolist() == [T0 / MS + i for i in range(3)]
+    assert np.frombuffer(buffers[y], dtype=np.float64).tolist() == [1.0, 2.0, 3.0]
     _append(src, [3], [4])
     plot.render()
-    assert _updates(rec)[-1]["style_data"]["x"][0]["dtype"] == "float64"  # type: ignore[index]
+    frame, buffers = rec.frames[-1]
+    [[_, x, _]] = frame["data"]
+    assert np.frombuffer(buffers[x], dtype=np.float64)[-1] == T0 / MS + 3
 
 
 def test_several_y_columns_become_stacked_rows_sharing_x() -> None:
@@ -185,14 +194,14 @@ def test_nothing_is_sent_when_the_source_version_is_unchanged() -> None:
     _append(src, [0, 1], [1, 2])
     plot, rec = _plot(src)
     plot.render()
-    assert rec.messages
+    assert rec.frames
     rec.clear()
     plot.render()
     plot.render()
     assert rec.messages == []
 
 
-def test_a_frame_sends_only_rows_appended_since_the_last_frame_in_one_update() -> None:
+def test_a_frame_sends_only_rows_appended_since_the_last_frame_in_one_message() -> None:
     src = MemorySource()
     _append(src, np.arange(10), np.arange(10), source=["a", "b"] * 5)
     plot, rec = _plot(src, color="source")
@@ -200,10 +209,13 @@ def test_a_frame_sends_only_rows_appended_since_the_last_frame_in_one_update() -
     rec.clear()
     _append(src, [10], [99.0], source=["b"])
     plot.render()
-    updates = _updates(rec)
-    assert len(updates) == 1
-    assert updates[0]["style_traces"] == [1]  # only the trace that changed
-    assert len(rec.messages) == 4  # two edit ids, the update, plotly's reset to None
+    assert len(rec.messages) == 1
+    [(frame, buffers)] = rec.frames
+    [[index, _, y]] = frame["data"]  # only the trace that changed
+    assert index == 1
+    assert _numbers(y, buffers)[-1] == 99.0
+    assert "traces" not in frame  # no style changed
+    assert set(frame["layout"]) == {"xaxis"}  # the window moved, nothing else
 
 
 def test_bytes_per_frame_stay_flat_from_ten_thousand_to_a_million_rows() -> None:
@@ -225,9 +237,8 @@ def test_a_paused_plot_is_not_rendered_by_the_clock_and_catches_up_on_resume() -
     src = MemorySource()
     clock = FrameClock(timer=lambda: 0.0)
     plot, rec = _plot(src, clock=clock)
-    _show(plot.figure)
-    rec.clear()
     plot.pause()
+    rec.clear()
     _append(src, [0, 1], [1, 2])
     assert clock.tick(now=1.0) == 0
     assert rec.messages == []
@@ -240,41 +251,71 @@ def test_a_plot_out_of_sight_in_every_page_sends_nothing_and_catches_up_when_see
     src = MemorySource()
     clock = FrameClock(timer=lambda: 0.0)
     plot, rec = _plot(src, clock=clock)
-    _show(plot.figure)
     rec.clear()
-    plot.figure._handle_custom_msg({"nnb_sight": False, "view": "page-1"}, [])
+    send_from_page(plot, {"t": "sight", "view": "page-1", "part": 0, "sight": False})
     _append(src, [0, 1], [1, 2])
+    assert not plot.displayed
     assert clock.tick(now=1.0) == 0
     assert rec.messages == []
-    plot.figure._handle_custom_msg({"nnb_sight": True, "view": "page-1"}, [])
+    send_from_page(plot, {"t": "sight", "view": "page-1", "part": 0, "sight": True})
     assert clock.tick(now=2.0) == 1
     assert plot.figure.data[0].y.tolist() == [1.0, 2.0]
+    [(frame, _)] = rec.frames
+    assert [index for index, _, _ in frame["data"]] == [0]
 
 
 def test_a_plot_that_is_not_displayed_is_not_rendered_by_the_clock() -> None:
     src = MemorySource()
     clock = FrameClock(timer=lambda: 0.0)
-    plot, rec = _plot(src, clock=clock)
+    plot = LivePlot(src, clock=clock)
     _append(src, [0, 1], [1, 2])
-    assert plot.figure._view_count == 0
+    assert not plot.displayed
     assert clock.tick(now=1.0) == 0
-    assert rec.messages == []
-    _show(plot.figure)
-    rec.clear()
+    assert plot.figure.data == ()
+    rec = record_messages(plot)  # a page shows it
+    assert plot.displayed
     assert clock.tick(now=2.0) == 1
     assert len(plot.figure.data[0].y) == 2
+    assert rec.frames
 
 
 def test_a_failing_frame_shows_its_error_until_a_frame_succeeds() -> None:
     src = MemorySource()
     clock = FrameClock(timer=lambda: 0.0)
-    plot, _ = _plot(src, y="label", clock=clock)
-    _show(plot.figure)
+    plot, rec = _plot(src, y="label", clock=clock)
     _append(src, [0], [1.0], label=["<b>not a number</b>"])
     clock.tick(now=1.0)
-    assert "SchemaError" in plot._status.value
-    assert "<b>" not in plot._status.value
+    # The page writes the note as text (textContent), so markup in it stays text.
+    assert "SchemaError" in plot.part.bar["note"]
+    assert plot.part.bar["error"] is True
+    assert rec.frames[-1][0]["bar"] == plot.part.bar
     assert clock.errors == 1
+
+
+class _Flaky(MemorySource):
+    """A source whose reads fail while ``broken``."""
+
+    broken = True
+
+    def read(self, columns: Sequence[str], *, start: int = 0) -> tuple[int, dict[str, np.ndarray]]:
+        if self.broken:
+            raise RuntimeError("disk on fire")
+        return super().read(columns, start=start)
+
+
+def test_a_frame_that_succeeds_after_a_failure_clears_the_error() -> None:
+    src = _Flaky()
+    clock = FrameClock(timer=lambda: 0.0)
+    plot, rec = _plot(src, clock=clock)
+    _append(src, [0], [1.0])
+    clock.tick(now=1.0)
+    assert plot.part.bar["note"] == "frame failed: RuntimeError: disk on fire"
+    src.broken = False
+    _append(src, [1], [2.0])
+    clock.tick(now=2.0)
+    assert plot.part.bar["note"] == ""
+    assert plot.part.bar["error"] is False
+    assert rec.frames[-1][0]["bar"]["error"] is False
 
 
 def test_the_static_fallback_holds_the_widget_view_and_plain_html() -> None:
@@ -283,7 +324,8 @@ def test_the_static_fallback_holds_the_widget_view_and_plain_html() -> None:
     plot, _ = _plot(src, title="cpu")
     plot.render()
     bundle = plot._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert WIDGET in bundle
+    assert bundle[WIDGET]["model_id"] == plot.widget.model_id
     html = bundle["text/html"]
     assert "<svg" in html
     assert "<polyline" in html
@@ -292,7 +334,7 @@ def test_the_static_fallback_holds_the_widget_view_and_plain_html() -> None:
     assert "cdn" not in html
     assert repr(plot).startswith("<LivePlot 'telemetry.metrics'")
     plot.close()
-    assert "application/vnd.jupyter.widget-view+json" not in plot._repr_mimebundle_()
+    assert WIDGET not in plot._repr_mimebundle_()
 
 
 def test_a_large_backlog_reads_only_rows_inside_the_window() -> None:
@@ -319,35 +361,25 @@ def test_until_a_window_has_filled_the_range_starts_at_the_first_point() -> None
     assert list(plot.figure.layout.xaxis.range) == [T0 / MS + 5_000, T0 / MS + 6_500]
 
 
-def _layout_payloads(rec: RecordingComm) -> list[dict[str, object]]:
-    found: list[dict[str, object]] = []
-    for message in rec.messages:
-        state = message["state"]
-        if state.get("_py2js_relayout"):
-            found.append(state["_py2js_relayout"]["relayout_data"])
-        if state.get("_py2js_update"):
-            found.append(state["_py2js_update"]["layout_data"])
-    return found
-
-
-def test_a_new_facet_axis_never_shares_a_relayout_with_its_own_sub_properties() -> None:
-    # plotly.js refuses a whole update that sets "yaxis2" and "yaxis2.domain" together,
-    # which silently lost the height and x anchor in the browser.
+def test_a_new_facet_axis_reaches_the_page_whole_with_its_height_and_x_anchor() -> None:
+    # The page merges a frame's layout entries into its copy one top-level key at a
+    # time: each entry must come whole (never a dotted path such as "yaxis2.domain").
     src = MemorySource()
     _append(src, [0, 1], [1.0, 2.0], metric_name=["cpu", "cpu"])
     plot, rec = _plot(src, facet="metric_name")
     plot.render()
     _append(src, [2, 3, 4], [1.0, 2.0, 3.0], metric_name=["mem", "disk", "mem"])
     plot.render()
-    payloads = _layout_payloads(rec)
-    for data in payloads:
-        parents = {key for key in data if "." not in key}
-        children = {key.split(".")[0] for key in data if "." in key}
-        assert not parents & children, data
-    merged = {key: value for data in payloads for key, value in data.items()}
+    payloads = _layouts(rec)
+    assert payloads
+    for layout in payloads:
+        assert not [key for key in layout if "." in key], layout
+    merged = {key: value for layout in payloads for key, value in layout.items()}
     assert merged["height"] == 160 + 170 * 3
-    assert merged["xaxis.anchor"] == "y3"
+    assert merged["xaxis"]["anchor"] == "y3"
     assert {"yaxis2", "yaxis3"} <= set(merged)
+    assert merged["yaxis3"]["domain"] == list(plot.figure.layout.yaxis3.domain)
+    assert merged["yaxis3"]["title"]["text"] == "disk"
 
 
 def test_zoom_into_a_range_draws_every_row_under_the_budget() -> None:
@@ -387,22 +419,151 @@ def test_zoom_over_the_budget_keeps_each_buckets_min_and_max() -> None:
         assert int(rows[np.argmin(values[rows])]) in kept
 
 
-def test_relayout_from_code_zooms_and_autorange_returns_to_follow() -> None:
+def test_relayout_from_code_zooms_and_autorange_from_the_page_returns_to_follow() -> None:
     src = MemorySource()
     _append(src, np.arange(1000.0), np.arange(1000.0))
     plot, _ = _plot(src, window="10s")
     plot.render()
     assert plot.view_mode == "following"
     t0 = T0 / MS
-    plot.figure.update_xaxes(range=[t0 + 100, t0 + 199])
+    plot.update_layout(xaxis_range=[t0 + 100, t0 + 199])
     assert plot.view_mode == "zoomed"
     assert len(plot.figure.data[0].x) == 100
     _append(src, np.arange(1000.0, 1100.0), np.arange(100.0))
     plot.render()
     assert len(plot.figure.data[0].x) == 100  # A past range stays put while data arrives.
-    plot.figure.update_xaxes(autorange=True)
+    _page(plot, relayout={"autorange": True})  # a double-click on the plot
     assert plot.view_mode == "following"
     assert plot.figure.layout.xaxis.range[1] == t0 + 1099
+
+
+def test_a_zoom_in_the_page_zooms_and_the_plots_own_range_echoed_back_does_not() -> None:
+    src = MemorySource()
+    _append(src, np.arange(1000.0), np.arange(1000.0))
+    plot, _ = _plot(src, window="10s")
+    plot.render()
+    drawn = list(plot.figure.layout.xaxis.range)
+    _page(plot, relayout={"range": drawn})  # what plotly.js reports of a range it was given
+    assert plot.view_mode == "following"
+    t0 = T0 / MS
+    _page(plot, relayout={"range": [t0 + 10, t0 + 19]})
+    assert plot.view_mode == "zoomed"
+    assert len(plot.figure.data[0].x) == 10
+    _page(plot, relayout={"range": [t0 + 19, t0 + 10]})  # not a range: ignored
+    assert list(plot.figure.layout.xaxis.range) == [t0 + 10, t0 + 19]
+
+
+def test_update_layout_with_an_x_range_zooms() -> None:
+    src = MemorySource()
+    _append(src, np.arange(1000.0), np.arange(1000.0))
+    plot, rec = _plot(src, window=None)
+    plot.render()
+    rec.clear()
+    t0 = T0 / MS
+    plot.update_layout(xaxis_range=[t0 + 500, t0 + 549])
+    assert plot.view_mode == "zoomed"
+    np.testing.assert_allclose(plot.figure.data[0].x, t0 + np.arange(500.0, 550.0))
+    [(frame, buffers)] = rec.frames
+    assert frame["layout"]["xaxis"]["range"] == [t0 + 500, t0 + 549]
+    [[_, x, _]] = frame["data"]
+    assert len(_numbers(x, buffers)) == 50
+
+
+def test_update_layout_with_a_title_sends_only_that_layout_entry() -> None:
+    src = MemorySource()
+    _append(src, [0, 1], [1.0, 2.0])
+    plot, rec = _plot(src)
+    plot.render()
+    rec.clear()
+    plot.update_layout(title="cpu load")
+    [(frame, _)] = rec.frames
+    assert frame["layout"] == {"title": {"text": "cpu load"}}
+    assert "data" not in frame
+    assert "traces" not in frame
+    assert plot.view_mode == "following"
+
+
+def test_to_figure_is_an_independent_figure_of_the_current_frame() -> None:
+    src = MemorySource()
+    _append(src, [0, 1], [1.0, 2.0], source=["a", "b"])
+    plot, _ = _plot(src, color="source", title="cpu")
+    plot.render()
+    _append(src, [2], [3.0], source=["a"])  # not rendered yet: to_figure catches up
+    figure = plot.to_figure()
+    assert isinstance(figure, go.Figure)
+    assert figure is not plot.figure
+    assert [t.name for t in figure.data] == ["a", "b"]
+    assert figure.data[0].y.tolist() == [1.0, 3.0]
+    assert figure.layout.title.text == "cpu"
+    figure.update_layout(title="mine")
+    figure.data[0].name = "renamed"
+    assert plot.figure.layout.title.text == "cpu"
+    assert plot.figure.data[0].name == "a"
+
+
+def test_mark_unsubscribed_shows_the_note_under_the_plot_until_subscribed_again() -> None:
+    src = MemorySource()
+    plot, rec = _plot(src)
+    plot.mark_unsubscribed()
+    assert "not subscribed" in plot.part.bar["note"]
+    assert rec.frames[-1][0]["bar"]["note"] == plot.part.bar["note"]
+    rec.clear()
+    plot.mark_unsubscribed()  # unchanged: nothing sent
+    assert rec.messages == []
+    plot.mark_unsubscribed(False)
+    assert plot.part.bar["note"] == ""
+    assert rec.frames[-1][0]["bar"]["note"] == ""
+
+
+def test_a_zoom_and_a_follow_each_bump_the_layouts_uirevision() -> None:
+    src = MemorySource()
+    _append(src, np.arange(1000.0), np.arange(1000.0))
+    plot, rec = _plot(src, window="10s")
+    plot.render()
+    before = plot.figure.layout.uirevision
+    rec.clear()
+    t0 = T0 / MS
+    plot.zoom(t0 + 10, t0 + 20)
+    assert plot.figure.layout.uirevision == before + 1
+    [(frame, _)] = rec.frames
+    assert frame["layout"]["uirevision"] == before + 1  # the page drops its own zoom
+    _append(src, [1000.0], [1.0])
+    plot.render()  # a frame that neither zooms nor follows keeps it
+    assert plot.figure.layout.uirevision == before + 1
+    plot.follow()
+    assert plot.figure.layout.uirevision == before + 2
+    assert rec.frames[-1][0]["layout"]["uirevision"] == before + 2
+
+
+def test_a_storm_of_page_zooms_under_a_clock_is_read_once_and_the_last_wins() -> None:
+    src = MemorySource()
+    _append(src, np.arange(1000.0), np.arange(1000.0))
+    clock = FrameClock(thread=True)
+    release = threading.Event()
+    try:
+        plot = LivePlot(src, window=None, clock=clock)
+        rec = clock.call(lambda: record_messages(plot))
+        plot.render()
+        before = clock.call(lambda: plot.figure.layout.uirevision)
+        clock.call(rec.clear)
+        t0 = T0 / MS
+        clock.post(lambda: release.wait(5))  # the clock's thread is busy meanwhile
+        for i in range(50):
+            _page(plot, relayout={"range": [t0 + i, t0 + 100 + i]})
+        release.set()
+        last = [t0 + 49, t0 + 149]
+        assert poll(
+            lambda: clock.call(lambda: list(plot.figure.layout.xaxis.range) == last),
+            timeout=5,
+            step=0.01,
+        )
+        clock.call(lambda: None)  # anything still queued has run
+        assert clock.call(lambda: plot.figure.layout.uirevision) == before + 1
+        assert clock.call(lambda: len(rec.frames)) == 1
+        assert clock.call(lambda: plot.view_mode) == "zoomed"
+    finally:
+        release.set()
+        clock.close()
 
 
 def test_a_zoom_reaching_now_keeps_extending() -> None:
@@ -491,42 +652,40 @@ def test_numbered_groups_get_different_colours_up_to_the_palette_size() -> None:
     assert len(set(colours.values())) == 10, colours
 
 
-def _page_reports_traces(plot: LivePlot, held: int, *, latest: bool = True) -> None:
-    """A view rendered and sent one trace delta per trace its page model holds."""
-    deltas = [{"uid": t.uid} for t in plot.figure.data[:held]]
-    edit = plot.figure._last_trace_edit_id if latest else 0
-    plot.figure.set_state({"_js2py_traceDeltas": {"trace_deltas": deltas, "trace_edit_id": edit}})
-
-
-def test_a_page_model_that_missed_the_first_traces_gets_them_again() -> None:
+def test_a_page_at_the_wrong_revision_asks_for_sync_and_gets_every_trace_again() -> None:
     src = MemorySource()
     _append(src, np.arange(6), np.arange(6), source=["a", "b", "c"] * 2)
     plot, rec = _plot(src, color="source")
     plot.render()
-    sent = len(rec.messages)
-    _page_reports_traces(plot, held=1)  # messages sent while the page built the model were lost
-    assert plot.page_repairs == 1
-    added = [
-        m["state"]["_py2js_addTraces"]
-        for m in rec.messages[sent:]
-        if m["state"].get("_py2js_addTraces")
-    ]
-    assert [t["name"] for t in added[0]["trace_data"]] == ["b", "c"]
-    synced = [m["state"] for m in rec.messages[sent:] if "_widget_data" in m["state"]]
-    assert synced, "the page model's trace list was not sent again"
-    assert len(synced[-1]["_widget_data"]) == 3
-
-
-def test_a_page_model_that_holds_every_trace_or_has_traces_on_the_way_is_left_alone() -> None:
-    src = MemorySource()
-    _append(src, np.arange(4), np.arange(4), source=["a", "b"] * 2)
-    plot, rec = _plot(src, color="source")
+    rec.clear()
+    # The page missed frames (a model built late, a reload): it holds an older revision.
+    send_from_page(plot, {"t": "sync", "part": 0})
+    [(frame, buffers)] = rec.frames
+    assert frame["base"] is None  # a keyframe: applied whatever the page holds
+    assert frame["rev"] == plot.part.rev
+    assert frame["count"] == 3
+    assert [trace["name"] for trace in frame["traces"]] == ["a", "b", "c"]
+    for index, x, y in frame["data"]:
+        trace = plot.figure.data[index]
+        np.testing.assert_array_equal(_numbers(x, buffers), trace.x)
+        np.testing.assert_array_equal(_numbers(y, buffers), trace.y)
+    assert "template" in frame["layout"]
+    _append(src, [6], [6.0], source=["a"])
     plot.render()
-    sent = len(rec.messages)
-    _page_reports_traces(plot, held=2)
-    _page_reports_traces(plot, held=0, latest=False)  # sent before the newest traces arrived
-    assert plot.page_repairs == 0
-    assert not [m for m in rec.messages[sent:] if m["state"].get("_py2js_addTraces")]
+    assert rec.frames[-1][0]["base"] == frame["rev"]  # frames go on from the keyframe
+
+
+def test_a_page_in_step_is_sent_deltas_each_from_the_revision_before() -> None:
+    src = MemorySource()
+    plot, rec = _plot(src, color="source")
+    opened = plot.part.rev
+    for i in range(4):
+        _append(src, [i], [float(i)], source=["a", "b"][i % 2 : i % 2 + 1])
+        plot.render()
+    frames = [frame for frame, _ in rec.frames]
+    assert [frame["base"] for frame in frames] == list(range(opened, opened + 4))
+    assert [frame["rev"] for frame in frames] == list(range(opened + 1, opened + 5))
+    assert "template" not in {key for frame in frames for key in frame.get("layout", {})}
 
 
 def test_a_group_gets_the_same_colour_whatever_the_arrival_order() -> None:
@@ -543,23 +702,27 @@ def test_a_group_gets_the_same_colour_whatever_the_arrival_order() -> None:
 def test_the_mode_button_pauses_while_following_and_follows_while_zoomed_or_paused() -> None:
     src = MemorySource()
     _append(src, np.arange(1000.0), np.arange(1000.0))
-    plot, _ = _plot(src, window="10s")
+    plot, rec = _plot(src, window="10s")
     plot.render()
-    button = plot._mode_button
-    assert button.description == "pause"
-    button.click()
+
+    def click() -> None:
+        _page(plot, button="mode")
+
+    assert plot.part.bar["button"] == "pause"
+    click()
     assert plot.view_mode == "paused"
     assert plot.paused
-    assert button.description == "follow"
-    assert "paused" in plot._status.value
-    button.click()
+    assert plot.part.bar["button"] == "follow"
+    assert "paused" in plot.part.bar["note"]
+    assert rec.frames[-1][0]["bar"] == plot.part.bar  # the page's button follows
+    click()
     assert plot.view_mode == "following"
     assert not plot.paused
     t0 = T0 / MS
     plot.zoom(t0 + 10, t0 + 20)
-    assert button.description == "follow"
-    assert "zoomed" in plot._status.value
-    button.click()
+    assert plot.part.bar["button"] == "follow"
+    assert "zoomed" in plot.part.bar["note"]
+    click()
     assert plot.view_mode == "following"
-    assert button.description == "pause"
-    assert plot._status.value == ""
+    assert plot.part.bar["button"] == "pause"
+    assert plot.part.bar["note"] == ""
