@@ -168,7 +168,7 @@ def test_the_sdist_carries_the_license_readme_and_changelog(dist: Path) -> None:
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert {"LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml"} <= names
-    assert {"nexus_nb/widgets/figure.js", "nexus_nb/py.typed"} <= names
+    assert {"nexus_nb/widgets/surface.js", "nexus_nb/py.typed"} <= names
     assert not any(name.startswith((".venv", "site/", ".demo/")) for name in names)
 
 
@@ -192,7 +192,7 @@ def test_the_wheel_with_the_notebooks_extra_runs_every_notebook_in_a_clean_venv(
         "import importlib.resources as r, nexus_nb as nnb; "
         "root = r.files('nexus_nb'); "
         "assert (root / 'py.typed').is_file(); "
-        "assert (root / 'widgets' / 'figure.js').is_file(); "
+        "assert (root / 'widgets' / 'surface.js').is_file(); "
         "print(nnb.__file__)"
     )
     result = subprocess.run(  # from tmp_path: the checkout's nexus_nb/ must not shadow it
