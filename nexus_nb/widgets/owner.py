@@ -84,11 +84,7 @@ class Owned(ABCMeta):
         build = super().__call__
         if clock is None:
             return build(*args, **kwargs)
-
-        def on_owner() -> Any:
-            made = build(*args, **kwargs)
-            if made.clock is None:
-                made.clock = clock
-            return made
-
-        return clock.call(on_owner)
+        # Resolved here, on the caller's thread: on the clock's thread a front-end
+        # may not be visible (marimo's runtime context is per thread).
+        kwargs["clock"] = clock
+        return clock.call(lambda: build(*args, **kwargs))

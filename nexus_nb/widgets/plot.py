@@ -43,7 +43,7 @@ _LINE_WIDTH = 1
 KINDS = ("line", "bar", "histogram")
 #: plotly.js config of every plot. A double-click follows again: plotly's default
 #: ("reset+autosize") first goes back to the range the view was first drawn with.
-_CONFIG = {"doubleClick": "autosize", "displaylogo": False, "responsive": True}
+_CONFIG = {"doubleClick": "autosize", "displaylogo": False}
 _UNSUBSCRIBED = "not subscribed: showing what was buffered"
 
 

@@ -162,6 +162,17 @@ class PlotView extends PartView {
     this.gd.append(element("div", MUTED + ";padding:8px", "loading plotly.js…"));
     el.append(this.gd, this.bar);
     this.listening = false;
+    // Follow the output's width (plotly.js's own "responsive" mode also takes the
+    // container's height, which an output area takes from the plot: the two chase
+    // each other and the plot collapses on every frame).
+    this.width = 0;
+    this.resizer = new ResizeObserver(() => {
+      const width = this.gd.clientWidth;
+      if (!width || width === this.width) return;
+      this.width = width;
+      if (this.listening && this.visible()) library().Plotly?.Plots.resize(this.gd);
+    });
+    this.resizer.observe(this.gd);
     needPlotly(surface.store.model).then(() => this.changed());
   }
   draw() {
@@ -198,6 +209,7 @@ class PlotView extends PartView {
     }
   }
   remove() {
+    this.resizer.disconnect();
     library().Plotly?.purge(this.gd);
   }
 }

@@ -24,10 +24,9 @@ from tests.helpers.keys import KEY
 from tests.helpers.paths import ROOT
 
 CELLS = [
-    # Every comm send and every widget trait change is recorded with its thread.
+    # Every comm send and every page event the view handles is recorded with its thread.
     """
 import collections, threading, time
-import ipywidgets, traitlets
 import nexus_nb as nnb
 
 touched = collections.Counter()  # (what, thread name) -> count
@@ -50,26 +49,27 @@ def recording(self, *args, **kwargs):
 
 comm_class.publish_msg = recording
 
-def watch():  # on the owner's thread: observe every trait of every widget of the view
-    stack = [plot.widget]
-    while stack:
-        w = stack.pop()
-        w.observe(lambda change: note("change"), names=traitlets.All)
-        stack.extend(getattr(w, "children", ()))
+handle = plot.part.on_event
 
-plot.clock.call(watch)
+def on_event(content):  # where the view reads a page message
+    note("event")
+    return handle(content)
+
+plot.part.on_event = on_event
 """,
     # The busy cell: the kernel's main thread sleeps 5 s; a page click arrives
     # meanwhile on another thread, as a JupyterLab subshell delivers it.
     """
-button = plot.widget.children[1].children[0]
-click = {"content": {"data": {"method": "custom", "content": {"event": "click"}}}, "buffers": []}
+page = {"t": "event", "part": 0, "button": "mode"}  # the plot's pause button, clicked
+click = {"content": {"data": {"method": "custom", "content": page}}, "buffers": []}
 for i in range(5):
     sent = touched["send", "nexus_nb frames"]
     time.sleep(1)
     print("NNB_LEN", len(buf), "NNB_SENT", touched["send", "nexus_nb frames"] - sent)
     if i == 3:
-        subshell = threading.Thread(target=button.comm.handle_msg, args=(click,), name="subshell-x")
+        subshell = threading.Thread(
+            target=plot.widget.comm.handle_msg, args=(click,), name="subshell-x"
+        )
         subshell.start()
         subshell.join()
 print("NNB_MODE", plot.view_mode)
@@ -141,7 +141,7 @@ def test_while_a_cell_sleeps_the_buffer_grows_the_plot_draws_and_a_click_acts_al
     assert all(int(sent) > 0 for _, sent in seconds[:4]), seconds
     assert "NNB_MODE paused" in text  # the click from another thread acted during the cell
     assert "NNB_TOUCHED ['nexus_nb frames']" in text, text
-    assert "NNB_KINDS ['change', 'send']" in text, text
+    assert "NNB_KINDS ['event', 'send']" in text, text
     assert "NNB_THREADS ['nexus_nb frames']" in text, text  # the reader is gone, the clock stays
 
 
