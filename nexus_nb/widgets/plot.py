@@ -670,6 +670,8 @@ class LivePlot(LiveView, Displayable):
     def to_svg(self) -> str:
         """The chart as it stands now, drawn up to date, as self-contained SVG.
 
+        A following plot spans its whole ``window``; a zoomed one, its zoom.
+
         What a closed plot leaves in the page and what exports and pages with no
         widget manager show: no plotly.js, no network, a few tens of KB.
         """
@@ -694,10 +696,15 @@ class LivePlot(LiveView, Displayable):
             for trace in self.figure.data
         ]
         xrange = self.figure.layout.xaxis.range
+        x_range = (float(xrange[0]), float(xrange[1])) if xrange else None
+        if x_range is not None and self._zoom is None and self.window is not None:
+            # Following: the snapshot spans the view's whole window (as the live view
+            # does once a window's worth has arrived), not only what arrived so far.
+            x_range = (x_range[1] - self.window, x_range[1])
         return plot_svg(
             traces,
             rows=rows or self.ys[:1],
-            x_range=(float(xrange[0]), float(xrange[1])) if xrange else None,
+            x_range=x_range,
             time_axis=self._time_axis,
             title=str(title) if title else None,
             mode=self.mode,

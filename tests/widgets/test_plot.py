@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -726,3 +727,24 @@ def test_the_mode_button_pauses_while_following_and_follows_while_zoomed_or_paus
     assert plot.view_mode == "following"
     assert plot.part.bar["button"] == "pause"
     assert plot.part.bar["note"] == ""
+
+
+def test_a_following_plots_snapshot_spans_its_whole_window() -> None:
+    src = MemorySource()
+    _append(src, np.arange(11) * 100, np.arange(11))  # one second of data
+    plot = LivePlot(src, window="30s")
+    svg = plot.to_svg()
+    # Ticks every 5 s across the 30 s before the newest point (T0 + 1 s), not
+    # tenths of a second across the one second that has arrived.
+    assert re.findall(r"<text[^>]*>(\d\d:\d\d:\d\d)</text>", svg) == [
+        "22:12:55",
+        "22:13:00",
+        "22:13:05",
+        "22:13:10",
+        "22:13:15",
+        "22:13:20",
+    ]
+    plot.zoom(T0 / MS, T0 / MS + 500)
+    zoomed = re.findall(r"<text[^>]*>(\d\d:\d\d:[\d.]+)</text>", plot.to_svg())
+    assert zoomed[0] == "22:13:20.000"  # a zoomed plot's snapshot spans its zoom
+    assert zoomed[-1] <= "22:13:20.500"
