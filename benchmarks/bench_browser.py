@@ -15,12 +15,19 @@ measured for a fixed span after a short warm-up:
   message and one ``Plotly.restyle`` each).
 * ``fair``: the same at the same frame rate, under ``batch_update`` (one
   ``Plotly.update`` a frame).
+* ``bare``: no widget traffic at all: the page's own JavaScript calls
+  ``Plotly.react`` (the page's plotly.js, loaded once by the views) on a div the
+  size of a live plot's, with that plot's layout and trace styles, as many
+  points and as many frames a second as ``live_1k`` drew (3.3 frames/s and
+  1,000 points if it did not run), from ``setInterval``. What drawing the same
+  frames costs with nothing around it: the floor for a view's page time.
 
 Measured: CPU of Chromium's renderer processes and of the kernel (psutil),
 the page's main-thread busy time (Chrome's ``Performance.getMetrics``
 ``TaskDuration``; long tasks from a ``PerformanceObserver`` beside it), the
-plotly calls the page made (``plotly_update``/``restyle``/``relayout`` events
-on each plot, one per frame of a batched figure) and the comm messages that
+frames the page drew (``plotly_react`` events, one per frame of a view or of the
+bare baseline; ``plotly_update``/``restyle``/``relayout`` events of the
+``FigureWidget`` cases, one per frame when batched) and the comm messages that
 crossed the page's kernel websocket. Per-frame page time is busy time over
 frames. Nothing here asserts a speed.
 """
@@ -109,8 +116,9 @@ class Case:
     label: str
     setup: str
     teardown: str
-    calls_per_frame: int = 1  # plotly calls the page makes per kernel frame
+    calls_per_frame: int = 1  # plotly update/restyle/relayout calls per FigureWidget frame
     before: str = "pass"  # a cell run first, as the dashboard notebook does
+    bare: bool = False  # the page's own Plotly.react draws (see JS_BARE_START)
 
 
 def live_case(rows: int, key: str) -> Case:
@@ -153,6 +161,18 @@ def dashboard_case(key: str, options: str) -> Case:
     )
 
 
+def bare_case(key: str) -> Case:
+    """A paused LivePlot (one frame: the layout and styles to copy) beside the page's own draws."""
+    return Case(
+        key,
+        "bare: plotly.js Plotly.react of the same points from page JS, same frame rate",
+        "src = source(1000)\nplot = nnb.LivePlot(src, color='source')\n"
+        "plot.render()\nplot.pause()\nplot",
+        "plot.close()\ndel src, plot\ngc.unfreeze()\ngc.collect()",
+        bare=True,
+    )
+
+
 CASES = [
     live_case(1_000, "live_1k"),
     live_case(100_000, "live_100k"),
@@ -161,12 +181,17 @@ CASES = [
     dashboard_case("dashboard_2fps", "fps=2"),
     baseline_case("naive", batched=False),
     baseline_case("fair", batched=True),
+    bare_case("bare"),
 ]
+BASELINES = ("fair", "naive", "bare")
+BARE_AGAINST = (
+    "bare plotly.js Plotly.react of as many points at the same frame rate from page JS, same run"
+)
 
 # Counters the page keeps: plotly calls on every plot, long tasks.
 JS_PROBE = """() => {
   if (window.__nnb) return;
-  const s = window.__nnb = {calls: 0, long_ms: 0, long_n: 0};
+  const s = window.__nnb = {calls: 0, reacts: 0, long_ms: 0, long_n: 0};
   new PerformanceObserver(list => {
     for (const e of list.getEntries()) { s.long_ms += e.duration; s.long_n += 1; }
   }).observe({type: 'longtask'});
@@ -177,6 +202,7 @@ JS_PROBE = """() => {
       gd._ev.__nnb = true;
       for (const name of ['plotly_update', 'plotly_restyle', 'plotly_relayout'])
         gd.on(name, () => { s.calls += 1; });
+      gd.on('plotly_react', () => { s.reacts += 1; });
     }
   }, 200);
 }"""
@@ -185,6 +211,44 @@ JS_PLOTS_DRAWN = """() => {
   const plots = Array.from(document.querySelectorAll('.js-plotly-plot'));
   return plots.length > 0 && plots.some(gd => (gd.data || []).some(t => (t.x || []).length > 1));
 }"""
+# Points drawn now by the plots of one cell's output.
+JS_POINTS = """(o) => Array.from(o.querySelectorAll('.js-plotly-plot')).reduce(
+  (n, gd) => n + (gd.data || []).reduce((m, t) => m + (t.x || []).length, 0), 0)"""
+# The bare baseline: a div the size of the cell's (paused) plot, under it, redrawn with
+# Plotly.react from setInterval with that plot's layout and trace styles, ``points``
+# points in all spread over its 5 min window, ``fps`` times a second.
+JS_BARE_START = """(o, [points, fps]) => {
+  const Plotly = globalThis.__nexus_nb_plotly__.Plotly;
+  const gd = o.querySelector('.js-plotly-plot');
+  const rect = gd.getBoundingClientRect();
+  const base = JSON.parse(JSON.stringify(gd.layout));
+  const styles = gd.data.map(({x, y, ...style}) => JSON.parse(JSON.stringify(style)));
+  const config = {doubleClick: 'autosize', displaylogo: false, responsive: true};
+  const div = document.createElement('div');
+  div.style.cssText = `width:${rect.width}px;height:${rect.height}px`;
+  gd.closest('.nnb-surface').after(div);
+  const n = Math.max(2, Math.round(points / styles.length)), span = 300000;
+  let tick = 0;
+  const draw = () => {
+    tick += 1;
+    const now = Date.now();
+    const data = styles.map((style, k) => {
+      const x = new Float64Array(n), y = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        x[i] = now - span + (span * i) / (n - 1);
+        y[i] = Math.sin((i + tick + 7 * k) / 50) + (Math.random() - 0.5) * 0.2;
+      }
+      return {...style, x, y};
+    });
+    const layout = {...base, xaxis: {...base.xaxis, range: [now - span, now]},
+                    datarevision: tick};
+    Plotly.react(div, data, layout, config);
+  };
+  draw();
+  window.__nnb_bare = {div, timer: setInterval(draw, 1000 / fps), Plotly};
+}"""
+JS_BARE_STOP = """() => { const b = window.__nnb_bare; if (!b) return;
+  clearInterval(b.timer); b.Plotly.purge(b.div); b.div.remove(); window.__nnb_bare = null; }"""
 JS_KERNEL_IDLE = """() => {
   const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
@@ -248,6 +312,7 @@ class Probe:
             "script_s": metrics["ScriptDuration"],
             "layout_s": metrics["LayoutDuration"] + metrics["RecalcStyleDuration"],
             "calls": counters["calls"],
+            "reacts": counters["reacts"],
             "long_ms": counters["long_ms"],
             "renderer_s": sum(_cpu(p) for p in self.renderers()),
             "kernel_s": _cpu(kernel) if kernel is not None else 0.0,
@@ -286,28 +351,37 @@ def run_cell(page: Any, index: int, timeout: float = 120) -> None:
     wait(page, JS_KERNEL_IDLE, timeout)
 
 
-def measure(page: Any, probe: Probe, case: Case, cell: int, seconds: float) -> dict[str, float]:
-    """Run ``case``'s cell, warm up, measure ``seconds``, stop it; return rates."""
+def measure(
+    page: Any, probe: Probe, case: Case, cell: int, seconds: float, bare: tuple[float, float]
+) -> dict[str, float]:
+    """Run ``case``'s cell, warm up, measure ``seconds``, stop it; return rates.
+
+    ``bare`` is the ``(points, frames/s)`` the bare baseline draws.
+    """
     run_cell(page, cell)
     try:
         wait(page, JS_PLOTS_DRAWN, 30)
     except TimeoutError:
         print(f"{case.key}: WARNING: no plot in the page has points; measuring anyway")
+    output = page.locator(".jp-Notebook .jp-Cell").nth(cell).locator(".jp-OutputArea")
+    if case.bare:
+        output.evaluate(JS_BARE_START, list(bare))
     page.wait_for_timeout(3000)  # warm-up: the first frames catch up with the buffer
     # The output's middle in the middle of the view, once its plots have their size:
     # for the dashboard that shows both plots in part (the heavier case: a plot out
     # of sight costs the page and the kernel nothing).
-    page.locator(".jp-Notebook .jp-Cell").nth(cell).locator(".jp-OutputArea").evaluate(
-        "(o) => o.scrollIntoView({block: 'center'})"
-    )
+    output.evaluate("(o) => o.scrollIntoView({block: 'center'})")
     page.wait_for_timeout(1000)
     a = probe.read()
     page.wait_for_timeout(seconds * 1000)  # the measured span (Playwright pumps events)
     b = probe.read()
+    points = output.evaluate(JS_POINTS)
+    if case.bare:
+        page.evaluate(JS_BARE_STOP)
     run_cell(page, cell + 1)
     dt = b["t"] - a["t"]
     calls = (b["calls"] - a["calls"]) / dt
-    frames = calls / case.calls_per_frame
+    frames = (b["reacts"] - a["reacts"]) / dt + calls / case.calls_per_frame
     busy = (b["busy_s"] - a["busy_s"]) / dt
     renderer = (b["renderer_s"] - a["renderer_s"]) / dt
     return {
@@ -319,6 +393,7 @@ def measure(page: Any, probe: Probe, case: Case, cell: int, seconds: float) -> d
         "long_ms_s": (b["long_ms"] - a["long_ms"]) / dt,
         "calls_s": calls,
         "fps": frames,
+        "points": points,
         "ms_frame": busy * 1e3 / frames if frames else float("nan"),
         "cpu_ms_frame": renderer * 1e3 / frames if frames else float("nan"),
         "comm_in_s": (b["comm_in"] - a["comm_in"]) / dt,
@@ -340,12 +415,12 @@ def report(results: dict[str, dict[str, float]]) -> None:
             f"{r['fps']:>8.1f} {r['ms_frame']:>8.1f} {r['cpu_ms_frame']:>8.1f} "
             f"{r['comm_in_s']:>9.1f} {r['comm_out_s']:>6.1f}"
         )
-    fair, naive = results.get("fair"), results.get("naive")
+    fair, naive, bare = (results.get(k) for k in BASELINES)
     for key, r in results.items():
-        if key in ("fair", "naive"):
+        if key in BASELINES:
             continue
         label = next(c.label for c in CASES if c.key == key)
-        for base_key, base in (("fair", fair), ("naive", naive)):
+        for base_key, base in (("fair", fair), ("naive", naive), ("bare", bare)):
             if base is None:
                 continue
             print(
@@ -372,6 +447,23 @@ def report(results: dict[str, dict[str, float]]) -> None:
             against=against,
         )
         figure(f"{key}_kernel", r["kernel"] * 100, "% of a core", what=f"kernel CPU, {label}")
+        if bare is not None:
+            figure(
+                f"{key}_page_ms_frame_vs_bare",
+                r["ms_frame"],
+                "ms/frame",
+                what=f"page main-thread time per frame against bare Plotly.react, {label}",
+                baseline=bare["ms_frame"],
+                against=BARE_AGAINST,
+            )
+            figure(
+                f"{key}_cpu_ms_frame_vs_bare",
+                r["cpu_ms_frame"],
+                "ms/frame",
+                what=f"Chromium renderer CPU per frame against bare Plotly.react, {label}",
+                baseline=bare["cpu_ms_frame"],
+                against=BARE_AGAINST,
+            )
     lives = [results[k]["cpu_ms_frame"] for k in ("live_1k", "live_1m") if k in results]
     if len(lives) == 2:
         print(f"  renderer CPU per frame 1M/1k rows: {lives[1] / lives[0]:.2f}x")
@@ -390,6 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     for case in cases:
         cells += [case.before, case.setup, case.teardown]
     results: dict[str, dict[str, float]] = {}
+    bare = (1000.0, 1000.0 / 300)  # points and frames/s of a 5 min window: live_1k's
     with tempfile.TemporaryDirectory(prefix="nnb-bench-browser-") as tmp:
         write_notebook(Path(tmp) / "bench.ipynb", cells)
         with running_lab(Path(tmp)) as (lab, url), chromium_page() as page:
@@ -401,11 +494,13 @@ def main(argv: list[str] | None = None) -> int:
             run_cell(page, 0)
             for i, case in enumerate(cases):
                 run_cell(page, 1 + 3 * i)
-                results[case.key] = r = measure(page, probe, case, 2 + 3 * i, args.seconds)
+                results[case.key] = r = measure(page, probe, case, 2 + 3 * i, args.seconds, bare)
+                if case.key == "live_1k" and r["fps"] > 0:
+                    bare = (r["points"], r["fps"])
                 print(
                     f"{case.key}: renderer {r['renderer']:.0%}, kernel {r['kernel']:.0%},"
                     f" {r['fps']:.1f} frames/s, {r['ms_frame']:.1f} ms busy/frame,"
-                    f" {r['cpu_ms_frame']:.1f} ms renderer CPU/frame",
+                    f" {r['cpu_ms_frame']:.1f} ms renderer CPU/frame, {r['points']:.0f} points",
                     flush=True,
                 )
             page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")

@@ -74,11 +74,24 @@ JS_KERNEL = """() => {
 JS_BUSY_CELLS = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-InputPrompt'))
   .some(e => (e.innerText || '').includes('*'))"""
 
+# A widget the manager could not show, or a plot whose frame failed in the kernel
+# (``surface.js`` puts "frame failed: ..." in the plot's ``.nnb-note``).
 JS_WIDGET_ERROR = """() => {
   const m = (document.body.innerText || '').match(
-    /Error displaying widget|model not found|Failed to load model[^\\n]*/i);
+    /Error displaying widget|model not found|Failed to load model[^\\n]*|frame failed[^\\n]*/i);
   return m ? m[0] : '';
 }"""
+
+# plotly.js in the page: whether a view loaded it (``surface.js`` keeps it in one
+# global for the whole page) and its version.
+JS_PLOTLY = """() => {
+  const lib = globalThis.__nexus_nb_plotly__;
+  const Plotly = lib && lib.Plotly;
+  return {loaded: Boolean(Plotly), version: (Plotly && Plotly.version) || null};
+}"""
+# The first line of plotly.min.js after its banner's comment opener: found raw in the
+# websocket frame that carries it to the page (binary buffers travel as they are).
+PLOTLY_BANNER = b"* plotly.js v"
 
 # Markers of a widget that failed in the front end (ipywidgets 8 reports only here).
 CONSOLE_WIDGET_ERRORS = (
@@ -89,6 +102,13 @@ CONSOLE_WIDGET_ERRORS = (
     "comm",
     "error setting state",
 )
+
+
+# The ipywidgets manager's "save widget state" setting, on: a saved notebook then holds
+# every widget's state (``metadata.widgets``), as a person who turned it on gets.
+SAVE_WIDGET_STATE = {
+    "@jupyter-widgets/jupyterlab-manager/plugin.jupyterlab-settings": {"saveState": True}
+}
 
 
 class Lab:
@@ -103,6 +123,8 @@ class Lab:
             scrolled out of view in the page; ``"full"``, ``"contentVisibility"``).
         comms: JupyterLab's ``commsOverSubshells`` (``"disabled"``, ``"perComm"``,
             ``"perCommTarget"``); ``None`` leaves the front-end's default.
+        settings: More settings files, by path under the settings dir (e.g.
+            :data:`SAVE_WIDGET_STATE`).
     """
 
     def __init__(
@@ -113,9 +135,11 @@ class Lab:
         app: str = "jupyterlab",
         windowing: str = "none",
         comms: str | None = None,
+        settings: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.root = root
         self.comms = comms
+        self.settings = dict(settings or {})
         self.python = python
         self.app = app
         self.windowing = windowing
@@ -157,6 +181,7 @@ class Lab:
             files["@jupyterlab/apputils-extension/kernels-settings.jupyterlab-settings"] = {
                 "commsOverSubshells": self.comms
             }
+        files.update(self.settings)
         for rel, value in files.items():
             path = settings / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -260,7 +285,8 @@ class Lab:
 def running_lab(root: Path, *, python: str = sys.executable, **options: Any) -> Iterator[Lab]:
     """Start a :class:`Lab` for ``root``; always stop it and remove its temp dir.
 
-    ``options`` are :class:`Lab`'s keyword arguments ``app``, ``windowing`` and ``comms``.
+    ``options`` are :class:`Lab`'s keyword arguments ``app``, ``windowing``, ``comms``
+    and ``settings``.
     """
     lab = Lab(root, python=python, **options)
     try:
@@ -279,8 +305,32 @@ class NotebookPage:
         self.page = page
         self.lab = lab
         self.console: list[str] = []
+        #: Kernel websocket frames that carried plotly.js to this page (see :meth:`count_plotly`).
+        self.plotly_deliveries = 0
+        #: Kernel websocket frames this page received (see :meth:`count_plotly`).
+        self.kernel_frames = 0
         page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
         page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
+
+    def count_plotly(self) -> NotebookPage:
+        """Count, from now on, the kernel messages that bring plotly.js to this page, and all.
+
+        Call before :meth:`open`: a page asks its kernel for plotly.js once,
+        whatever number of views it shows (``surface.js``). Opt-in, because
+        Playwright then hands every kernel frame to Python.
+        """
+
+        def frames(ws: Any) -> None:
+            if "/api/kernels/" in ws.url:
+                ws.on("framereceived", seen)
+
+        def seen(data: str | bytes) -> None:
+            self.kernel_frames += 1
+            if isinstance(data, bytes) and PLOTLY_BANNER in data:
+                self.plotly_deliveries += 1
+
+        self.page.on("websocket", frames)
+        return self
 
     def open(self, name: str, timeout: float = 90) -> NotebookPage:
         """Open ``name`` and wait (bounded) for its cells and an idle kernel.
@@ -376,6 +426,23 @@ class NotebookPage:
         if not poll(lambda: idle() and (time.sleep(0.3) is None) and idle(), timeout, step=0.3):
             raise TimeoutError(f"cells still running after {timeout} s")
 
+    def save(self, timeout: float = 30) -> Path:
+        """Save the notebook as JupyterLab's Save does; wait (bounded) until saved; its path."""
+        # Not awaited: a dialog (the file changed on disk) would hold the command's promise.
+        self.page.evaluate("() => { window.jupyterapp.commands.execute('docmanager:save'); }")
+        saved = poll(
+            lambda: (
+                not self.page.evaluate(
+                    "() => window.jupyterapp.shell.currentWidget.context.model.dirty"
+                )
+            ),
+            timeout,
+            step=0.2,
+        )
+        if not saved:
+            raise TimeoutError(f"the notebook was not saved within {timeout} s")
+        return self.lab.root / str(self.current_path())
+
     def cells_busy(self) -> bool:
         """True while any cell is queued or running."""
         return bool(self.page.evaluate(JS_BUSY_CELLS))
@@ -401,10 +468,23 @@ class NotebookPage:
               Array.from(c.node.querySelectorAll('.jp-OutputArea-output')).map(o =>
                 `cell ${i}: ${o.getAttribute('data-mime-type')} text=${o.innerText.length}`
                 + ` plots=${o.querySelectorAll('.js-plotly-plot').length}`
-                + ` widgets=${o.querySelectorAll('.jupyter-widgets').length}`
+                + ` views=${o.querySelectorAll('.nnb-surface').length}`
+                + ` notes=${Array.from(o.querySelectorAll('.nnb-note')).map(n => n.textContent)}`
                 + ` ${o.innerText.slice(0, 80).replace(/\\s+/g, ' ')}`)).flat()"""
         )
-        return "\n".join(["page outputs:", *outputs, "console:", *self.console[-30:]])
+        plotly = self.page.evaluate(JS_PLOTLY)
+        return "\n".join(
+            ["page outputs:", *outputs, f"plotly.js: {plotly}", "console:", *self.console[-30:]]
+        )
+
+    def show_output(self, index: int) -> None:
+        """Scroll cell ``index``'s output into the middle of the view (views draw only in sight)."""
+        self.page.evaluate(
+            "(i) => { const c = window.jupyterapp.shell.currentWidget.content.widgets[i];"
+            " (c.node.querySelector('.jp-OutputArea') || c.node)"
+            ".scrollIntoView({block: 'center'}); }",
+            index,
+        )
 
     def output_text(self, index: int) -> str:
         """The rendered text of cell ``index``'s output area."""
@@ -450,10 +530,13 @@ def write_notebook(path: Path, cells: Sequence[str]) -> Path:
     return path
 
 
-# The newest x of each plot in the page (NaN for an empty one), in page order.
-JS_PLOT_LASTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => {
+# The newest x of each plot part in the page (null until it drew data), in page order.
+# A part holds its plotly graph div once drawn: a part never in sight has none yet
+# (``widgets/surface.js`` draws nothing out of sight).
+JS_PLOT_LASTS = """() => Array.from(document.querySelectorAll('.nnb-plot')).map(part => {
+  const gd = part.querySelector('.js-plotly-plot');
   let last = null;
-  for (const tr of (gd.data || [])) {
+  for (const tr of ((gd && gd.data) || [])) {
     const xs = tr.x || [];
     if (!xs.length) continue;
     const v = xs[xs.length - 1];
@@ -473,16 +556,17 @@ def run_all(nbp: NotebookPage, timeout: float = 120) -> float:
     return time.monotonic()
 
 
-JS_SHOW_PLOT = """(i) => document.querySelectorAll('.js-plotly-plot')[i]
+JS_SHOW_PLOT = """(i) => document.querySelectorAll('.nnb-plot')[i]
   .scrollIntoView({block: 'center'})"""
 
 
 def each_plot_advances(page: Any, count: int, timeout: float = 15) -> list[float]:
     """Scroll each of ``count`` plots into view in turn; each must draw newer data twice.
 
-    A plot out of sight does not redraw (``widgets/figure.js``), so each is
-    looked at as a person would: once in view it draws the newest data, and then
-    it must keep drawing. Returns the newest x each plot showed.
+    A plot out of sight does not draw (``widgets/surface.js``; one never in sight
+    has no graph yet), so each is looked at as a person would: once in view it
+    draws the newest data, and then it must keep drawing. Returns the newest x
+    each plot showed.
     """
     shown = poll(lambda: len(v := page.evaluate(JS_PLOT_LASTS)) == count and v, 30)
     assert shown, f"expected {count} plots in the page, found {page.evaluate(JS_PLOT_LASTS)}"

@@ -15,8 +15,11 @@ from typing import Any
 import pytest
 
 from tests.helpers.lab import (
+    JS_PLOTLY,
     Lab,
     NotebookPage,
+    each_plot_advances,
+    plots_all_advance,
     poll,
     running_lab,
     write_notebook,
@@ -56,7 +59,7 @@ def assert_no_widget_errors(nbp: NotebookPage) -> None:
 
 
 def test_quickstart_plot_keeps_receiving_points_while_no_cell_runs(lab: Lab, page: Any) -> None:
-    nbp = NotebookPage(page, lab).open(QUICKSTART.name)
+    nbp = NotebookPage(page, lab).count_plotly().open(QUICKSTART.name)
     sources = nbp.cell_sources()
 
     nbp.run_cells(0, len(sources), timeout=60)  # every cell has finished after this
@@ -67,6 +70,8 @@ def test_quickstart_plot_keeps_receiving_points_while_no_cell_runs(lab: Lab, pag
     assert later["last"] > first["last"]
     assert not nbp.cells_busy(), "a cell was running: the growth must come from the idle kernel"
     assert_no_widget_errors(nbp)
+    assert page.evaluate(JS_PLOTLY)["loaded"]
+    assert nbp.plotly_deliveries == 1
 
 
 def test_live_table_rows_change_and_status_bar_shows_the_connection_open(
@@ -85,3 +90,33 @@ def test_live_table_rows_change_and_status_bar_shows_the_connection_open(
 
     nbp.run_cells(3, 4, timeout=30)
     assert "CLOSED_OK" in nbp.output_text(3)
+
+
+def test_a_reload_and_a_second_tab_rebuild_the_plot_from_the_kernel_and_keep_it_live(
+    lab: Lab, page: Any
+) -> None:
+    nbp = NotebookPage(page, lab).count_plotly().open(QUICKSTART.name)
+    nbp.run_cells(0, len(nbp.cell_sources()), timeout=60)
+    plots_all_advance(nbp, 1)
+    assert page.evaluate(JS_PLOTLY)["loaded"]
+    nbp.save()  # the output now names the plot's widget model, as a reopened notebook does
+    try:
+        # A reload: the widget manager asks the running kernel for every model's state.
+        nbp.open(QUICKSTART.name)
+        plots_all_advance(nbp, 1)
+        assert_no_widget_errors(nbp)
+        assert nbp.plotly_deliveries == 2, "plotly.js must come once per page load"
+        # A second tab on the same kernel (another window: Playwright gives a page of
+        # its own context no sibling): both views draw the frames the kernel sends.
+        second = page.context.browser.new_page(viewport=page.viewport_size)
+        other = NotebookPage(second, lab).count_plotly().open(QUICKSTART.name)
+        each_plot_advances(other.page, 1)
+        assert_no_widget_errors(other)
+        assert other.plotly_deliveries == 1
+        page.bring_to_front()
+        each_plot_advances(page, 1)
+        other.page.bring_to_front()
+        each_plot_advances(other.page, 1)
+        assert not nbp.cells_busy(), "the updates must come from the idle kernel"
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{nbp.diagnostics()}") from None

@@ -155,7 +155,11 @@ def test_views_advance_during_busy_cells_and_a_zoom_made_meanwhile_sticks(
         nbp = NotebookPage(page, lab).open("busy.ipynb")
         nbp.run_cells(0, 4, timeout=90)
         assert poll(lambda: page.evaluate(JS_PLOT_LASTS) == [] or _snapshot(nbp)[2], 30)
-        page.evaluate("() => document.querySelector('.js-plotly-plot').scrollIntoView()")
+        # The status bar at the top of the view, the table and the plot under it: all in
+        # sight (out of sight a view draws nothing).
+        page.evaluate(
+            "() => window.jupyterapp.shell.currentWidget.content.widgets[1].node.scrollIntoView()"
+        )
         spinning = _watch_while_busy(nbp, 4, drag=False)
         sleeping = _watch_while_busy(nbp, 5, drag=True)
         # Once the kernel has the zoom, it is the plot's range and it stays there.

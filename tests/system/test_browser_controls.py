@@ -36,22 +36,44 @@ def _running(tmp_path: Path, page: Any, cells: list[str]) -> Iterator[NotebookPa
         yield nbp
 
 
+# The controls' message line ("applying...", "applied") is rewritten by every apply,
+# even to the same text: a MutationObserver tells a new "applied" from the last one.
+JS_WATCH_MESSAGE = """() => {
+  const m = document.querySelector('.nnb-controls .nnb-message');
+  window.__nnb_said = [];
+  new MutationObserver(() => window.__nnb_said.push(m.textContent))
+    .observe(m, {childList: true, characterData: true, subtree: true});
+}"""
+JS_SAID = "() => window.__nnb_said"
+
+
+def _watch_message(page: Any) -> None:
+    page.evaluate(JS_WATCH_MESSAGE)
+
+
+def _applied(page: Any) -> bool:
+    """Whether an apply started and ended well since :func:`_watch_message`."""
+    said = page.evaluate(JS_SAID)
+    return "applying..." in said and said[-1] == "applied"
+
+
 def test_clicking_a_channel_and_typing_a_filter_change_the_subscriptions_within_a_second(
     tmp_path: Path, page: Any
 ) -> None:
     with _running(tmp_path, page, CELLS) as nbp:
-        page.get_by_text("Channels", exact=True).first.click()
-        box = page.locator(".widget-checkbox", has_text="system.alerts").locator("input")
+        page.locator(".nnb-controls summary", has_text="Channels").click()
+        box = page.locator("input[type=checkbox][data-channel='system.alerts']")
+        _watch_message(page)
         box.click()
         assert not nbp.cells_busy()
-        applied = poll(lambda: "applied" in nbp.output_text(0), 1.0, step=0.05)
+        applied = poll(lambda: _applied(page), 1.0, step=0.05)
         assert applied, f"the toggle did not apply within 1 s: {nbp.output_text(0)!r}"
-        row = page.locator(
-            ".widget-hbox", has=page.locator(".widget-checkbox", has_text="system.alerts")
-        )
-        field = row.locator("input[type=text]")
+        field = page.locator("input[type=text][data-channel='system.alerts']")
         field.fill("severity=critical")
+        _watch_message(page)
         field.press("Enter")
+        applied = poll(lambda: _applied(page), 1.0, step=0.05)
+        assert applied, f"the filter did not apply within 1 s of Enter: {nbp.output_text(0)!r}"
         nbp.run_cells(1, 2, timeout=30)
         subs = nbp.output_text(1)
         assert "'system.alerts': [{'severity': ['critical']}]" in subs, subs
@@ -84,10 +106,10 @@ def test_pause_freezes_the_plot_and_follow_resumes_it_within_a_second(
 ) -> None:
     with _running(tmp_path, page, PLOT_CELLS) as nbp:
         assert poll(lambda: _plot_last(page), 30), "the plot got no data"
-        button = page.locator(".widget-button", has_text="pause")
+        button = page.locator("button.nnb-mode", has_text="pause")
         button.click()
         assert not nbp.cells_busy()
-        follow = page.locator(".widget-button", has_text="follow")
+        follow = page.locator("button.nnb-mode", has_text="follow")
         assert poll(follow.is_visible, 1.0, step=0.05), "pause did not act within 1 s"
         frozen = _plot_last(page)
         assert frozen is not None

@@ -22,9 +22,10 @@ from tests.helpers.paths import ROOT
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 NOTEBOOK = "05-explore.ipynb"
-# The raw-requests plot is the second plot of the page.
-JS_PLOT = "document.querySelectorAll('.js-plotly-plot')[1]"
-JS_SHOW = f"() => {JS_PLOT}.scrollIntoView({{block: 'center'}})"
+# The raw-requests plot is the second plot of the page; its graph is drawn once in sight.
+JS_PART = "document.querySelectorAll('.nnb-plot')[1]"
+JS_PLOT = f"{JS_PART}.querySelector('.js-plotly-plot')"
+JS_SHOW = f"() => {JS_PART}.scrollIntoView({{block: 'center'}})"
 JS_BOX = f"""() => {{ const r = {JS_PLOT}.querySelector('.nsewdrag').getBoundingClientRect();
   return [r.x, r.y, r.width, r.height]; }}"""
 # The x range as epoch ms, the y range, and the y values of the points inside the x range.
@@ -53,8 +54,9 @@ def test_five_mouse_zooms_on_the_raw_requests_plot_each_stick_and_a_double_click
     with running_lab(tmp_path) as lab:
         nbp = NotebookPage(page, lab).open(NOTEBOOK)
         run_all(nbp)
-        assert poll(lambda: page.evaluate(f"() => {JS_PLOT}?.data?.length"), 30)
+        assert poll(lambda: page.evaluate(f"() => Boolean({JS_PART})"), 30)
         page.evaluate(JS_SHOW)
+        assert poll(lambda: page.evaluate(f"() => {JS_PLOT}?.data?.length"), 30)
         time.sleep(1)
         for k in range(5):
             x, y, w, h = page.evaluate(JS_BOX)

@@ -21,6 +21,7 @@ import pytest
 
 from tests.helpers.lab import (
     JS_PLOT_LASTS,
+    JS_SHOW_PLOT,
     NotebookPage,
     each_plot_advances,
     free_port,
@@ -99,18 +100,21 @@ def test_dashboard_in_voila_is_live_and_its_time_axes_show_times(voila: str, pag
     page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
     page.goto(voila, timeout=120_000)  # Voila answers once every cell has run
     shown = time.monotonic()
-    # Voila builds each view from the widget's saved state after the notebook ran:
-    # every plot must get its traces and data (plot.py keeps that state in step).
+    # Voila builds each view from the widget's state after the notebook ran: every
+    # plot must get its traces and data once in sight (surface.py's state holds them).
     plots = poll(lambda: len(v := page.evaluate(JS_PLOT_LASTS)) == 2 and v, 120)
     assert plots, f"the dashboard's plots are not in the page: {page.evaluate(JS_PLOT_LASTS)}"
-    lasts = poll(lambda: all(x is not None for x in page.evaluate(JS_PLOT_LASTS)), 30)
-    assert lasts, (
-        f"a plot shows no data: {page.evaluate(JS_PLOT_LASTS)}; "
-        f"page {page.evaluate('() => document.body.innerText')[-1500:]!r}; console: {console[-20:]}"
-    )
+    for i in range(2):
+        page.evaluate(JS_SHOW_PLOT, i)
+        drawn = poll(lambda i=i: page.evaluate(JS_PLOT_LASTS)[i] is not None, 30)
+        assert drawn, (
+            f"plot {i} shows no data: {page.evaluate(JS_PLOT_LASTS)}; page"
+            f" {page.evaluate('() => document.body.innerText')[-1500:]!r}; console: {console[-20:]}"
+        )
     # Every plot keeps updating. Under load one of them used to freeze at its saved
     # state: anywidget drops every message to a model whose code has not bound within
-    # 2 s, and plotly's 5 MB module took longer than that (widgets/figure.js).
+    # 2 s; plotly.js (5 MB) now comes once per page, after the views are bound
+    # (widgets/surface.js).
     for at in (5, 15):
         wait_until_after(shown, at)
         each_plot_advances(page, 2)
@@ -125,8 +129,10 @@ def test_dashboard_in_voila_is_live_and_its_time_axes_show_times(voila: str, pag
     assert not [c for c in console if "out of bounds" in c], console[-5:]
 
 
-# A WebGL plot (threshold 50 points) watched from the kernel (on the thread that owns
-# the plot: plot.clock.call), then enough text to scroll it out of view.
+# A WebGL plot (threshold 50 points) watched from the kernel every 0.1 s (on the
+# thread that owns the plot: plot.clock.call): whether a page has it in sight (what
+# the pages reported) and the newest x the plot drew, then enough text to scroll it
+# out of view.
 WEBGL_CELLS = [
     "import nexus_nb as nnb\n"
     "server = nnb.serve(rate=200)\n"
@@ -135,30 +141,33 @@ WEBGL_CELLS = [
     'stream.wait_for("telemetry.metrics", rows=100, timeout=10)',
     'plot = nnb.LivePlot(stream["telemetry.metrics"], color="source", window="2min",'
     " webgl_threshold=50, max_points=None)\n"
-    # Every sight report the kernel gets, and the newest x the plot sent, every 0.1 s.
-    "import asyncio, time\nreports, sent = [], []\n"
-    "plot.clock.call(lambda: plot.figure.on_msg(\n"
-    "    lambda _w, c, _b: reports.append((time.monotonic(), c.get('nnb_sight')))))\n"
+    "import asyncio, time\nsamples = []\n"
+    "def look():\n"
+    "    data = [t.x for t in plot.figure.data if t.x is not None and len(t.x)]\n"
+    "    return plot.part.shown, max((x[-1] for x in data), default=0)\n"
     "async def watch_sight():\n"
     "    while True:\n"
-    "        newest = plot.clock.call(\n"
-    "            lambda: max((t.x[-1] for t in plot.figure.data if len(t.x)), default=0))\n"
-    "        sent.append((time.monotonic(), newest))\n"
+    "        samples.append((time.monotonic(), *plot.clock.call(look)))\n"
     "        await asyncio.sleep(0.1)\n"
     "watcher = asyncio.get_running_loop().create_task(watch_sight())\nplot",
     *[f"print('filler {i}\\n' * 40)" for i in range(8)],
 ]
 
-# The longest span from an out-of-sight report to the next report: its length in
-# samples, how far the plot's newest x moved meanwhile (0: no frame sent), and
-# whether a page reported it in sight again.
+# The longest run of samples out of sight: its length, how far the plot's newest x
+# moved meanwhile (0: no frame drawn), and whether a page had it in sight again after.
 SIGHT_CHECK = """watcher.cancel()
-spans = [(t, u) for (t, seen), (u, _) in zip(reports, reports[1:] + [(time.monotonic(), None)])
-         if seen is False]
-inside = [[x for at, x in sent if t < at < u] for t, u in spans]
-longest = max(inside, key=len, default=[])
-back = any(seen for _, seen in reports[1:])
-print("away", len(longest), "moved", longest[-1] - longest[0] if longest else None, "back", back)
+runs, run = [], []
+for i, (_, seen, newest) in enumerate(samples):
+    if not seen:
+        run.append((i, newest))
+    elif run:
+        runs.append(run)
+        run = []
+runs += [run] if run else []
+longest = max(runs, key=len, default=[])
+back = bool(longest) and any(seen for _, seen, _ in samples[longest[-1][0] + 1:])
+moved = longest[-1][1] - longest[0][1] if longest else None
+print("away", len(longest), "moved", moved, "back", back)
 """
 
 JS_WEBGL = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => ({
@@ -195,7 +204,7 @@ def test_webgl_plot_scrolled_away_draws_nothing_and_comes_back_updating(
             10,
         )
         assert away, "the plot did not scroll out of view"
-        # Out of sight the page skips plotly's redraws (widgets/figure.js): what the
+        # Out of sight the page skips plotly's redraws (widgets/surface.js): what the
         # element holds stays put while the stream goes on at 200 events/s.
         held = page.evaluate(JS_HELD_LAST)
         moved = poll(lambda: page.evaluate(JS_HELD_LAST) != held, 2.0, step=0.2)
@@ -206,7 +215,7 @@ def test_webgl_plot_scrolled_away_draws_nothing_and_comes_back_updating(
         )
         assert back, f"the WebGL plot did not come back: {page.evaluate(JS_WEBGL)}"
         plots_all_advance(nbp, 1)
-        # The page told the kernel, which sent the plot nothing while it was away.
+        # The page told the kernel, which drew the plot nothing while it was away.
         cell = nbp.append_code_cell(SIGHT_CHECK)
         nbp.run_cells(cell, cell + 1)
         words = nbp.output_text(cell).split()

@@ -52,6 +52,7 @@ def test_bars_over_latest_and_a_histogram_update_live_and_close_to_real_bars(
     with running_lab(tmp_path) as lab:
         nbp = NotebookPage(page, lab).open("views.ipynb")
         nbp.run_cells(0, 1, timeout=90)
+        nbp.show_output(0)  # both plots in sight: out of sight a view draws nothing
         first = poll(lambda: _heights(page), 30)
         assert first, f"the plots got no bars:\n{nbp.diagnostics()}"
         bars, hist = page.evaluate(JS_BARS)

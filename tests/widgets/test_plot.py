@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any
 
