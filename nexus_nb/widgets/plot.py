@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -26,6 +27,8 @@ from nexus_nb.widgets.view import LiveView
 from nexus_nb.widgets.zoomrange import read_range
 
 __all__ = ["LivePlot"]
+
+log = logging.getLogger(__name__)
 
 _ROW_GAP = 0.06
 #: Plot-area width (px) assumed for pacing: a following time window is redrawn at
@@ -444,18 +447,32 @@ class LivePlot(LiveView, Displayable):
             return  # Bars and bins: the page zooms them by itself; they keep updating.
         if relayout.get("autorange") is True:
             self._asked, self._asked_follow = None, True
-        elif isinstance(relayout.get("range"), list) and self._user_range(relayout["range"]):
-            lo, hi = (self._to_x(v) for v in relayout["range"])
-            if hi > lo:
-                self._asked, self._asked_follow = (lo, hi), False
         else:
-            return
+            asked = self._page_range(relayout.get("range"))
+            if asked is None:
+                return
+            self._asked, self._asked_follow = asked, False
         # A storm of zooms is read once: the last one asked when the queue is through.
         if self.clock is None:
             self._settle()
         elif not self._settling:
             self._settling = True
             self.clock.post(self._settle)
+
+    def _page_range(self, xrange: Any) -> tuple[float, float] | None:
+        """A range the page sent, if it is two times or numbers, increasing, and not ours."""
+        if not isinstance(xrange, list) or len(xrange) != 2:
+            return None
+        if not all(isinstance(v, int | float | str) and not isinstance(v, bool) for v in xrange):
+            return None
+        try:
+            lo, hi = (self._to_x(v) for v in xrange)
+        except (TypeError, ValueError):
+            log.warning("plot %s: ignored a page range it cannot read: %r", self, xrange)
+            return None
+        if not hi > lo or not self._user_range((lo, hi)):
+            return None
+        return lo, hi
 
     def _settle(self) -> None:
         self._settling = False

@@ -748,3 +748,15 @@ def test_a_following_plots_snapshot_spans_its_whole_window() -> None:
     zoomed = re.findall(r"<text[^>]*>(\d\d:\d\d:[\d.]+)</text>", plot.to_svg())
     assert zoomed[0] == "22:13:20.000"  # a zoomed plot's snapshot spans its zoom
     assert zoomed[-1] <= "22:13:20.500"
+
+
+@pytest.mark.parametrize(
+    "xrange", [["not", "a time"], [None, 1.0], [5.0, 1.0], [1.0], "0,1", [[1], [2]]]
+)
+def test_a_page_range_that_cannot_be_read_is_ignored(xrange: object) -> None:
+    src = MemorySource()
+    _append(src, [0, 1, 2], [1, 2, 3])
+    plot, _ = _plot(src)
+    plot.render()
+    send_from_page(plot, {"t": "event", "part": 0, "relayout": {"range": xrange}})
+    assert plot.view_mode == "following"
