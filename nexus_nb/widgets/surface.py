@@ -42,7 +42,9 @@ before anything reads it.
 from __future__ import annotations
 
 import functools
+import math
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -55,11 +57,13 @@ import plotly
 from nexus_nb.widgets.clock import FrameClock
 from nexus_nb.widgets.meter import MessageMeter
 
-__all__ = ["MAX_VIEWS", "Part", "Surface", "pack", "plotly_js"]
+__all__ = ["MAX_VIEWS", "PLOTLY_EVERY", "Part", "Surface", "pack", "plotly_js"]
 
 T = TypeVar("T")
 #: Page views whose sight a part remembers; past it the oldest report is forgotten.
 MAX_VIEWS = 64
+#: Seconds between two answers of one surface to a page asking for plotly.js.
+PLOTLY_EVERY = 1.0
 _PLOTLY = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 _PLOTLY_LOCK = threading.Lock()
 _plotly_js: bytes | None = None
@@ -142,9 +146,9 @@ class Part(ABC):
 
         Once displayed and until a page reports on it, yes (a page's first report
         can be lost: Voila builds its views before its kernel connection is up);
-        after that, while any reporting view has it in sight (also when the
-        widget was shown inside another layout, not displayed by the kernel). A view out of
-        sight (scrolled away, a hidden tab, a collapsed output) draws nothing,
+        after that, while any reporting view has it in sight (also when the widget
+        was shown inside another layout, not displayed by the kernel). A view out
+        of sight (scrolled away, a hidden tab, a collapsed output) draws nothing,
         so frames for it are wasted.
         """
         surface = self.surface
@@ -173,6 +177,9 @@ class Surface(anywidget.AnyWidget):
     Attributes:
         sent: Messages this surface has sent (frames, keyframes, plotly.js).
         displayed: Whether the kernel displayed it in an output (see :attr:`Part.shown`).
+        refused: Requests for plotly.js not answered: at most one is answered per
+            :data:`PLOTLY_EVERY` seconds (a page asks once, then every 10 s until
+            it has it), so a page cannot make the kernel send 4.6 MB at will.
     """
 
     _esm = Path(__file__).with_name("surface.js")
@@ -181,7 +188,9 @@ class Surface(anywidget.AnyWidget):
         self._parts = list(parts)
         self._clock = clock
         self.sent = 0
+        self.refused = 0
         self.displayed = False
+        self._plotly_sent = -math.inf
         self._opening: list[dict[str, Any]] | None = on_owner(clock, self._states)
         super().__init__()
         self._opening = None
@@ -250,6 +259,11 @@ class Surface(anywidget.AnyWidget):
             return  # Surfaces take no state from the page: every change is an event.
         kind = content.get("t")
         if kind == "plotly":
+            now = time.monotonic()
+            if now - self._plotly_sent < PLOTLY_EVERY:
+                self.refused += 1
+                return
+            self._plotly_sent = now
             self._emit({"t": "plotly", "version": plotly.__version__}, [memoryview(plotly_js())])
             return
         part = self._part(content.get("part"))

@@ -240,6 +240,15 @@ def test_a_page_asking_for_plotly_gets_plotly_js_as_one_buffer() -> None:
     assert rec.frames == []
 
 
+def test_a_page_asking_for_plotly_again_at_once_is_refused_and_counted() -> None:
+    _, surface, rec = _shown()
+    rec.clear()
+    for _ in range(5):
+        send_from_page(surface, {"t": "plotly"})
+    assert len(rec.messages) == 1  # 4.6 MB once, however often a page asks
+    assert surface.refused == 4
+
+
 def test_a_part_is_shown_until_its_views_report_and_while_any_of_them_has_it_in_sight() -> None:
     part = FigurePart(_figure())
     assert not part.shown  # not on a surface
