@@ -207,8 +207,8 @@ JS_PROBE = """() => {
   }, 200);
 }"""
 JS_COUNTERS = "() => ({...window.__nnb})"
-JS_PLOTS_DRAWN = """() => {
-  const plots = Array.from(document.querySelectorAll('.js-plotly-plot'));
+JS_PLOTS_DRAWN = """(o) => {
+  const plots = Array.from(o.querySelectorAll('.js-plotly-plot'));
   return plots.length > 0 && plots.some(gd => (gd.data || []).some(t => (t.x || []).length > 1));
 }"""
 # Points drawn now by the plots of one cell's output.
@@ -359,11 +359,15 @@ def measure(
     ``bare`` is the ``(points, frames/s)`` the bare baseline draws.
     """
     run_cell(page, cell)
-    try:
-        wait(page, JS_PLOTS_DRAWN, 30)
-    except TimeoutError:
-        print(f"{case.key}: WARNING: no plot in the page has points; measuring anyway")
     output = page.locator(".jp-Notebook .jp-Cell").nth(cell).locator(".jp-OutputArea")
+    # In sight first: a view out of sight draws nothing (widgets/surface.js).
+    output.evaluate("(o) => o.scrollIntoView({block: 'center'})")
+    end = time.monotonic() + 30
+    while not output.evaluate(JS_PLOTS_DRAWN):
+        if time.monotonic() > end:
+            print(f"{case.key}: WARNING: no plot of the cell has points; measuring anyway")
+            break
+        page.wait_for_timeout(250)
     if case.bare:
         output.evaluate(JS_BARE_START, list(bare))
     page.wait_for_timeout(3000)  # warm-up: the first frames catch up with the buffer

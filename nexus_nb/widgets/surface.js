@@ -159,7 +159,9 @@ class PlotView extends PartView {
     this.note = element("span", MUTED);
     this.note.className = "nnb-note";
     this.bar.append(this.button, this.note);
-    this.gd.append(element("div", MUTED + ";padding:8px", "loading plotly.js…"));
+    // Holds the plot's place until it is first drawn (out of sight, it is not).
+    const height = surface.store.parts[index]?.layout?.height ?? 450;
+    this.gd.append(element("div", `${MUTED};padding:8px;height:${height}px`, "loading plotly.js…"));
     el.append(this.gd, this.bar);
     this.listening = false;
     // Follow the output's width (plotly.js's own "responsive" mode also takes the
@@ -191,7 +193,9 @@ class PlotView extends PartView {
       x: part.data[i]?.x ?? [],
       y: part.data[i]?.y ?? [],
     }));
-    const layout = { ...part.layout, datarevision: part.rev };
+    // A copy: plotly.js writes a user's zoom into the layout it is given, and the
+    // kernel's copy must stay the kernel's (its next range or autorange wins).
+    const layout = { ...structuredClone(part.layout), datarevision: part.rev };
     Plotly.react(this.gd, data, layout, part.config ?? {});
     if (!this.listening) {
       this.listening = true;
@@ -260,8 +264,12 @@ class ControlsView extends PartView {
     check.addEventListener("change", () => {
       if (this.part?.controls?.live) this.send({ action: "check", form: this.form() });
     });
-    field.addEventListener("change", () => {
+    const submit = () => {
       if (this.part?.controls?.live) this.send({ action: "filter", form: this.form() });
+    };
+    field.addEventListener("change", submit); // focus left the field
+    field.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") submit(); // Chromium fires no change on Enter
     });
     row = { check, field, error };
     this.rows.set(name, row);

@@ -117,6 +117,7 @@ class Part(ABC):
         self.index = 0
         self.rev = 0
         self._sight: dict[str, bool] = {}
+        self._reported = False
 
     @abstractmethod
     def state(self, buffers: list[memoryview]) -> dict[str, Any]:
@@ -154,11 +155,14 @@ class Part(ABC):
         surface = self.surface
         if surface is None:
             return False
-        if not self._sight:
+        if not self._reported:
             return surface.displayed
         return any(self._sight.values())
 
     def _sighted(self, view: str, sight: bool | None) -> None:
+        # Once a page has reported, its reports decide: when the last view is
+        # removed (a cell run again, Run All), nobody is looking.
+        self._reported = True
         self._sight.pop(view, None)
         if sight is None:
             return  # The view was removed.

@@ -72,6 +72,11 @@ JS_RANGE = (
     "() => { const gd = document.querySelector('.js-plotly-plot');"
     " return gd && gd.layout.xaxis.range ? gd.layout.xaxis.range.map(String) : null; }"
 )
+JS_SHOW_VIEWS = (
+    "() => window.jupyterapp.shell.currentWidget.content.widgets[1].node.scrollIntoView()"
+)
+JS_VIEWS_IN_SIGHT = """() => Array.from(document.querySelectorAll('.nnb-surface')).every(s => {
+  const r = s.getBoundingClientRect(); return r.top >= 0 && r.top < window.innerHeight; })"""
 JS_DRAG_BOX = """() => { const r = document.querySelector('.js-plotly-plot .nsewdrag')
   .getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }"""
 
@@ -123,6 +128,10 @@ def _watch_while_busy(nbp: NotebookPage, cell: int, *, drag: bool) -> dict[str, 
     # Not awaited: the command's promise settles only when the cell has finished.
     nbp.page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-cell'); }")
     assert poll(nbp.cells_busy, 10, step=0.05)
+    # Running a cell scrolls to it: back to the status bar at the top of the view, with
+    # the table and the plot under it, all in sight (out of sight a view draws nothing).
+    nbp.page.evaluate(JS_SHOW_VIEWS)
+    assert nbp.page.evaluate(JS_VIEWS_IN_SIGHT), "the three views do not fit in the window"
     start = time.monotonic()
     samples = []
     box: list[float] | None = None
@@ -155,11 +164,6 @@ def test_views_advance_during_busy_cells_and_a_zoom_made_meanwhile_sticks(
         nbp = NotebookPage(page, lab).open("busy.ipynb")
         nbp.run_cells(0, 4, timeout=90)
         assert poll(lambda: page.evaluate(JS_PLOT_LASTS) == [] or _snapshot(nbp)[2], 30)
-        # The status bar at the top of the view, the table and the plot under it: all in
-        # sight (out of sight a view draws nothing).
-        page.evaluate(
-            "() => window.jupyterapp.shell.currentWidget.content.widgets[1].node.scrollIntoView()"
-        )
         spinning = _watch_while_busy(nbp, 4, drag=False)
         sleeping = _watch_while_busy(nbp, 5, drag=True)
         # Once the kernel has the zoom, it is the plot's range and it stays there.

@@ -47,6 +47,23 @@ def _fits(view: dict[str, Any]) -> bool:
     return bool(view["n"]) and view["y"][0] <= view["lo"] and view["hi"] <= view["y"][1]
 
 
+def _steady_box(page: Any) -> list[float]:
+    """The plot's drag area once it stays put for 0.5 s, the plot in the middle of the view.
+
+    A plot part draws only once in sight: the plot above it grows from a line of
+    text to a graph when it comes into view, and moves this one down.
+    """
+    page.evaluate(JS_SHOW)
+    boxes = [page.evaluate(JS_BOX)]
+
+    def settled() -> bool:
+        boxes.append(page.evaluate(JS_BOX))
+        return boxes[-1] == boxes[-2]
+
+    assert poll(settled, 10, step=0.5), boxes[-3:]
+    return list(boxes[-1])
+
+
 def test_five_mouse_zooms_on_the_raw_requests_plot_each_stick_and_a_double_click_follows(
     tmp_path: Path, page: Any
 ) -> None:
@@ -59,7 +76,7 @@ def test_five_mouse_zooms_on_the_raw_requests_plot_each_stick_and_a_double_click
         assert poll(lambda: page.evaluate(f"() => {JS_PLOT}?.data?.length"), 30)
         time.sleep(1)
         for k in range(5):
-            x, y, w, h = page.evaluate(JS_BOX)
+            x, y, w, h = _steady_box(page)
             following = page.evaluate(JS_VIEW)
             start, end = 0.35 + 0.05 * k, 0.75
             page.mouse.move(x + w * start, y + h * 0.1)

@@ -249,7 +249,7 @@ def test_a_page_asking_for_plotly_again_at_once_is_refused_and_counted() -> None
     assert surface.refused == 4
 
 
-def test_a_part_is_shown_until_its_views_report_and_while_any_of_them_has_it_in_sight() -> None:
+def test_a_part_is_shown_until_its_views_report_then_while_any_of_them_has_it_in_sight() -> None:
     part = FigurePart(_figure())
     assert not part.shown  # not on a surface
     surface = Surface([part], clock=None)
@@ -267,6 +267,8 @@ def test_a_part_is_shown_until_its_views_report_and_while_any_of_them_has_it_in_
     report("b", None)  # view b was removed
     assert not part.shown
     report("a", None)
+    assert not part.shown  # every view removed (its cell ran again): nobody looks
+    report("c", True)
     assert part.shown
     send_from_page(surface, {"t": "sight", "view": "c", "part": 5, "sight": False})  # no part 5
     send_from_page(surface, {"other": 1})  # not ours: ignored
