@@ -68,10 +68,11 @@ def ratios(row: dict[str, Any]) -> str:
 def render(results: dict[str, Any]) -> str:
     """The markdown table, one row per figure, in the order the benchmarks ran."""
     runs = results.get("runs", 1)
+    counted = f"Medians of {runs} runs of `make bench`" if runs > 1 else "One run of `make bench`"
     lines = [
-        f"Medians of {runs} runs of `make bench` measured {results['date']} "
-        f"({results['machine']}); in brackets the lowest and highest run. Each ratio "
-        "is a figure over the baseline measured in the same run.",
+        f"{counted} measured {results['date']} ({results['machine']})"
+        + ("; in brackets the lowest and highest run." if runs > 1 else ".")
+        + " Each ratio is a figure over the baseline measured in the same run.",
         "",
         "| benchmark | what | figure | baseline in the same run | times better |",
         "| --- | --- | --- | --- | --- |",
