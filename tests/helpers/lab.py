@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers.net import free_port
+from tests.helpers.process import start_web_server, stop_group
 from tests.helpers.waiting import poll
 
 CHROMIUM = "/usr/bin/chromium"
@@ -217,30 +218,17 @@ class Lab:
                 "--LabApp.extension_manager=readonly",
             ]
         self._log = open(self.work / "lab.log", "wb")  # noqa: SIM115 (closed in stop())
-        self.proc = subprocess.Popen(
+        self.proc = start_web_server(
             cmd,
+            name="jupyter lab",
+            health=f"{self.base}/api/status?token={self.token}",
+            log=self._log,
+            log_tail=self.log_tail,
+            timeout=timeout,
             env=self._env(),
             cwd=self.root,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
-        if not poll(self._status_ok, timeout):
-            self.stop()
-            raise RuntimeError(f"jupyter lab did not answer within {timeout} s:\n{self.log_tail()}")
         return self
-
-    def _status_ok(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited rc={self.proc.returncode}:\n{self.log_tail()}")
-        try:
-            with urllib.request.urlopen(
-                f"{self.base}/api/status?token={self.token}", timeout=2
-            ) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
 
     def url(self, path: str) -> str:
         """The authenticated URL of ``path`` (e.g. ``"lab/tree/x.ipynb"``)."""
@@ -261,17 +249,7 @@ class Lab:
                 urllib.request.urlopen(req, timeout=5).close()
             except OSError:
                 pass
-            for sig in (None, signal.SIGTERM, signal.SIGKILL):
-                if sig is not None:
-                    try:
-                        os.killpg(proc.pid, sig)
-                    except ProcessLookupError:
-                        break
-                try:
-                    proc.wait(timeout=15 if sig is None else 10)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+            stop_group(proc, (None, signal.SIGTERM, signal.SIGKILL), first_wait=15)
         if self._log is not None:
             self._log.close()
             self._log = None

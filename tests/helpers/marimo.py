@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 from tests.helpers.lab import CONSOLE_WIDGET_ERRORS
 from tests.helpers.net import free_port
+from tests.helpers.process import start_web_server, stop_group
 from tests.helpers.waiting import poll
 
 __all__ = ["DEEP_ALL", "UNSUPPORTED", "AppPage", "Marimo", "deep", "running_marimo"]
@@ -139,29 +139,17 @@ class Marimo:
             "--no-sandbox",
         ]
         self._log = open(self.work / "marimo.log", "wb")  # noqa: SIM115 (closed in stop())
-        self.proc = subprocess.Popen(
+        self.proc = start_web_server(
             cmd,
+            name="marimo",
+            health=f"{self.base}/health",
+            log=self._log,
+            log_tail=self.log_tail,
+            timeout=timeout,
             env=self._env(),
             cwd=self.notebook.parent,
-            stdin=subprocess.DEVNULL,  # never wait on a prompt
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
-        if not poll(self._healthy, timeout):
-            self.stop()
-            raise RuntimeError(f"marimo did not answer within {timeout} s:\n{self.log_tail()}")
         return self
-
-    def _healthy(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"marimo exited rc={self.proc.returncode}:\n{self.log_tail()}")
-        try:
-            with urllib.request.urlopen(f"{self.base}/health", timeout=2) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
 
     @property
     def url(self) -> str:
@@ -187,16 +175,7 @@ class Marimo:
         """SIGINT (marimo's own shutdown), then SIGTERM, SIGKILL: our process group only."""
         proc, self.proc = self.proc, None
         if proc is not None:
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    proc.wait(timeout=10)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+            stop_group(proc, (signal.SIGINT, signal.SIGTERM, signal.SIGKILL))
         if self._log is not None:
             self._log.close()
             self._log = None
