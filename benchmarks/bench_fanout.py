@@ -180,6 +180,8 @@ const [K, N] = [+process.argv[4], +process.argv[5]];
 const want = K * N;
 const latency = process.env.LATENCY === '1';
 const delays = [];
+// Frames other than events (gap, error, ...) by type, so a short run says why.
+const other = {};
 let ready = 0, received = 0, first = 0n, last = 0n;
 for (let k = 0; k < K; k++) {
   const headers = { Authorization: `Bearer ${key}` };
@@ -199,6 +201,9 @@ for (let k = 0; k < K; k++) {
       if (++received === want) finish();
     } else if (head.startsWith('{"type":"subscri')) {
       if (++ready === K) console.log('READY');
+    } else {
+      const type = (/"type":"([^"]*)"/.exec(data.toString('latin1', 0, 64)) || [])[1];
+      other[type] = (other[type] || 0) + 1;
     }
   });
   ws.on('error', (e) => { console.error(String(e)); process.exit(2); });
@@ -206,11 +211,20 @@ for (let k = 0; k < K; k++) {
 function finish() {
   delays.sort((a, b) => a - b);
   const at = (q) => (delays.length ? delays[Math.floor(q * (delays.length - 1))] : null);
-  const result = { received, seconds: Number(last - first) / 1e9, p50: at(0.5), p99: at(0.99) };
+  const seconds = Number(last - first) / 1e9;
+  const result = { received, other, seconds, p50: at(0.5), p99: at(0.99) };
   console.log('RESULT ' + JSON.stringify(result));
   process.exit(0);
 }
-setTimeout(finish, +process.env.LOAD_TIMEOUT_MS || 60000);
+setTimeout(finish, +process.env.LOAD_TIMEOUT_MS || 50000);
+// Once events flow, a pause of LOAD_IDLE_MS ends the run with what arrived
+// (checked once a second: a timer per event would cost the load its rate).
+let seen = 0;
+setInterval(() => {
+  const idle = Number(process.hrtime.bigint() - last) / 1e6;
+  if (received > 0 && received === seen && idle > (+process.env.LOAD_IDLE_MS || 10000)) finish();
+  seen = received;
+}, 1000).unref();
 """
 
 REFERENCE_PUBLISHER = r"""// Benchmark: publishing driven by stdin ("go N") replaces the simulation.
