@@ -115,8 +115,17 @@ def main(argv: list[str] | None = None) -> int:
             area = page.locator(".jp-Notebook .jp-Cell").nth(dashboard).locator(".jp-OutputArea")
             # The notebook panel scrolls inside the page: make the page tall enough to
             # hold the whole dashboard, or the element shot is cut at the viewport.
-            box = area.bounding_box() or {"height": 900}
-            page.set_viewport_size({"width": 1400, "height": min(4000, int(box["height"]) + 300)})
+            # Parts out of sight draw once seen, so the dashboard grows as the page
+            # does: fit again until its height holds (bounded).
+            height = 0
+            for _ in range(8):
+                area.scroll_into_view_if_needed()
+                box = area.bounding_box() or {"height": 900}
+                if int(box["height"]) == height:
+                    break
+                height = int(box["height"])
+                page.set_viewport_size({"width": 1400, "height": min(4000, height + 300)})
+                time.sleep(1.5)
             area.scroll_into_view_if_needed()
             args.out.parent.mkdir(parents=True, exist_ok=True)
             area.screenshot(path=str(args.out))
