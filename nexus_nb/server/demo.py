@@ -457,8 +457,9 @@ class DemoSource:
         Events are paced (:class:`~nexus_nb.server.pace.Pacer`) against a fixed
         schedule, so pacing does not drift, in ticks at least ``TICK`` seconds
         apart (the events due by then go together, timestamped ``1 / rate``
-        apart, ending now); after a stall, at most ``CATCH_UP`` seconds' worth
-        of overdue events go out at once and the rest are skipped.
+        apart, ending now, and never less than that after the event before);
+        after a stall, at most ``CATCH_UP`` seconds' worth of overdue events go
+        out at once and the rest are skipped.
 
         Args:
             publish: Awaited as ``publish(channel, data)`` for each event before
@@ -477,7 +478,11 @@ class DemoSource:
             min_spacing=TICK,
             backlog=Backlog.SHIFT,
         )
+        stamp = -math.inf
         async for batch in ticks:
             now, last = time.time(), len(batch) - 1
             for i in range(len(batch)):
-                await publish(*world.step(now - (last - i) * interval))
+                # At least 1 / rate after the event before: a tick woken later than
+                # the one before it would otherwise stamp its first events earlier.
+                stamp = max(now - (last - i) * interval, stamp + interval)
+                await publish(*world.step(stamp))

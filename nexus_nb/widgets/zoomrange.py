@@ -52,8 +52,8 @@ def read_range(
     envelope over ``max_points // 4`` buckets (each bucket's first, last, lowest
     and highest point). When the x column is monotonic (arrival order, the usual
     case) the range is located with ``np.searchsorted`` and only its rows are
-    read for the y and group columns; otherwise a mask over the x column selects
-    them (still exact, one pass over x).
+    read for the y and group columns; otherwise a pass over the x column selects
+    them and orders them by x (still exact). Every trace is in x order.
 
     Args:
         source: Where the rows come from.
@@ -125,7 +125,7 @@ def _groups(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
 def _scan(
     source: Source, x: str, names: list[str], start: float, end: float
 ) -> tuple[np.ndarray, int, int, np.ndarray | slice, dict[str, np.ndarray]]:
-    """Find the range by reading the whole x column: searchsorted if it is sorted, else a mask."""
+    """Find the range by reading the whole x column: searchsorted if it is sorted, else a scan."""
     first, data = source.read([x])
     xv = _to_ms(data[x])
     if len(xv) > 1 and bool(np.all(xv[1:] >= xv[:-1])):
@@ -133,6 +133,9 @@ def _scan(
         hi = int(np.searchsorted(xv, end, side="right"))
         _, cols = source.read(names, start=first + lo)
         return xv[lo:hi], lo, hi, slice(0, hi - lo), cols
-    mask = (xv >= start) & (xv <= end)
+    # Rows out of time order (a late backlog, sources with their own clocks): the
+    # range's rows are taken in x order, so every trace is drawn left to right.
+    rows = np.flatnonzero((xv >= start) & (xv <= end))
+    rows = rows[np.argsort(xv[rows], kind="stable")]
     _, cols = source.read(names, start=first)
-    return xv[mask], 0, len(xv), mask, cols
+    return xv[rows], 0, len(xv), rows, cols

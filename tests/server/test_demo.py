@@ -342,3 +342,19 @@ async def test_closing_a_demo_server_at_any_moment_stops_the_demo_cleanly() -> N
         await srv.aclose()
         assert srv.state is ServerState.CLOSED
         assert srv.metrics()["demo"] == "done"
+
+
+async def test_a_tick_woken_late_stamps_each_event_at_least_one_over_rate_after_the_last() -> None:
+    clock = FakeClock()
+    stamps: list[int] = []
+
+    async def publish(channel: str, data: dict[str, Any]) -> None:
+        stamps.append(parse_timestamp(data["timestamp"]) or 0)
+        if len(stamps) == 1:
+            clock.advance(CATCH_UP)  # the next tick is late: its events are due at once
+        if len(stamps) == 40:
+            raise Enough
+
+    with pytest.raises(Enough):
+        await DemoSource(seed=22, rate=100.0).run(publish, clock=clock)
+    assert all(b - a >= 10_000_000 for a, b in itertools.pairwise(stamps)), stamps

@@ -620,7 +620,7 @@ def test_a_zoom_reads_only_the_rows_of_its_range_from_a_buffer() -> None:
     np.testing.assert_array_equal(plot.figure.data[0].y, np.arange(50_000.0, 50_500.0))
 
 
-def test_a_zoom_over_rows_out_of_time_order_still_draws_every_row_of_the_range() -> None:
+def test_a_zoom_over_rows_out_of_time_order_draws_every_row_of_the_range_in_time_order() -> None:
     buf = RingBuffer(maxlen=1000)
     _ring_events(buf, range(500, 1000), ["a"])
     _ring_events(buf, range(0, 500), ["a"])  # a late backlog: arrival order is not time order
@@ -628,7 +628,23 @@ def test_a_zoom_over_rows_out_of_time_order_still_draws_every_row_of_the_range()
     plot.render()
     t0 = T0 / MS
     plot.zoom(t0 + 400, t0 + 599)
-    assert sorted(plot.figure.data[0].y) == list(np.arange(400.0, 600.0))
+    np.testing.assert_array_equal(plot.figure.data[0].y, np.arange(400.0, 600.0))
+    assert bool(np.all(np.diff(plot.figure.data[0].x) > 0))
+
+
+def test_a_decimated_zoom_over_rows_out_of_time_order_is_in_time_order() -> None:
+    buf = RingBuffer(maxlen=10_000)
+    _ring_events(buf, range(5000, 10_000), ["a"])
+    _ring_events(buf, range(0, 5000), ["a"])
+    plot, _ = _plot(buf, window=None, max_points=400)  # type: ignore[arg-type]
+    plot.render()
+    t0 = T0 / MS
+    plot.zoom(t0 + 1000, t0 + 8999)
+    x = np.asarray(plot.figure.data[0].x)
+    assert 0 < len(x) <= 400
+    assert bool(np.all(np.diff(x) >= 0))
+    assert x[0] == t0 + 1000
+    assert x[-1] == t0 + 8999
 
 
 def test_rows_without_a_colour_value_are_one_missing_group_live_and_zoomed() -> None:
