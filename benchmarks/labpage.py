@@ -1,10 +1,10 @@
 """A throwaway JupyterLab and a headless Chromium page on it, for benchmarks that need a browser.
 
-The smallest copy of what ``tests/helpers/lab.py`` does (benchmarks do not
-import the tests): Jupyter and IPython state in a temp dir, the server on
-127.0.0.1 with a random token, no news toast, notebook windowing off so every
-output stays in the page; stopped with ``POST /api/shutdown`` and then only
-its own process group is signalled. Every wait is bounded.
+The smallest version of what ``tests/helpers/lab.py`` does: Jupyter and IPython
+state in a temp dir, the server on 127.0.0.1 with a random token, no news toast,
+notebook windowing off so every output stays in the page; stopped with
+``POST /api/shutdown`` and then only its own process group is signalled (the
+tests' ``stop_group``). Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+
+# The repository root, for the tests' process helpers (as bench_redis uses their Redis).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.helpers.process import stop_group
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -127,17 +132,7 @@ def _stop(proc: subprocess.Popen[bytes], shutdown: str) -> None:
     """Shut down politely (stops kernels), then signal the server's own process group."""
     with suppress(OSError):
         urllib.request.urlopen(urllib.request.Request(shutdown, method="POST"), timeout=5).close()
-    for sig in (None, signal.SIGTERM, signal.SIGKILL):
-        if sig is not None:
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                return
-        try:
-            proc.wait(timeout=15 if sig is None else 10)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    stop_group(proc, (None, signal.SIGTERM, signal.SIGKILL), first_wait=15)
 
 
 @contextmanager
